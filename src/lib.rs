@@ -1,0 +1,19 @@
+//! # hookrelay
+//!
+//! Send and receive webhooks: sign and verify them under the schemes real systems use,
+//! get typed events out, and (in later releases) deliver them with retries.
+//!
+//! ## Layout
+//!
+//! This is the map of the crate; each concept lives in one file.
+//!
+//! | module | what it holds |
+//! |---|---|
+//!
+//! ## Features
+//!
+//! | feature | enables |
+//! |---|---|
+//! | `ed25519` | Standard Webhooks `v1a` (Ed25519) signing and verification |
+//! | `cli` | the `hookrelay` command-line tool |
+#![cfg_attr(docsrs, feature(doc_cfg))]

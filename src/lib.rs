@@ -1,19 +1,59 @@
 //! # hookrelay
 //!
-//! Send and receive webhooks: sign and verify them under the schemes real systems use,
-//! get typed events out, and (in later releases) deliver them with retries.
+//! Send and receive webhooks: sign and verify requests under the schemes real systems use
+//! (Proposal Generator, TaskLink, TaskOn, an X-Hub task service, Standard Webhooks, GitHub,
+//! Stripe), with raw-byte verification, secret rotation, replay windows and typed errors.
+//!
+//! ```
+//! use hookrelay::scheme::{Message, Scheme, XHub};
+//! use hookrelay::{Secret, Verifier};
+//!
+//! let secret = Secret::from_raw("your-secret-key")?;
+//! let body = br#"{"type":"task.created","data":{"taskId":"123"}}"#;
+//!
+//! // Sender: the headers to attach.
+//! let headers = XHub::new().sign(&secret, &Message::new(body))?;
+//!
+//! // Receiver: verify the raw bytes, then parse.
+//! let verifier = Verifier::builder(XHub::new()).secret(secret).build()?;
+//! let received: Vec<(String, String)> =
+//!     headers.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+//! let verified = verifier.verify(&received, body)?;
+//! let event: serde_json::Value = verified.json()?;
+//! assert_eq!(event["type"], "task.created");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## Layout
 //!
-//! This is the map of the crate; each concept lives in one file.
+//! This page is the map of the crate; each concept lives in one file.
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`secret`] | [`Secret`] (redacted, constant-time, pre-keyed HMAC) and [`MacTag`] |
+//! | [`clock`] | [`Timestamp`] (strict unix seconds) and the injectable [`Clock`] |
+//! | [`headers`] | [`HeaderLookup`] over any header map, and the [`SignedHeaders`] a sender attaches |
+//! | [`scheme`] | the [`Scheme`] trait and the seven built-in schemes |
+//! | [`verify`] | [`Verifier`], its builder, [`Verified`] and [`VerifyError`] |
 //!
 //! ## Features
 //!
 //! | feature | enables |
 //! |---|---|
 //! | `ed25519` | Standard Webhooks `v1a` (Ed25519) signing and verification |
-//! | `cli` | the `hookrelay` command-line tool |
+//! | `cli` | the `hookrelay` command-line tool (`sign`, `verify`) |
+//!
+//! The core (everything above without features) does no I/O and needs no async runtime.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod clock;
+pub mod headers;
+pub mod scheme;
+pub mod secret;
+pub mod verify;
+
+pub use clock::{Clock, FixedClock, SystemClock, Timestamp, TimestampError};
+pub use headers::{HeaderLookup, HeaderValue, Redact, SignedHeaders};
+pub use scheme::{Scheme, Tolerance};
+pub use secret::{MacTag, Secret, SecretError};
+pub use verify::{BuildError, PayloadError, Verified, Verifier, VerifierBuilder, VerifyError};

@@ -1,0 +1,89 @@
+use super::{
+    Authenticated, Coverage, Message, Scheme, SignError, VerifyContext, decode_hex32, owned_name,
+};
+use crate::headers::{Redact, SignedHeaders};
+use crate::{Secret, VerifyError};
+
+/// Stripe's scheme: `Stripe-Signature: t=<ts>,v1=<hex>[,v1=<hex>…]` over `{t}.{body}`.
+///
+/// The HMAC key is the whole secret string, `whsec_` included: build it with
+/// [`Secret::from_raw`]. Several `v1` entries appear while a secret is being rolled; any one
+/// matching suffices.
+///
+/// Header parsing policy (matching Stripe's own libraries where they are lenient, stricter
+/// where leniency is dangerous):
+/// - items are split on `,` and trimmed; empty items (`,,`, a trailing comma) are skipped;
+/// - each item splits on its **first** `=` (`v1=abc=` has the value `abc=`);
+/// - items without `=` and schemes other than `v1` (such as `v0`) are ignored;
+/// - a repeated `t=` or a missing `t=` makes the header malformed;
+/// - more `v1` entries than the verifier's limit is an error, answered without any HMAC work.
+///
+/// ```
+/// use hookrelay::scheme::{Message, Scheme, Stripe};
+/// use hookrelay::{Secret, Timestamp};
+///
+/// let secret = Secret::from_raw("whsec_test_secret")?;
+/// let message = Message::new(b"{}").with_timestamp(Timestamp::from_unix(1_700_000_000));
+/// let headers = Stripe.sign(&secret, &message)?;
+/// assert!(headers.get("Stripe-Signature").unwrap().starts_with("t=1700000000,v1="));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stripe;
+
+impl Stripe {
+    /// The signature header.
+    pub const SIGNATURE_HEADER: &'static str = "Stripe-Signature";
+}
+
+impl Scheme for Stripe {
+    fn sign(&self, secret: &Secret, message: &Message<'_>) -> Result<SignedHeaders, SignError> {
+        let timestamp = message.require_timestamp()?.to_string();
+        let tag = secret.mac(&[timestamp.as_bytes(), b".", message.body]);
+        let mut headers = SignedHeaders::new();
+        headers.push(
+            Self::SIGNATURE_HEADER,
+            format!("t={timestamp},v1={}", tag.to_hex()),
+            Redact::Yes,
+        );
+        Ok(headers)
+    }
+
+    fn verify(&self, ctx: &VerifyContext<'_>) -> Result<Authenticated, VerifyError> {
+        let header = ctx.required_header(Self::SIGNATURE_HEADER)?;
+        let malformed = || VerifyError::MalformedHeader(owned_name(Self::SIGNATURE_HEADER));
+
+        let mut raw_timestamp = None;
+        let mut candidate_count = 0usize;
+        for item in header.split(',').map(str::trim) {
+            match item.split_once('=') {
+                Some(("t", value)) if raw_timestamp.is_none() => raw_timestamp = Some(value),
+                Some(("t", _)) => return Err(malformed()),
+                Some(("v1", _)) => {
+                    candidate_count += 1;
+                    if candidate_count > ctx.max_signatures() {
+                        return Err(VerifyError::TooManySignatures);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let raw_timestamp = raw_timestamp.ok_or_else(malformed)?;
+        let timestamp = ctx.fresh_timestamp(Self::SIGNATURE_HEADER, raw_timestamp)?;
+
+        let candidates: Vec<[u8; 32]> = header
+            .split(',')
+            .filter_map(|item| item.trim().strip_prefix("v1="))
+            .filter_map(decode_hex32)
+            .collect();
+        ctx.match_any(
+            candidates.iter().map(<[u8; 32]>::as_slice),
+            &[raw_timestamp.as_bytes(), b".", ctx.body()],
+        )?;
+        Ok(Authenticated {
+            id: None,
+            timestamp: Some(timestamp),
+            coverage: Coverage::TimestampAndBody,
+        })
+    }
+}

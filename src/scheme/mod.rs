@@ -87,6 +87,20 @@ pub trait Scheme: fmt::Debug + Send + Sync {
     }
 }
 
+impl<S: Scheme + ?Sized> Scheme for Box<S> {
+    fn sign(&self, secret: &Secret, message: &Message<'_>) -> Result<SignedHeaders, SignError> {
+        (**self).sign(secret, message)
+    }
+
+    fn verify(&self, ctx: &VerifyContext<'_>) -> Result<Authenticated, VerifyError> {
+        (**self).verify(ctx)
+    }
+
+    fn verifies_without_secrets(&self) -> bool {
+        (**self).verifies_without_secrets()
+    }
+}
+
 /// What a sender signs: the body, and the id and timestamp for schemes that sign them.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'a> {

@@ -1,0 +1,155 @@
+//! Command-line arguments, and the pieces `sign` and `verify` share.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hookrelay::Secret;
+use hookrelay::scheme::{
+    ApiKey, CanonicalJson, IdBody, RawBody, Scheme, StandardWebhooks, Stripe, XHub,
+};
+
+use crate::Failure;
+
+/// Sign and verify webhook requests.
+#[derive(Debug, Parser)]
+#[command(name = "hookrelay", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print the headers that sign a body, one `Name: value` line each.
+    Sign(SignArgs),
+    /// Verify a request's headers and body; prints `verified` or fails with exit 1.
+    Verify(VerifyArgs),
+}
+
+/// The signing schemes, by their command-line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SchemeName {
+    /// `X-Webhook-Signature: <hex>` over the body (Proposal Generator).
+    RawBody,
+    /// `X-Webhook-ID` + `X-Webhook-Signature: sha256=<hex>` over id ‖ body (TaskLink).
+    IdBody,
+    /// `X-API-Key` + `X-Signature` over `{"timestamp":T,"user_id":U}` (TaskOn).
+    CanonicalJson,
+    /// `X-Hub-Signature: sha256=<hex>` over the body (task-hub).
+    XHub,
+    /// `X-Hub-Signature-256: sha256=<hex>` over the body (GitHub).
+    Github,
+    /// `webhook-id` / `webhook-timestamp` / `webhook-signature: v1,<base64>`.
+    StandardWebhooks,
+    /// `Stripe-Signature: t=<ts>,v1=<hex>`.
+    Stripe,
+}
+
+/// Options both subcommands take.
+#[derive(Debug, Args)]
+pub(crate) struct Common {
+    /// The signing scheme.
+    #[arg(long, value_enum)]
+    pub(crate) scheme: SchemeName,
+    /// TaskOn's X-API-Key (canonical-json only; required there).
+    #[arg(long)]
+    pub(crate) api_key: Option<String>,
+    /// The signature header name (x-hub only; default X-Hub-Signature).
+    #[arg(long)]
+    pub(crate) header_name: Option<String>,
+    /// Read the body from this file instead of stdin.
+    #[arg(long)]
+    pub(crate) body_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    /// The shared secret (`whsec_…` base64 for standard-webhooks; used verbatim otherwise).
+    #[arg(long)]
+    pub(crate) secret: String,
+    /// The message id (generated when the scheme needs one and it is missing).
+    #[arg(long)]
+    pub(crate) id: Option<String>,
+    /// The signing time in unix seconds (default: now).
+    #[arg(long)]
+    pub(crate) timestamp: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) common: Common,
+    /// An active secret; repeat during a rotation.
+    #[arg(long, required = true)]
+    pub(crate) secret: Vec<String>,
+    /// A request header, `Name: value`; repeat for each.
+    #[arg(short = 'H', long = "header")]
+    pub(crate) headers: Vec<String>,
+    /// Allowed clock difference in seconds, both directions (default 300).
+    #[arg(long, default_value_t = 300)]
+    pub(crate) tolerance: u64,
+    /// Treat this unix time as now (default: the system clock).
+    #[arg(long)]
+    pub(crate) now: Option<i64>,
+}
+
+impl Common {
+    /// The scheme with its options.
+    pub(crate) fn scheme(&self) -> Result<Box<dyn Scheme>, Failure> {
+        if self.header_name.is_some() && self.scheme != SchemeName::XHub {
+            return Err(Failure::Usage(
+                "--header-name applies to --scheme x-hub only".into(),
+            ));
+        }
+        if self.api_key.is_some() && self.scheme != SchemeName::CanonicalJson {
+            return Err(Failure::Usage(
+                "--api-key applies to --scheme canonical-json only".into(),
+            ));
+        }
+        Ok(match self.scheme {
+            SchemeName::RawBody => Box::new(RawBody),
+            SchemeName::IdBody => Box::new(IdBody),
+            SchemeName::CanonicalJson => {
+                let key = self.api_key.clone().ok_or_else(|| {
+                    Failure::Usage("--scheme canonical-json needs --api-key".into())
+                })?;
+                let key = ApiKey::new(key).map_err(|err| Failure::Usage(err.to_string()))?;
+                Box::new(CanonicalJson::new(key))
+            }
+            SchemeName::XHub => match &self.header_name {
+                Some(name) => Box::new(XHub::with_header_name(name.clone())),
+                None => Box::new(XHub::new()),
+            },
+            SchemeName::Github => Box::new(XHub::github()),
+            SchemeName::StandardWebhooks => Box::new(StandardWebhooks::new()),
+            SchemeName::Stripe => Box::new(Stripe),
+        })
+    }
+
+    /// Reads a secret the way the scheme's senders write it.
+    pub(crate) fn secret(&self, text: &str) -> Result<Secret, Failure> {
+        let parsed = match self.scheme {
+            SchemeName::StandardWebhooks => Secret::from_base64(text),
+            _ => Secret::from_raw(text),
+        };
+        parsed.map_err(|err| Failure::Usage(format!("invalid --secret: {err}")))
+    }
+
+    /// The body bytes, from `--body-file` or stdin.
+    pub(crate) fn body(&self) -> Result<Vec<u8>, Failure> {
+        use std::io::Read as _;
+        match &self.body_file {
+            Some(path) => std::fs::read(path)
+                .map_err(|err| Failure::Usage(format!("cannot read --body-file: {err}"))),
+            None => {
+                let mut body = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut body)
+                    .map_err(|err| Failure::Usage(format!("cannot read stdin: {err}")))?;
+                Ok(body)
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `hookrelay`: sign and verify webhook requests from the command line.
+//!
+//! Exit codes: 0 success, 1 the operation failed (e.g. a signature did not verify),
+//! 2 usage errors (bad arguments, unreadable body file, invalid secret).
+
+mod args;
+mod sign;
+mod verify;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+/// A failure to report on stderr, with the exit code it maps to.
+pub(crate) enum Failure {
+    /// Exit 1: the command ran but the answer is "no".
+    Failed(String),
+    /// Exit 2: the command could not run as asked.
+    Usage(String),
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let result = match cli.command {
+        args::Command::Sign(args) => sign::run(&args),
+        args::Command::Verify(args) => verify::run(&args),
+    };
+    match result {
+        Ok(output) => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout
+                .write_all(output.as_bytes())
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Failed(reason)) => {
+            eprintln!("hookrelay: {reason}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(reason)) => {
+            eprintln!("hookrelay: {reason}");
+            ExitCode::from(2)
+        }
+    }
+}

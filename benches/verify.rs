@@ -6,6 +6,9 @@
 //! python3 benches/report.py verify   # ratio table from criterion's estimates
 //! ```
 
+// criterion_group! generates an undocumented function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

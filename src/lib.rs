@@ -57,3 +57,8 @@ pub use headers::{HeaderLookup, HeaderValue, Redact, SignedHeaders};
 pub use scheme::{Scheme, Tolerance};
 pub use secret::{MacTag, Secret, SecretError};
 pub use verify::{BuildError, PayloadError, Verified, Verifier, VerifierBuilder, VerifyError};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

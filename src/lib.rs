@@ -9,6 +9,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`retry`] | the retry planner: policies and presets, outcome classification, `Retry-After`, jitter, endpoint health, rate limiting |
 //!
 //! ## Features
 //!
@@ -17,3 +18,5 @@
 //! | `ed25519` | Standard Webhooks `v1a` (Ed25519) signing and verification |
 //! | `cli` | the `hookrelay` command-line tool |
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod retry;

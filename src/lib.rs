@@ -35,6 +35,7 @@
 //! | [`headers`] | [`HeaderLookup`] over any header map, and the [`SignedHeaders`] a sender attaches |
 //! | [`scheme`] | the [`Scheme`] trait and the seven built-in schemes |
 //! | [`verify`] | [`Verifier`], its builder, [`Verified`] and [`VerifyError`] |
+//! | [`retry`] | the retry planner: policies and presets, outcome classification, `Retry-After`, jitter, endpoint health, rate limiting |
 //!
 //! ## Features
 //!
@@ -48,6 +49,7 @@
 
 pub mod clock;
 pub mod headers;
+pub mod retry;
 pub mod scheme;
 pub mod secret;
 pub mod verify;

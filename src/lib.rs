@@ -35,6 +35,8 @@
 //! | [`headers`] | [`HeaderLookup`] over any header map, and the [`SignedHeaders`] a sender attaches |
 //! | [`scheme`] | the [`Scheme`] trait and the seven built-in schemes |
 //! | [`verify`] | [`Verifier`], its builder, [`Verified`] and [`VerifyError`] |
+//! | [`profile`] | [`Profile`](profile::Profile): each source system's scheme, ids, replies and retry schedule |
+//! | [`receive`] | the receive pipeline: [`Receiver`](receive::Receiver), idempotency stores, replies, the axum layer and extractor |
 //! | [`retry`] | the retry planner: policies and presets, outcome classification, `Retry-After`, jitter, endpoint health, rate limiting |
 //!
 //! ## Features
@@ -42,13 +44,17 @@
 //! | feature | enables |
 //! |---|---|
 //! | `ed25519` | Standard Webhooks `v1a` (Ed25519) signing and verification |
-//! | `cli` | the `hookrelay` command-line tool (`sign`, `verify`) |
+//! | `axum` | the axum extractor and layer in `receive::axum` |
+//! | `sqlite` | `receive::SqliteIdempotencyStore` |
+//! | `cli` | the `hookrelay` command-line tool (`sign`, `verify`, `listen`) |
 //!
 //! The core (everything above without features) does no I/O and needs no async runtime.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod clock;
 pub mod headers;
+pub mod profile;
+pub mod receive;
 pub mod retry;
 pub mod scheme;
 pub mod secret;

@@ -1,0 +1,217 @@
+//! Profiles: everything one source system's documents fix — scheme, natural ids, event
+//! types, replies and retry schedule — under one name.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::headers::{HeaderLookup, HeaderValue};
+use crate::receive::IdempotencyKey;
+use crate::retry::RetryPolicy;
+use crate::scheme::{ApiKey, CanonicalJson, IdBody, RawBody, Scheme, StandardWebhooks, XHub};
+use crate::verify::Verified;
+
+/// A webhook system hookrelay speaks on both sides.
+///
+/// | profile | scheme | idempotency key | event type from |
+/// |---|---|---|---|
+/// | `proposal-generator` | `raw-body` | envelope `id` | `type` |
+/// | `tasklink` | `id-body` | `X-Webhook-ID` | `event` |
+/// | `taskon` | `canonical-json` | `task_id` + `user_id` + `timestamp` | `reward_type` |
+/// | `task-hub` | `x-hub` | `X-Delivery-ID` | `type` |
+/// | `standard-webhooks` | `standard-webhooks` | `webhook-id` | `type` |
+///
+/// When the natural id is absent (001's documented examples carry no `id`), the key is the
+/// SHA-256 of the verified body: a sender's retry repeats the body byte for byte.
+///
+/// ```
+/// use hookrelay::profile::Profile;
+///
+/// let profile: Profile = "tasklink".parse()?;
+/// assert_eq!(profile, Profile::TaskLink);
+/// assert_eq!(profile.retry_policy().max_attempts(), 5);
+/// # Ok::<(), hookrelay::profile::UnknownProfile>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Profile {
+    /// Proposal Generator (seed 001).
+    ProposalGenerator,
+    /// TaskLink SA (seed 002).
+    TaskLink,
+    /// TaskOn reward webhooks (seed 003).
+    TaskOn,
+    /// The task/system event service (seed 004).
+    TaskHub,
+    /// Standard Webhooks (and Svix).
+    StandardWebhooks,
+}
+
+impl Profile {
+    /// Every profile, in documentation order.
+    pub const ALL: [Profile; 5] = [
+        Self::ProposalGenerator,
+        Self::TaskLink,
+        Self::TaskOn,
+        Self::TaskHub,
+        Self::StandardWebhooks,
+    ];
+
+    /// The profile's name, as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ProposalGenerator => "proposal-generator",
+            Self::TaskLink => "tasklink",
+            Self::TaskOn => "taskon",
+            Self::TaskHub => "task-hub",
+            Self::StandardWebhooks => "standard-webhooks",
+        }
+    }
+
+    /// The sender's documented retry schedule.
+    pub fn retry_policy(self) -> RetryPolicy {
+        match self {
+            Self::ProposalGenerator => RetryPolicy::proposal_generator(),
+            Self::TaskLink => RetryPolicy::tasklink(),
+            Self::TaskOn => RetryPolicy::taskon(),
+            Self::TaskHub => RetryPolicy::task_hub(),
+            Self::StandardWebhooks => RetryPolicy::standard_webhooks(),
+        }
+    }
+
+    /// The signing scheme; TaskOn's needs its API key.
+    pub fn scheme(self, api_key: Option<ApiKey>) -> Result<Box<dyn Scheme>, MissingApiKey> {
+        Ok(match self {
+            Self::ProposalGenerator => Box::new(RawBody),
+            Self::TaskLink => Box::new(IdBody),
+            Self::TaskOn => Box::new(CanonicalJson::new(api_key.ok_or(MissingApiKey(()))?)),
+            Self::TaskHub => Box::new(XHub::new()),
+            Self::StandardWebhooks => Box::new(StandardWebhooks::new()),
+        })
+    }
+
+    /// The key that identifies one delivery of one event, stable across the sender's
+    /// retries, prefixed with the profile name.
+    pub fn idempotency_key(
+        self,
+        verified: &Verified<'_>,
+        headers: &(impl HeaderLookup + ?Sized),
+    ) -> IdempotencyKey {
+        let body = verified.body();
+        let natural = match self {
+            Self::ProposalGenerator => peek::<IdField>(body).and_then(|f| f.id),
+            Self::TaskLink | Self::StandardWebhooks => verified.id().map(str::to_owned),
+            Self::TaskHub => match headers.header("X-Delivery-ID") {
+                HeaderValue::One(raw) => std::str::from_utf8(raw)
+                    .ok()
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_owned),
+                _ => None,
+            },
+            Self::TaskOn => peek::<TaskOnKey>(body).and_then(|f| {
+                let parts = [f.task_id?, f.user_id?, f.timestamp?];
+                Some(parts.map(|v| v.to_string()).join(":"))
+            }),
+        };
+        match natural {
+            Some(id) => IdempotencyKey::new(format!("{}:{id}", self.name())),
+            None => IdempotencyKey::digest(&format!("{}:body", self.name()), body),
+        }
+    }
+
+    /// The event type named in the body, if any (`reward_type` for TaskOn).
+    pub fn event_type(self, body: &[u8]) -> Option<String> {
+        let field = peek::<TypeFields>(body)?;
+        match self {
+            Self::TaskLink => field.event,
+            Self::TaskOn => field.reward_type,
+            _ => field.kind,
+        }
+    }
+
+    /// The challenge string of a Proposal Generator `webhook.verify` request.
+    pub fn challenge(self, body: &[u8]) -> Option<String> {
+        if self != Self::ProposalGenerator {
+            return None;
+        }
+        let fields = peek::<ChallengeFields>(body)?;
+        (fields.kind.as_deref() == Some("webhook.verify"))
+            .then_some(fields.challenge)
+            .flatten()
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Profile {
+    type Err = UnknownProfile;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or(UnknownProfile(()))
+    }
+}
+
+/// A name that is not one of [`Profile::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownProfile(());
+
+impl fmt::Display for UnknownProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown profile; expected one of proposal-generator, tasklink, taskon, task-hub, standard-webhooks")
+    }
+}
+
+impl std::error::Error for UnknownProfile {}
+
+/// The TaskOn profile was asked for without its API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingApiKey(());
+
+impl fmt::Display for MissingApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the taskon profile needs an api key")
+    }
+}
+
+impl std::error::Error for MissingApiKey {}
+
+/// Reads a few top-level fields of a JSON object body; `None` if it is not one.
+fn peek<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
+    serde_json::from_slice(body).ok()
+}
+
+#[derive(Deserialize)]
+struct IdField {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TaskOnKey {
+    task_id: Option<serde_json::Number>,
+    user_id: Option<serde_json::Number>,
+    timestamp: Option<serde_json::Number>,
+}
+
+#[derive(Deserialize)]
+struct TypeFields {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    event: Option<String>,
+    reward_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChallengeFields {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    challenge: Option<String>,
+}

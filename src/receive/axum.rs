@@ -1,0 +1,314 @@
+//! axum integration: a layer that runs the whole receive pipeline around a route, and an
+//! extractor that hands the handler a verified, typed event.
+//!
+//! Built on `axum-core` and tower's traits only, so it works with the axum 0.8 your
+//! application uses without `HeaderMap` version clashes (both use `http` 1).
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use hookrelay::profile::Profile;
+//! use hookrelay::receive::Receiver;
+//! use hookrelay::receive::axum::{Webhook, WebhookLayer};
+//! use hookrelay::Secret;
+//!
+//! async fn on_event(webhook: Webhook<serde_json::Value>) {
+//!     println!("{:?} {}", webhook.event_type(), webhook.event["data"]);
+//!     // Returning 2xx with an empty body lets the layer send the profile's reply.
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let receiver = Receiver::builder(Profile::TaskHub)
+//!     .secret(Secret::from_raw("your-secret-key")?)
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/webhooks/tasks", post(on_event))
+//!     .route_layer(WebhookLayer::new(receiver));
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - [`WebhookLayer`] reads the body (413 over the limit, checked on `Content-Length`
+//!   and again while reading, so chunked bodies are capped too), verifies, answers
+//!   handshakes, claims the idempotency key, calls the route, then records the outcome: a
+//!   2xx marks the delivery processed, anything else releases it so the sender's retry is
+//!   processed. A 2xx with an empty body is filled with the profile's reply.
+//! - [`Webhook<T>`] parses the verified body into `T` (422 if it does not parse). Behind the
+//!   layer it reuses the layer's verification; without the layer it verifies by itself with
+//!   the [`Verifier`] in the router state (`FromRef`), without idempotency.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum_core::body::Body;
+use axum_core::extract::{FromRef, FromRequest, Request};
+use axum_core::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue};
+use http_body_util::{BodyExt as _, Limited};
+
+use super::IdempotencyStore;
+use super::payload::WebhookPayload;
+use super::receiver::{Begin, HandlerOutcome, Inbound, Receiver};
+use super::reply::{Rejection, Reply, accepted_body};
+use crate::profile::Profile;
+use crate::scheme::Coverage;
+use crate::{Timestamp, Verifier};
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::from(self.body));
+        *response.status_mut() = self.status;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+}
+
+/// Reads at most `limit` bytes of body; 413 beyond, 400 if the body cannot be read.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Rejection> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Rejection::TooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            Err(Rejection::TooLarge { limit })
+        }
+        Err(_) => Err(Rejection::Malformed(crate::VerifyError::UnsignedBody)),
+    }
+}
+
+/// A tower layer running [`Receiver`]'s pipeline around every route it wraps.
+#[derive(Debug)]
+pub struct WebhookLayer<S> {
+    receiver: Arc<Receiver<S>>,
+}
+
+impl<S> Clone for WebhookLayer<S> {
+    fn clone(&self) -> Self {
+        Self {
+            receiver: self.receiver.clone(),
+        }
+    }
+}
+
+impl<S: IdempotencyStore> WebhookLayer<S> {
+    /// Wraps routes with `receiver`.
+    pub fn new(receiver: Receiver<S>) -> Self {
+        Self {
+            receiver: Arc::new(receiver),
+        }
+    }
+}
+
+impl<S, Inner> tower_layer::Layer<Inner> for WebhookLayer<S> {
+    type Service = WebhookService<S, Inner>;
+
+    fn layer(&self, inner: Inner) -> Self::Service {
+        WebhookService {
+            receiver: self.receiver.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service [`WebhookLayer`] produces.
+#[derive(Debug)]
+pub struct WebhookService<S, Inner> {
+    receiver: Arc<Receiver<S>>,
+    inner: Inner,
+}
+
+impl<S, Inner: Clone> Clone for WebhookService<S, Inner> {
+    fn clone(&self) -> Self {
+        Self {
+            receiver: self.receiver.clone(),
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S, Inner> tower_service::Service<Request> for WebhookService<S, Inner>
+where
+    S: IdempotencyStore,
+    Inner: tower_service::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    Inner::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The clone that was polled ready is the one we call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let receiver = self.receiver.clone();
+        Box::pin(async move {
+            let profile = receiver.profile();
+            let (parts, body) = request.into_parts();
+            let bytes = match read_body(&parts.headers, body, receiver.max_body_bytes()).await {
+                Ok(bytes) => bytes,
+                Err(rejection) => return Ok(Reply::rejected(profile, &rejection).into_response()),
+            };
+            let inbound = match receiver.begin(&parts.headers, bytes.clone()).await {
+                Begin::Respond(reply) => return Ok(reply.into_response()),
+                Begin::Process(inbound) => inbound,
+            };
+            let key = inbound.idempotency_key().clone();
+            let mut request = Request::from_parts(parts, Body::from(bytes));
+            request.extensions_mut().insert(inbound);
+            let response = inner.call(request).await?;
+            let outcome = if response.status().is_success() {
+                HandlerOutcome::Succeeded
+            } else {
+                HandlerOutcome::Failed
+            };
+            receiver.finish(&key, outcome).await;
+            Ok(fill_empty_success(response, profile))
+        })
+    }
+}
+
+/// A 2xx with an empty body gets the profile's reply body.
+fn fill_empty_success(response: Response, profile: Profile) -> Response {
+    use http_body::Body as _;
+    if !response.status().is_success() || response.body().size_hint().exact() != Some(0) {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        Body::from(Bytes::from_static(accepted_body(profile))),
+    )
+}
+
+/// A verified webhook, its body parsed into `T`.
+#[derive(Debug, Clone)]
+pub struct Webhook<T = serde_json::Value> {
+    /// The parsed body.
+    pub event: T,
+    id: Option<String>,
+    timestamp: Option<Timestamp>,
+    coverage: Coverage,
+    event_type: Option<String>,
+    inbound: Option<Inbound>,
+    body: Bytes,
+}
+
+impl<T> Webhook<T> {
+    /// The scheme's message id, if it has one.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// The signed timestamp, if the scheme signs one.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        self.timestamp
+    }
+
+    /// What the signature vouches for.
+    pub fn coverage(&self) -> Coverage {
+        self.coverage
+    }
+
+    /// The event type, when the layer (which knows the profile) ran.
+    pub fn event_type(&self) -> Option<&str> {
+        self.event_type.as_deref()
+    }
+
+    /// Everything the layer learned (idempotency key, profile), when it ran.
+    pub fn inbound(&self) -> Option<&Inbound> {
+        self.inbound.as_ref()
+    }
+
+    /// The verified body bytes.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}
+
+/// Why the [`Webhook`] extractor refused a request; answers with the generic reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRejection {
+    /// What went wrong (for logs).
+    pub rejection: Rejection,
+    profile: Option<Profile>,
+}
+
+impl IntoResponse for WebhookRejection {
+    fn into_response(self) -> Response {
+        let profile = self.profile.unwrap_or(Profile::StandardWebhooks);
+        Reply::rejected(profile, &self.rejection).into_response()
+    }
+}
+
+impl<St, T> FromRequest<St> for Webhook<T>
+where
+    St: Send + Sync,
+    Verifier: FromRef<St>,
+    T: WebhookPayload,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(request: Request, state: &St) -> Result<Self, Self::Rejection> {
+        let reject = |rejection, profile| WebhookRejection { rejection, profile };
+        if let Some(inbound) = request.extensions().get::<Inbound>().cloned() {
+            let profile = Some(inbound.profile());
+            let event = T::from_body(inbound.body())
+                .map_err(|e| reject(Rejection::Unprocessable(e), profile))?;
+            return Ok(Self {
+                event,
+                id: inbound.id().map(str::to_owned),
+                timestamp: inbound.timestamp(),
+                coverage: inbound.coverage(),
+                event_type: inbound.event_type().map(str::to_owned),
+                body: inbound.body().clone(),
+                inbound: Some(inbound),
+            });
+        }
+        let verifier = Verifier::from_ref(state);
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(&parts.headers, body, verifier.max_body_bytes())
+            .await
+            .map_err(|r| reject(r, None))?;
+        let verified = verifier
+            .verify(&parts.headers, &bytes)
+            .map_err(|e| reject(Rejection::from_verify(e), None))?;
+        let (id, timestamp, coverage) = (
+            verified.id().map(str::to_owned),
+            verified.timestamp(),
+            verified.coverage(),
+        );
+        let event = T::from_body(&bytes).map_err(|e| reject(Rejection::Unprocessable(e), None))?;
+        Ok(Self {
+            event,
+            id,
+            timestamp,
+            coverage,
+            event_type: None,
+            inbound: None,
+            body: bytes,
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! Idempotency: remembering which deliveries were processed, so a retry or a replay of the
+//! same delivery runs the handler once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::Timestamp;
+
+/// The natural id of one delivery, as its profile defines it (see
+/// [`Profile::idempotency_key`](crate::profile::Profile)).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Longest key kept; longer natural ids are hashed down to this form.
+    pub const MAX_LEN: usize = 200;
+
+    /// A key from a natural id. Ids longer than [`MAX_LEN`](Self::MAX_LEN) are replaced by
+    /// their SHA-256, so storage stays bounded whatever the sender sends.
+    pub fn new(id: impl Into<String>) -> Self {
+        let id = id.into();
+        if id.len() <= Self::MAX_LEN {
+            Self(id)
+        } else {
+            Self::digest("long-id", id.as_bytes())
+        }
+    }
+
+    /// A key derived from bytes: `<label>:<sha256 hex>`.
+    pub fn digest(label: &str, bytes: &[u8]) -> Self {
+        use sha2::{Digest as _, Sha256};
+        Self(format!("{label}:{}", hex::encode(Sha256::digest(bytes))))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The answer to "may I process this delivery?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Claim {
+    /// First sight (or an earlier attempt failed or expired): process it, then
+    /// [`complete`](IdempotencyStore::complete) or [`release`](IdempotencyStore::release).
+    Acquired,
+    /// Another request is processing this delivery right now. Answer `409 Conflict` so the
+    /// sender retries later: a 2xx now would lose the event if that processing fails.
+    InProgress,
+    /// Already processed successfully: answer 2xx without processing again.
+    Done,
+}
+
+/// How long idempotency records live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// How long a processed delivery is remembered. It must cover the sender's whole retry
+    /// horizon (TaskLink retries for ~14.5 h, Standard Webhooks for ~28 h); default 72 h.
+    pub done: Duration,
+    /// How long a claim lasts while its handler runs; a crashed handler's claim expires after
+    /// this, so the sender's next retry is processed. Default 5 minutes.
+    pub in_flight: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            done: Duration::from_secs(72 * 3600),
+            in_flight: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Where idempotency records live. Implementations must make [`claim`](Self::claim) atomic:
+/// of many concurrent claims for one key, exactly one is [`Claim::Acquired`].
+pub trait IdempotencyStore: Send + Sync + 'static {
+    /// Claims `key` for processing at `now`.
+    fn claim(
+        &self,
+        key: &IdempotencyKey,
+        now: Timestamp,
+        retention: Retention,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Marks `key` processed; later claims answer [`Claim::Done`] until the retention ends.
+    fn complete(
+        &self,
+        key: &IdempotencyKey,
+        now: Timestamp,
+        retention: Retention,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets an unfinished claim so the sender's retry is processed.
+    fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// An idempotency store could not answer. Treat it as a temporary failure (503): never
+/// process without a claim, never acknowledge without processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The in-memory store holds its maximum number of live records.
+    Full {
+        /// The configured capacity.
+        capacity: usize,
+    },
+    /// The database failed; the message omits connection details.
+    Backend(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full { capacity } => {
+                write!(f, "idempotency store is full ({capacity} live records)")
+            }
+            Self::Backend(message) => write!(f, "idempotency store failed: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Unix seconds `ttl` after `now`, saturating.
+pub(crate) fn expiry(now: Timestamp, ttl: Duration) -> i64 {
+    now.as_unix()
+        .saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    InFlight,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    state: State,
+    expires_at: i64,
+}
+
+/// A bounded in-memory store with expiry, for one process.
+///
+/// When full of live records it refuses new claims with [`StoreError::Full`] (a 503 to the
+/// sender, who retries) rather than forgetting processed deliveries early.
+#[derive(Debug, Clone)]
+pub struct MemoryIdempotencyStore {
+    inner: Arc<Mutex<HashMap<IdempotencyKey, Record>>>,
+    capacity: usize,
+}
+
+impl MemoryIdempotencyStore {
+    /// Default capacity: 100 000 live records.
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
+    /// A store holding at most `capacity` live records (at least 1).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Arc::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Number of records held, live or expired but not yet swept.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IdempotencyKey, Record>> {
+        // A panic while holding the lock leaves the map consistent (single inserts/removes).
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+impl Default for MemoryIdempotencyStore {
+    fn default() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+}
+
+impl IdempotencyStore for MemoryIdempotencyStore {
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        now: Timestamp,
+        retention: Retention,
+    ) -> Result<Claim, StoreError> {
+        let mut records = self.lock();
+        let now_secs = now.as_unix();
+        if let Some(record) = records.get(key).filter(|r| r.expires_at > now_secs) {
+            return Ok(match record.state {
+                State::InFlight => Claim::InProgress,
+                State::Done => Claim::Done,
+            });
+        }
+        if records.len() >= self.capacity && !records.contains_key(key) {
+            records.retain(|_, r| r.expires_at > now_secs);
+            if records.len() >= self.capacity {
+                return Err(StoreError::Full {
+                    capacity: self.capacity,
+                });
+            }
+        }
+        records.insert(
+            key.clone(),
+            Record {
+                state: State::InFlight,
+                expires_at: expiry(now, retention.in_flight),
+            },
+        );
+        Ok(Claim::Acquired)
+    }
+
+    async fn complete(
+        &self,
+        key: &IdempotencyKey,
+        now: Timestamp,
+        retention: Retention,
+    ) -> Result<(), StoreError> {
+        self.lock().insert(
+            key.clone(),
+            Record {
+                state: State::Done,
+                expires_at: expiry(now, retention.done),
+            },
+        );
+        Ok(())
+    }
+
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        let mut records = self.lock();
+        if records.get(key).is_some_and(|r| r.state == State::InFlight) {
+            records.remove(key);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,34 @@
+//! Receiving webhooks: verify, de-duplicate and reply the way each sender expects.
+//!
+//! | piece | what it does |
+//! |---|---|
+//! | [`Receiver`] | the framework-neutral pipeline over any header map and body bytes |
+//! | [`IdempotencyStore`] | remembers processed deliveries: [`MemoryIdempotencyStore`], `SqliteIdempotencyStore` (feature `sqlite`) |
+//! | [`Reply`], [`Rejection`] | status codes and the profile's reply bodies |
+//! | `axum` (feature `axum`) | an extractor and a tower layer |
+//!
+//! Status codes: 400 malformed or missing headers, 401 bad signature, API key or stale
+//! timestamp (one generic body for every reason; the detail is in [`Rejection`] for logs),
+//! 413 too large, 422 a valid signature over a payload that does not parse, 409 the same
+//! delivery is being processed, 503 the idempotency store is down, 500 the handler failed.
+
+mod idempotency;
+mod payload;
+mod receiver;
+mod reply;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+
+pub use idempotency::{
+    Claim, IdempotencyKey, IdempotencyStore, MemoryIdempotencyStore, Retention, StoreError,
+};
+pub use payload::{Json, WebhookPayload};
+pub use receiver::{Begin, HandlerOutcome, Inbound, Receiver, ReceiverBuilder, ReceiverError};
+pub use reply::{Rejection, Reply};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteIdempotencyStore;

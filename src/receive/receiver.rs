@@ -1,0 +1,383 @@
+//! The framework-neutral receiver: verify, de-duplicate, run the handler, reply.
+
+use std::fmt;
+use std::future::Future;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::idempotency::{
+    Claim, IdempotencyKey, IdempotencyStore, MemoryIdempotencyStore, Retention,
+};
+use super::reply::{Rejection, Reply};
+use crate::headers::HeaderLookup;
+use crate::profile::{MissingApiKey, Profile};
+use crate::scheme::{ApiKey, Coverage, Tolerance};
+use crate::{Clock, Secret, SystemClock, Timestamp, Verifier};
+
+/// Receives one profile's webhooks: verifies, de-duplicates, runs a handler, replies.
+///
+/// Use it from any server with [`handle`](Self::handle) (or [`begin`](Self::begin) and
+/// [`finish`](Self::finish) to drive the handler yourself); with axum, use the layer and
+/// extractor in [`crate::receive::axum`] (feature `axum`).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// use hookrelay::profile::Profile;
+/// use hookrelay::receive::Receiver;
+/// use hookrelay::scheme::{Message, Scheme, IdBody};
+/// use hookrelay::Secret;
+///
+/// let secret = Secret::from_raw("tasklink-secret")?;
+/// let receiver = Receiver::builder(Profile::TaskLink).secret(secret.clone()).build()?;
+///
+/// let body = br#"{"event":"job.created","id":"evt_1","timestamp":"2025-10-07T07:37:03.000Z","data":{}}"#;
+/// let signed = IdBody.sign(&secret, &Message::new(body).with_id("evt_1"))?;
+/// let headers = signed.to_header_map()?;
+///
+/// let mut runs = 0;
+/// for _ in 0..2 {
+///     let reply = receiver
+///         .handle(&headers, body.to_vec().into(), |inbound| {
+///             runs += 1;
+///             assert_eq!(inbound.event_type(), Some("job.created"));
+///             async { Ok::<(), std::convert::Infallible>(()) }
+///         })
+///         .await;
+///     assert_eq!(reply.status, 200);
+/// }
+/// assert_eq!(runs, 1); // the retry was recognised
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Receiver<S = MemoryIdempotencyStore> {
+    verifier: Verifier,
+    profile: Profile,
+    store: S,
+    retention: Retention,
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+/// Configures a [`Receiver`]; setters never fail, [`build`](Self::build) validates.
+#[derive(Debug)]
+pub struct ReceiverBuilder<S = MemoryIdempotencyStore> {
+    profile: Profile,
+    secrets: Vec<Secret>,
+    api_key: Option<ApiKey>,
+    tolerance: Tolerance,
+    max_body_bytes: usize,
+    retention: Retention,
+    store: S,
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+impl Receiver {
+    /// Starts configuring a receiver for `profile`, with an in-memory idempotency store.
+    pub fn builder(profile: Profile) -> ReceiverBuilder {
+        ReceiverBuilder {
+            profile,
+            secrets: Vec::new(),
+            api_key: None,
+            tolerance: Tolerance::DEFAULT,
+            max_body_bytes: crate::verify::DEFAULT_MAX_BODY_BYTES,
+            retention: Retention::default(),
+            store: MemoryIdempotencyStore::default(),
+            clock: std::sync::Arc::new(SystemClock),
+        }
+    }
+}
+
+impl<S: IdempotencyStore> ReceiverBuilder<S> {
+    /// Adds an active secret (repeat during a rotation).
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secrets.push(secret);
+        self
+    }
+
+    /// TaskOn's expected `X-API-Key` (required for [`Profile::TaskOn`]).
+    pub fn api_key(mut self, key: ApiKey) -> Self {
+        self.api_key = Some(key);
+        self
+    }
+
+    /// Timestamp tolerance for schemes that sign one (default ±300 s).
+    pub fn tolerance(mut self, tolerance: Tolerance) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// Largest body accepted (default 1 MiB); larger ones get 413 before any HMAC work.
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// How long processed deliveries are remembered (default 72 h, covering every
+    /// profile's retry horizon) and how long an in-flight claim lasts (default 5 min).
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Where "now" comes from, for timestamps and record expiry (default: system clock).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = std::sync::Arc::new(clock);
+        self
+    }
+
+    /// Uses another idempotency store (e.g. SQLite).
+    pub fn store<T: IdempotencyStore>(self, store: T) -> ReceiverBuilder<T> {
+        ReceiverBuilder {
+            profile: self.profile,
+            secrets: self.secrets,
+            api_key: self.api_key,
+            tolerance: self.tolerance,
+            max_body_bytes: self.max_body_bytes,
+            retention: self.retention,
+            store,
+            clock: self.clock,
+        }
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<Receiver<S>, ReceiverError> {
+        let scheme = self
+            .profile
+            .scheme(self.api_key)
+            .map_err(ReceiverError::MissingApiKey)?;
+        let verifier = Verifier::builder(scheme)
+            .secrets(self.secrets)
+            .tolerance(self.tolerance)
+            .max_body_bytes(self.max_body_bytes)
+            .clock(ClockRef(self.clock.clone()))
+            .build()
+            .map_err(ReceiverError::Verifier)?;
+        Ok(Receiver {
+            verifier,
+            profile: self.profile,
+            store: self.store,
+            retention: self.retention,
+            clock: self.clock,
+        })
+    }
+}
+
+/// Shares one clock between the receiver and its verifier.
+#[derive(Debug)]
+struct ClockRef(std::sync::Arc<dyn Clock>);
+
+impl Clock for ClockRef {
+    fn now(&self) -> Timestamp {
+        self.0.now()
+    }
+}
+
+/// Why a [`ReceiverBuilder`] refused its configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReceiverError {
+    /// The TaskOn profile needs [`ReceiverBuilder::api_key`].
+    MissingApiKey(MissingApiKey),
+    /// The verifier configuration is invalid (e.g. no secret).
+    Verifier(crate::BuildError),
+}
+
+impl fmt::Display for ReceiverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingApiKey(err) => write!(f, "{err}"),
+            Self::Verifier(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl std::error::Error for ReceiverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::MissingApiKey(err) => Some(err),
+            Self::Verifier(err) => Some(err),
+        }
+    }
+}
+
+/// A verified delivery, owned, with what the receiver learned about it.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    profile: Profile,
+    id: Option<String>,
+    timestamp: Option<Timestamp>,
+    coverage: Coverage,
+    key: IdempotencyKey,
+    event_type: Option<String>,
+    body: Bytes,
+}
+
+impl Inbound {
+    /// The profile it was received under.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The scheme's message id (`X-Webhook-ID`, `webhook-id`), if it has one.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// The signed timestamp, if the scheme signs one.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        self.timestamp
+    }
+
+    /// What the signature vouches for (for TaskOn, only `user_id` and `timestamp`).
+    pub fn coverage(&self) -> Coverage {
+        self.coverage
+    }
+
+    /// The delivery's idempotency key.
+    pub fn idempotency_key(&self) -> &IdempotencyKey {
+        &self.key
+    }
+
+    /// The event type named in the body, if any.
+    pub fn event_type(&self) -> Option<&str> {
+        self.event_type.as_deref()
+    }
+
+    /// The verified body bytes.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Parses the body as JSON into `T`; a failure is a [`Rejection::Unprocessable`] (422).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Rejection> {
+        serde_json::from_slice(&self.body).map_err(|err| Rejection::Unprocessable(err.to_string()))
+    }
+}
+
+/// What to do with a request after [`Receiver::begin`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Begin {
+    /// Answer with this reply; do not run the handler (rejected, duplicate, in progress, or a
+    /// handshake the receiver answered itself).
+    Respond(Reply),
+    /// Run the handler, then call [`Receiver::finish`].
+    Process(Inbound),
+}
+
+/// How the handler fared, for [`Receiver::finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandlerOutcome {
+    /// Processed: remember the delivery so retries are acknowledged without a second run.
+    Succeeded,
+    /// Not processed: forget the claim so the sender's retry is processed.
+    Failed,
+}
+
+impl<S: IdempotencyStore> Receiver<S> {
+    /// The profile.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The body size limit in bytes.
+    pub fn max_body_bytes(&self) -> usize {
+        self.verifier.max_body_bytes()
+    }
+
+    /// The verifier (for use without idempotency).
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Verifies a request, without idempotency.
+    pub fn verify(
+        &self,
+        headers: &(impl HeaderLookup + ?Sized),
+        body: Bytes,
+    ) -> Result<Inbound, Rejection> {
+        let verified = self
+            .verifier
+            .verify(headers, &body)
+            .map_err(Rejection::from_verify)?;
+        let key = self.profile.idempotency_key(&verified, headers);
+        Ok(Inbound {
+            profile: self.profile,
+            id: verified.id().map(str::to_owned),
+            timestamp: verified.timestamp(),
+            coverage: verified.coverage(),
+            key,
+            event_type: self.profile.event_type(&body),
+            body,
+        })
+    }
+
+    /// Verifies, answers handshakes, and claims the delivery.
+    pub async fn begin(&self, headers: &(impl HeaderLookup + ?Sized), body: Bytes) -> Begin {
+        let inbound = match self.verify(headers, body) {
+            Ok(inbound) => inbound,
+            Err(rejection) => return Begin::Respond(Reply::rejected(self.profile, &rejection)),
+        };
+        if let Some(challenge) = self.profile.challenge(&inbound.body) {
+            return Begin::Respond(Reply::challenge(&challenge));
+        }
+        let now = self.clock.now();
+        match self.store.claim(&inbound.key, now, self.retention).await {
+            Ok(Claim::Acquired) => Begin::Process(inbound),
+            Ok(Claim::Done) => Begin::Respond(Reply::duplicate(self.profile)),
+            Ok(Claim::InProgress) => {
+                Begin::Respond(Reply::rejected(self.profile, &Rejection::InProgress))
+            }
+            Err(_) => Begin::Respond(Reply::rejected(self.profile, &Rejection::Unavailable)),
+        }
+    }
+
+    /// Records the handler's outcome for a delivery [`begin`](Self::begin) handed out.
+    ///
+    /// A failure to record success is not reported to the sender: the event was processed,
+    /// and at worst a retry is processed again (at-least-once).
+    pub async fn finish(&self, key: &IdempotencyKey, outcome: HandlerOutcome) {
+        let _ = match outcome {
+            HandlerOutcome::Succeeded => {
+                self.store
+                    .complete(key, self.clock.now(), self.retention)
+                    .await
+            }
+            HandlerOutcome::Failed => self.store.release(key).await,
+        };
+    }
+
+    /// The whole pipeline: verify, answer handshakes, de-duplicate, run `handler`, reply.
+    ///
+    /// The handler runs at most once per delivery at a time; concurrent copies get 409 and
+    /// later copies the profile's 2xx duplicate reply. A handler error releases the claim and
+    /// answers 500, so the sender retries.
+    pub async fn handle<F, Fut, E>(
+        &self,
+        headers: &(impl HeaderLookup + ?Sized),
+        body: Bytes,
+        handler: F,
+    ) -> Reply
+    where
+        F: FnOnce(Inbound) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+    {
+        let inbound = match self.begin(headers, body).await {
+            Begin::Respond(reply) => return reply,
+            Begin::Process(inbound) => inbound,
+        };
+        let key = inbound.key.clone();
+        match handler(inbound).await {
+            Ok(()) => {
+                self.finish(&key, HandlerOutcome::Succeeded).await;
+                Reply::accepted(self.profile)
+            }
+            Err(_) => {
+                self.finish(&key, HandlerOutcome::Failed).await;
+                Reply::rejected(self.profile, &Rejection::HandlerFailed)
+            }
+        }
+    }
+}

@@ -8,21 +8,36 @@
 //! use axum::{Router, routing::post};
 //! use hookrelay::profile::Profile;
 //! use hookrelay::receive::Receiver;
-//! use hookrelay::receive::axum::{Webhook, WebhookLayer};
-//! use hookrelay::Secret;
+//! use hookrelay::receive::axum::{Delivery, Webhook, WebhookLayer};
+//! use hookrelay::scheme::XHub;
+//! use hookrelay::{Secret, Verifier};
 //!
-//! async fn on_event(webhook: Webhook<serde_json::Value>) {
-//!     println!("{:?} {}", webhook.event_type(), webhook.event["data"]);
+//! // Behind the layer: verified, de-duplicated, typed.
+//! async fn on_task(delivery: Delivery<serde_json::Value>) {
+//!     println!("{:?} {}", delivery.inbound.event_type(), delivery.event["data"]);
 //!     // Returning 2xx with an empty body lets the layer send the profile's reply.
+//! }
+//!
+//! // Without the layer: verified with the Verifier in the router state.
+//! async fn on_github(webhook: Webhook<serde_json::Value>) {
+//!     println!("{:?}", webhook.event["action"]);
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let receiver = Receiver::builder(Profile::TaskHub)
 //!     .secret(Secret::from_raw("your-secret-key")?)
 //!     .build()?;
-//! let app: Router = Router::new()
-//!     .route("/webhooks/tasks", post(on_event))
+//! let tasks: Router = Router::new()
+//!     .route("/webhooks/tasks", post(on_task))
 //!     .route_layer(WebhookLayer::new(receiver));
+//!
+//! let github = Verifier::builder(XHub::github())
+//!     .secret(Secret::from_raw("github-secret")?)
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/webhooks/github", post(on_github))
+//!     .with_state(github)
+//!     .merge(tasks);
 //! # let _ = app;
 //! # Ok(())
 //! # }
@@ -33,9 +48,12 @@
 //!   handshakes, claims the idempotency key, calls the route, then records the outcome: a
 //!   2xx marks the delivery processed, anything else releases it so the sender's retry is
 //!   processed. A 2xx with an empty body is filled with the profile's reply.
-//! - [`Webhook<T>`] parses the verified body into `T` (422 if it does not parse). Behind the
-//!   layer it reuses the layer's verification; without the layer it verifies by itself with
-//!   the [`Verifier`] in the router state (`FromRef`), without idempotency.
+//! - [`Delivery<T>`] is the extractor for routes behind the layer: the verified body parsed
+//!   into `T` (422 if it does not parse) and the layer's [`Inbound`]. On a route without the
+//!   layer it answers 500: that is a wiring mistake, never a reason to skip verification.
+//! - [`Webhook<T>`] verifies by itself with the [`Verifier`] in the router state
+//!   (`FromRef`), for routes without the layer (and so without idempotency). Behind the
+//!   layer it reuses the layer's verification.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -201,6 +219,39 @@ fn fill_empty_success(response: Response, profile: Profile) -> Response {
         parts,
         Body::from(Bytes::from_static(accepted_body(profile))),
     )
+}
+
+/// A delivery the [`WebhookLayer`] verified and claimed, its body parsed into `T`.
+#[derive(Debug, Clone)]
+pub struct Delivery<T = serde_json::Value> {
+    /// The parsed body.
+    pub event: T,
+    /// What the layer learned: id, timestamp, coverage, event type, idempotency key, body.
+    pub inbound: Inbound,
+}
+
+impl<St, T> FromRequest<St> for Delivery<T>
+where
+    St: Send + Sync,
+    T: WebhookPayload,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(request: Request, _state: &St) -> Result<Self, Self::Rejection> {
+        let Some(inbound) = request.extensions().get::<Inbound>().cloned() else {
+            return Err(WebhookRejection {
+                rejection: Rejection::LayerMissing,
+                profile: None,
+            });
+        };
+        match T::from_body(inbound.body()) {
+            Ok(event) => Ok(Self { event, inbound }),
+            Err(detail) => Err(WebhookRejection {
+                rejection: Rejection::Unprocessable(detail),
+                profile: Some(inbound.profile()),
+            }),
+        }
+    }
 }
 
 /// A verified webhook, its body parsed into `T`.

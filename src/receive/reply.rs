@@ -27,6 +27,8 @@ pub enum Rejection {
     Unavailable,
     /// 500: the handler failed; the idempotency claim was released so a retry is processed.
     HandlerFailed,
+    /// 500: a route using the layer's extractor is not behind the layer (a wiring mistake).
+    LayerMissing,
 }
 
 impl Rejection {
@@ -48,7 +50,7 @@ impl Rejection {
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InProgress => StatusCode::CONFLICT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::HandlerFailed => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::HandlerFailed | Self::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -61,7 +63,7 @@ impl Rejection {
             Self::Unprocessable(_) => "unprocessable payload",
             Self::InProgress => "delivery in progress, retry later",
             Self::Unavailable => "temporarily unavailable",
-            Self::HandlerFailed => "processing failed, retry later",
+            Self::HandlerFailed | Self::LayerMissing => "processing failed, retry later",
         }
     }
 }

@@ -24,6 +24,28 @@ pub(crate) enum Command {
     Sign(SignArgs),
     /// Verify a request's headers and body; prints `verified` or fails with exit 1.
     Verify(VerifyArgs),
+    /// Receive webhooks on 127.0.0.1: verify, de-duplicate, reply as the profile expects,
+    /// and print each accepted event as one JSON line.
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// The TCP port on 127.0.0.1 (0 picks a free one, printed on stderr).
+    #[arg(long)]
+    pub(crate) port: u16,
+    /// proposal-generator, tasklink, taskon, task-hub or standard-webhooks.
+    #[arg(long)]
+    pub(crate) profile: String,
+    /// An active secret; repeat during a rotation.
+    #[arg(long, required = true)]
+    pub(crate) secret: Vec<String>,
+    /// TaskOn's expected X-API-Key (required with --profile taskon).
+    #[arg(long)]
+    pub(crate) api_key: Option<String>,
+    /// Allowed clock difference in seconds, both directions (default 300).
+    #[arg(long, default_value_t = 300)]
+    pub(crate) tolerance: u64,
 }
 
 /// The signing schemes, by their command-line names.

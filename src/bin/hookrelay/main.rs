@@ -1,9 +1,10 @@
-//! `hookrelay`: sign and verify webhook requests from the command line.
+//! `hookrelay`: sign, verify and receive webhook requests from the command line.
 //!
 //! Exit codes: 0 success, 1 the operation failed (e.g. a signature did not verify),
 //! 2 usage errors (bad arguments, unreadable body file, invalid secret).
 
 mod args;
+mod listen;
 mod sign;
 mod verify;
 
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Sign(args) => sign::run(&args),
         args::Command::Verify(args) => verify::run(&args),
+        args::Command::Listen(args) => listen::run(&args),
     };
     match result {
         Ok(output) => {

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 /// A type a verified webhook body can be parsed into.
 ///
 /// Implemented for [`serde_json::Value`], raw [`Bytes`], [`Json<T>`] for any
-/// `DeserializeOwned` type of yours, and the event envelopes of [`crate::event`].
+/// `DeserializeOwned` type of yours.
 pub trait WebhookPayload: Sized {
     /// Parses the body; the error text is logged, never sent back.
     fn from_body(body: &Bytes) -> Result<Self, String>;

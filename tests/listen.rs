@@ -1,0 +1,239 @@
+//! `hookrelay listen`, driven over real loopback HTTP with independently computed
+//! signatures (tests/vectors/schemes.json, Python hmac).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+struct Listener {
+    child: Child,
+    port: u16,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listen(args: &[&str]) -> Listener {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["listen", "--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let port = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    let (tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Listener { child, port, lines }
+}
+
+/// POSTs `body` with `headers`; returns the status and the response body.
+fn post(port: u16, path: &str, headers: &[(String, String)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+fn vector(name: &str) -> (Vec<(String, String)>, Vec<u8>, Value) {
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/schemes.json"
+    ))
+    .unwrap();
+    let all: Value = serde_json::from_slice(&raw).unwrap();
+    let case = all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
+        .clone();
+    let headers = case["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h[0].as_str().unwrap().to_owned(),
+                h[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (
+        headers,
+        hex::decode(case["body_hex"].as_str().unwrap()).unwrap(),
+        case,
+    )
+}
+
+fn next_line(listener: &Listener) -> Value {
+    let line = listener
+        .lines
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no line printed");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+#[test]
+fn prints_each_accepted_event_once_and_rejects_forgeries() {
+    let (headers, body, case) = vector("tasklink job.created");
+    let listener = listen(&[
+        "--profile",
+        "tasklink",
+        "--secret",
+        case["secret"].as_str().unwrap(),
+    ]);
+
+    let (status, _) = post(listener.port, "/any/path", &headers, &body);
+    assert_eq!(status, 200);
+    let line = next_line(&listener);
+    assert_eq!(line["id"], "evt_123456");
+    assert_eq!(line["type"], "job.created");
+    assert_eq!(
+        line["payload"],
+        serde_json::from_slice::<Value>(&body).unwrap()
+    );
+
+    // A duplicate is answered 2xx and not printed again.
+    assert_eq!(post(listener.port, "/", &headers, &body).0, 200);
+    // A forgery gets 401 and nothing is printed.
+    let mut forged = headers.clone();
+    forged[1].1 = format!("sha256={}", "0".repeat(64));
+    assert_eq!(post(listener.port, "/", &forged, &body).0, 401);
+    // Missing headers: 400.
+    assert_eq!(post(listener.port, "/", &[], &body).0, 400);
+    assert!(
+        listener
+            .lines
+            .recv_timeout(Duration::from_millis(300))
+            .is_err()
+    );
+}
+
+#[test]
+fn payload_is_the_body_text_exactly() {
+    let (headers, body, case) = vector("pg job.completed");
+    let listener = listen(&[
+        "--profile",
+        "proposal-generator",
+        "--secret",
+        case["secret"].as_str().unwrap(),
+    ]);
+    let (status, reply) = post(listener.port, "/webhook", &headers, &body);
+    assert_eq!((status, reply.as_str()), (200, r#"{"status":"ok"}"#));
+    let line = listener
+        .lines
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap();
+    let body_text = String::from_utf8(body).unwrap();
+    assert!(
+        line.ends_with(&format!(r#","payload":{body_text}}}"#)),
+        "{line}"
+    );
+}
+
+#[test]
+fn taskon_needs_its_api_key_and_replies_its_way() {
+    let (headers, body, case) = vector("taskon token");
+    let missing_key = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args([
+            "listen",
+            "--port",
+            "0",
+            "--profile",
+            "taskon",
+            "--secret",
+            "k",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing_key.status.code(), Some(2));
+
+    let listener = listen(&[
+        "--profile",
+        "taskon",
+        "--secret",
+        case["secret"].as_str().unwrap(),
+        "--api-key",
+        case["api_key"].as_str().unwrap(),
+    ]);
+    let (status, reply) = post(
+        listener.port,
+        "/webhook/reward-notification",
+        &headers,
+        &body,
+    );
+    assert_eq!(
+        (status, reply.as_str()),
+        (200, r#"{"result":true,"error":null}"#)
+    );
+    let line = next_line(&listener);
+    assert_eq!(line["id"], "111111:11111:1758251308");
+    assert_eq!(line["type"], "Token");
+    assert_eq!(line["payload"]["reward_amount"], "0.1");
+}
+
+#[test]
+fn standard_webhooks_with_tolerance() {
+    let (headers, body, case) = vector("standard spec example");
+    // The vector's timestamp is from 2021: outside any normal tolerance today.
+    let strict = listen(&[
+        "--profile",
+        "standard-webhooks",
+        "--secret",
+        case["secret"].as_str().unwrap(),
+    ]);
+    assert_eq!(post(strict.port, "/", &headers, &body).0, 401);
+    let lenient = listen(&[
+        "--profile",
+        "standard-webhooks",
+        "--secret",
+        case["secret"].as_str().unwrap(),
+        "--tolerance",
+        "1000000000",
+    ]);
+    assert_eq!(post(lenient.port, "/", &headers, &body).0, 200);
+    assert_eq!(next_line(&lenient)["id"], "msg_p5jXN8AQM9LWM0D4loKWxJek");
+}

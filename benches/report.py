@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints a markdown table of criterion results for one group, with each benchmark's
+"""Prints a markdown table of criterion results (medians) for one group, with each benchmark's
 throughput and its ratio to the group's baseline at the same size.
 
 Usage: python3 benches/report.py GROUP [BASELINE]   (BASELINE defaults to raw-hmac)
@@ -17,19 +17,20 @@ for function in sorted(os.listdir(root)):
     fdir = os.path.join(root, function)
     if not os.path.isdir(fdir) or function == "report":
         continue
-    for param in os.listdir(fdir):
+    params_here = ["."] if os.path.isdir(os.path.join(fdir, "new")) else os.listdir(fdir)
+    for param in params_here:
         new = os.path.join(fdir, param, "new")
         if not os.path.isdir(new):
             continue
         est = json.load(open(os.path.join(new, "estimates.json")))
         bench = json.load(open(os.path.join(new, "benchmark.json")))
-        ns = est["mean"]["point_estimate"]
+        ns = est["median"]["point_estimate"]
         tp = bench.get("throughput") or {}
         size = tp.get("Bytes") or tp.get("BytesDecimal")
         rows[(function, param)] = (ns, size)
 
 params = sorted({p for _, p in rows}, key=lambda p: min(s or 0 for (f, q), (_, s) in rows.items() if q == p))
-print(f"| benchmark | " + " | ".join(params) + " |")
+print(f"| benchmark | " + " | ".join("time" if p == "." else p for p in params) + " |")
 print("|---|" + "---|" * len(params))
 for function in sorted({f for f, _ in rows}, key=lambda f: (f != baseline, f)):
     cells = []
@@ -41,6 +42,8 @@ for function in sorted({f for f, _ in rows}, key=lambda f: (f != baseline, f)):
         cell = f"{ns / 1000:.2f} µs"
         if size:
             cell += f", {size / ns:.2f} GB/s"
+        else:
+            cell += f", {1e9 / ns:,.0f}/s"
         base = rows.get((baseline, param))
         if base and function != baseline:
             cell += f", **{base[0] / ns:.2f}×**"

@@ -37,6 +37,26 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<hookrelay::scheme::SignError>();
     assert_send_sync::<hookrelay::SecretError>();
     assert_send_sync::<hookrelay::BuildError>();
+    assert_send_sync::<hookrelay::profile::Profile>();
+    assert_send_sync::<hookrelay::receive::Receiver>();
+    assert_send_sync::<hookrelay::receive::Inbound>();
+    assert_send_sync::<hookrelay::receive::Reply>();
+    assert_send_sync::<hookrelay::receive::Rejection>();
+    assert_send_sync::<hookrelay::receive::MemoryIdempotencyStore>();
+    assert_send_sync::<hookrelay::receive::IdempotencyKey>();
+    assert_send_sync::<hookrelay::receive::StoreError>();
+    assert_send_sync::<hookrelay::retry::RetryPolicy>();
+    #[cfg(feature = "sqlite")]
+    assert_send_sync::<hookrelay::receive::SqliteIdempotencyStore>();
+    #[cfg(feature = "axum")]
+    {
+        assert_send_sync::<
+            hookrelay::receive::axum::WebhookLayer<hookrelay::receive::MemoryIdempotencyStore>,
+        >();
+        assert_send_sync::<hookrelay::receive::axum::Delivery<serde_json::Value>>();
+        assert_send_sync::<hookrelay::receive::axum::Webhook<serde_json::Value>>();
+        assert_send_sync::<hookrelay::receive::axum::WebhookRejection>();
+    }
     #[cfg(feature = "ed25519")]
     {
         assert_send_sync::<hookrelay::scheme::Ed25519SigningKey>();

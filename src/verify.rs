@@ -253,6 +253,11 @@ impl<'b> Verified<'b> {
         self.body
     }
 
+    /// Everything the scheme established: id, timestamp and coverage together.
+    pub fn authenticated(&self) -> &Authenticated {
+        &self.authenticated
+    }
+
     /// Parses the body as JSON into `T`.
     ///
     /// Nesting is limited (serde_json's recursion limit), so hostile input fails cleanly.

@@ -1,5 +1,7 @@
 //! The `hookrelay` binary, driven as external interop checks drive it.
 
+mod common;
+
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
@@ -19,13 +21,7 @@ fn hookrelay(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn vectors() -> Vec<Value> {
-    let raw = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/schemes.json"
-    ))
-    .unwrap();
-    let parsed: Value = serde_json::from_slice(&raw).unwrap();
-    parsed["cases"].as_array().unwrap().clone()
+    common::vector_cases("schemes.json")
 }
 
 fn case_args(case: &Value) -> Vec<String> {

@@ -1,6 +1,8 @@
 //! `hookrelay listen`, driven over real loopback HTTP with independently computed
 //! signatures (tests/vectors/schemes.json, Python hmac).
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -76,37 +78,7 @@ fn post(port: u16, path: &str, headers: &[(String, String)], body: &[u8]) -> (u1
     (status, body)
 }
 
-fn vector(name: &str) -> (Vec<(String, String)>, Vec<u8>, Value) {
-    let raw = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/schemes.json"
-    ))
-    .unwrap();
-    let all: Value = serde_json::from_slice(&raw).unwrap();
-    let case = all["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap()
-        .clone();
-    let headers = case["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h[0].as_str().unwrap().to_owned(),
-                h[1].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    (
-        headers,
-        hex::decode(case["body_hex"].as_str().unwrap()).unwrap(),
-        case,
-    )
-}
+use common::vector;
 
 fn next_line(listener: &Listener) -> Value {
     let line = listener

@@ -1,6 +1,8 @@
 //! The framework-neutral receive pipeline: profiles, idempotency, replies
 //! (CHECKLIST B18–B20, F56), against independently computed signatures.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,33 +19,8 @@ use serde_json::Value;
 
 type Pairs = Vec<(String, String)>;
 
-/// A case from tests/vectors/schemes.json (signatures computed by Python's hmac).
 fn vector(name: &str) -> (Pairs, Bytes, Value) {
-    let raw = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/schemes.json"
-    ))
-    .unwrap();
-    let all: Value = serde_json::from_slice(&raw).unwrap();
-    let case = all["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap()
-        .clone();
-    let headers = case["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h[0].as_str().unwrap().to_owned(),
-                h[1].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    let body = hex::decode(case["body_hex"].as_str().unwrap()).unwrap();
+    let (headers, body, case) = common::vector(name);
     (headers, body.into(), case)
 }
 

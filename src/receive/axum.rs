@@ -73,9 +73,9 @@ use super::IdempotencyStore;
 use super::payload::WebhookPayload;
 use super::receiver::{Begin, HandlerOutcome, Inbound, Receiver};
 use super::reply::{Rejection, Reply, accepted_body};
+use crate::Verifier;
 use crate::profile::Profile;
-use crate::scheme::Coverage;
-use crate::{Timestamp, Verifier};
+use crate::scheme::Authenticated;
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
@@ -259,44 +259,12 @@ where
 pub struct Webhook<T = serde_json::Value> {
     /// The parsed body.
     pub event: T,
-    id: Option<String>,
-    timestamp: Option<Timestamp>,
-    coverage: Coverage,
-    event_type: Option<String>,
-    inbound: Option<Inbound>,
-    body: Bytes,
-}
-
-impl<T> Webhook<T> {
-    /// The scheme's message id, if it has one.
-    pub fn id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-
-    /// The signed timestamp, if the scheme signs one.
-    pub fn timestamp(&self) -> Option<Timestamp> {
-        self.timestamp
-    }
-
-    /// What the signature vouches for.
-    pub fn coverage(&self) -> Coverage {
-        self.coverage
-    }
-
-    /// The event type, when the layer (which knows the profile) ran.
-    pub fn event_type(&self) -> Option<&str> {
-        self.event_type.as_deref()
-    }
-
-    /// Everything the layer learned (idempotency key, profile), when it ran.
-    pub fn inbound(&self) -> Option<&Inbound> {
-        self.inbound.as_ref()
-    }
-
+    /// What the signature established: id, timestamp, coverage.
+    pub authenticated: Authenticated,
+    /// Everything the layer learned (profile, event type, idempotency key), when it ran.
+    pub inbound: Option<Inbound>,
     /// The verified body bytes.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
+    pub body: Bytes,
 }
 
 /// Why the [`Webhook`] extractor refused a request; answers with the generic reply.
@@ -330,10 +298,7 @@ where
                 .map_err(|e| reject(Rejection::Unprocessable(e), profile))?;
             return Ok(Self {
                 event,
-                id: inbound.id().map(str::to_owned),
-                timestamp: inbound.timestamp(),
-                coverage: inbound.coverage(),
-                event_type: inbound.event_type().map(str::to_owned),
+                authenticated: inbound.authenticated().clone(),
                 body: inbound.body().clone(),
                 inbound: Some(inbound),
             });
@@ -346,18 +311,11 @@ where
         let verified = verifier
             .verify(&parts.headers, &bytes)
             .map_err(|e| reject(Rejection::from_verify(e), None))?;
-        let (id, timestamp, coverage) = (
-            verified.id().map(str::to_owned),
-            verified.timestamp(),
-            verified.coverage(),
-        );
+        let authenticated = verified.authenticated().clone();
         let event = T::from_body(&bytes).map_err(|e| reject(Rejection::Unprocessable(e), None))?;
         Ok(Self {
             event,
-            id,
-            timestamp,
-            coverage,
-            event_type: None,
+            authenticated,
             inbound: None,
             body: bytes,
         })

@@ -12,7 +12,7 @@ use super::idempotency::{
 use super::reply::{Rejection, Reply};
 use crate::headers::HeaderLookup;
 use crate::profile::{MissingApiKey, Profile};
-use crate::scheme::{ApiKey, Coverage, Tolerance};
+use crate::scheme::{ApiKey, Authenticated, Coverage, Tolerance};
 use crate::{Clock, Secret, SystemClock, Timestamp, Verifier};
 
 /// Receives one profile's webhooks: verifies, de-duplicates, runs a handler, replies.
@@ -206,9 +206,7 @@ impl std::error::Error for ReceiverError {
 #[derive(Debug, Clone)]
 pub struct Inbound {
     profile: Profile,
-    id: Option<String>,
-    timestamp: Option<Timestamp>,
-    coverage: Coverage,
+    authenticated: Authenticated,
     key: IdempotencyKey,
     event_type: Option<String>,
     body: Bytes,
@@ -222,17 +220,22 @@ impl Inbound {
 
     /// The scheme's message id (`X-Webhook-ID`, `webhook-id`), if it has one.
     pub fn id(&self) -> Option<&str> {
-        self.id.as_deref()
+        self.authenticated.id.as_deref()
     }
 
     /// The signed timestamp, if the scheme signs one.
     pub fn timestamp(&self) -> Option<Timestamp> {
-        self.timestamp
+        self.authenticated.timestamp
     }
 
     /// What the signature vouches for (for TaskOn, only `user_id` and `timestamp`).
     pub fn coverage(&self) -> Coverage {
-        self.coverage
+        self.authenticated.coverage
+    }
+
+    /// Everything the scheme established: id, timestamp and coverage together.
+    pub fn authenticated(&self) -> &Authenticated {
+        &self.authenticated
     }
 
     /// The delivery's idempotency key.
@@ -305,9 +308,7 @@ impl<S: IdempotencyStore> Receiver<S> {
         let key = self.profile.idempotency_key(&verified, headers);
         Ok(Inbound {
             profile: self.profile,
-            id: verified.id().map(str::to_owned),
-            timestamp: verified.timestamp(),
-            coverage: verified.coverage(),
+            authenticated: verified.authenticated().clone(),
             key,
             event_type: self.profile.event_type(&body),
             body,

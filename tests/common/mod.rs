@@ -59,3 +59,34 @@ pub fn signed_pairs(signed: &hookrelay::SignedHeaders) -> Vec<(String, String)> 
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
+
+/// A case from tests/vectors/schemes.json (signatures computed by Python's hmac): its
+/// headers, body and the whole case.
+pub fn vector(name: &str) -> (Vec<(String, String)>, Vec<u8>, serde_json::Value) {
+    let case = vector_cases("schemes.json")
+        .into_iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no vector named {name}"));
+    let headers = case["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h[0].as_str().unwrap().to_owned(),
+                h[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let body = hex::decode(case["body_hex"].as_str().unwrap()).unwrap();
+    (headers, body, case)
+}
+
+/// All cases of one vector file in tests/vectors.
+pub fn vector_cases(file: &str) -> Vec<serde_json::Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(file);
+    let parsed: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    parsed["cases"].as_array().unwrap().clone()
+}

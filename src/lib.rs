@@ -9,6 +9,8 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`event`] | typed events and envelopes for the four source systems; ids, timestamps, exact decimals |
+//! | [`json`] | a JSON writer whose output survives `JSON.stringify(JSON.parse(x))` (or Python's `json.dumps`) |
 //!
 //! ## Features
 //!
@@ -17,3 +19,6 @@
 //! | `ed25519` | Standard Webhooks `v1a` (Ed25519) signing and verification |
 //! | `cli` | the `hookrelay` command-line tool |
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod event;
+pub mod json;

@@ -63,9 +63,10 @@ impl Writer<'_> {
             return Ok(());
         }
         let text = b.format(abs);
-        // Beyond 2^53: keep the integer only if JavaScript would print the same digits.
+        // Beyond 2^53: keep the integer only if JavaScript would print the same digits
+        // (`abs as f64` rounds to nearest, as JavaScript's parser does).
         let f = abs as f64;
-        if f.is_finite() && f as u128 == abs && ecma_string(f) == text {
+        if f.is_finite() && ecma_string(f) == text {
             if negative {
                 self.out.push(b'-');
             }

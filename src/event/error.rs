@@ -100,6 +100,11 @@ pub(crate) fn from_str_path<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Res
 pub(crate) fn from_slice_path<'a, T: serde::Deserialize<'a>>(
     bytes: &'a [u8],
 ) -> Result<T, EventError> {
+    // Fast path without path tracking (which allocates per key); on error, parse again with
+    // tracking to name the field.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -90,8 +90,8 @@ impl Decimal {
         if value == 0.0 {
             return Some(Decimal { text: "0".into() });
         }
-        let mut digits = String::with_capacity(24);
-        let n = crate::json::shortest_digits(value.abs(), &mut digits);
+        let d = crate::json::shortest_digits(value.abs());
+        let (digits, n) = (d.as_str(), d.n);
         let k = digits.len() as i32;
         let mut text = String::with_capacity(digits.len() + 8);
         if value < 0.0 {
@@ -100,9 +100,9 @@ impl Decimal {
         if n <= 0 {
             text.push_str("0.");
             text.extend(std::iter::repeat_n('0', (-n) as usize));
-            text.push_str(&digits);
+            text.push_str(digits);
         } else if n >= k {
-            text.push_str(&digits);
+            text.push_str(digits);
             text.extend(std::iter::repeat_n('0', (n - k) as usize));
         } else {
             text.push_str(&digits[..n as usize]);
@@ -256,10 +256,14 @@ impl serde::de::Visitor<'_> for DecimalVisitor {
         f.write_str("a decimal number or a decimal string")
     }
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Decimal, E> {
-        Ok(Decimal::from(v))
+        Ok(Decimal {
+            text: itoa::Buffer::new().format(v).into(),
+        })
     }
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Decimal, E> {
-        Ok(Decimal::from(v))
+        Ok(Decimal {
+            text: itoa::Buffer::new().format(v).into(),
+        })
     }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Decimal, E> {
         Decimal::from_f64(v).ok_or_else(|| E::custom("non-finite decimal"))

@@ -175,11 +175,7 @@ pub fn write_with<T: ?Sized + Serialize>(
     value: &T,
     options: WriterOptions,
 ) -> Result<(), JsonError> {
-    let mut w = ser::Writer {
-        out,
-        options,
-        scratch: String::new(),
-    };
+    let mut w = ser::Writer { out, options };
     value.serialize(&mut w)
 }
 

@@ -5,36 +5,62 @@
 //! (`core::fmt` uses Grisu with a Dragon fallback), so no extra crate is needed: we take the
 //! digits and the exponent from it and lay them out the way each language does.
 
-use std::fmt::Write as _;
-
-/// The shortest round-trip digits of a finite, non-zero `abs` value, and `n` such that the
-/// value is `0.d1d2…dk × 10^n` (ECMAScript's `n`, Python's `decpt`).
-pub(crate) fn shortest_digits(abs: f64, buf: &mut String) -> i32 {
-    debug_assert!(abs.is_finite() && abs > 0.0);
-    buf.clear();
-    let _ = write!(buf, "{abs:e}");
-    let e_pos = buf.find('e').unwrap_or(buf.len());
-    let exp: i32 = buf[e_pos + 1..].parse().unwrap_or(0);
-    buf.truncate(e_pos);
-    if buf.len() > 1 {
-        // "d.ddd" -> "dddd"
-        buf.remove(1);
-    }
-    exp + 1
+/// Shortest round-trip digits `d1…dk` (no leading or trailing zeros) and `n` such that the
+/// value is `0.d1…dk × 10^n` (ECMAScript's `n`, CPython's `decpt`).
+pub(crate) struct Digits {
+    buf: [u8; 32],
+    len: usize,
+    pub(crate) n: i32,
 }
 
-/// Same as [`shortest_digits`] for an `f32`, whose shortest digits are also stable through an
-/// `f64` round trip (they have at most 9 significant digits).
-pub(crate) fn shortest_digits_f32(abs: f32, buf: &mut String) -> i32 {
-    buf.clear();
-    let _ = write!(buf, "{abs:e}");
-    let e_pos = buf.find('e').unwrap_or(buf.len());
-    let exp: i32 = buf[e_pos + 1..].parse().unwrap_or(0);
-    buf.truncate(e_pos);
-    if buf.len() > 1 {
-        buf.remove(1);
+impl Digits {
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits are stored.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("0")
     }
-    exp + 1
+
+    /// Parses `ryu`'s output (`500.0`, `0.001`, `1e21`, `1.5e-7`) into digits and `n`.
+    fn from_ryu(s: &str) -> Self {
+        let (mantissa, exp) = match s.find('e') {
+            Some(p) => (&s[..p], s[p + 1..].parse::<i32>().unwrap_or(0)),
+            None => (s, 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let mut d = Digits {
+            buf: [0; 32],
+            len: 0,
+            n: int.len() as i32 + exp,
+        };
+        let mut leading = true;
+        for &c in int.as_bytes().iter().chain(frac.as_bytes()) {
+            if leading && c == b'0' {
+                d.n -= 1;
+                continue;
+            }
+            leading = false;
+            if d.len < d.buf.len() {
+                d.buf[d.len] = c;
+                d.len += 1;
+            }
+        }
+        while d.len > 1 && d.buf[d.len - 1] == b'0' {
+            d.len -= 1;
+        }
+        d
+    }
+}
+
+/// The shortest round-trip digits of a finite, non-zero `abs` value (from `ryu`, which picks
+/// the shortest and, among those, the closest digits, as ECMAScript and CPython do).
+pub(crate) fn shortest_digits(abs: f64) -> Digits {
+    debug_assert!(abs.is_finite() && abs > 0.0);
+    Digits::from_ryu(ryu::Buffer::new().format_finite(abs))
+}
+
+/// Same for an `f32`: its shortest digits (at most 9) are also stable through an `f64` round
+/// trip.
+pub(crate) fn shortest_digits_f32(abs: f32) -> Digits {
+    Digits::from_ryu(ryu::Buffer::new().format_finite(abs))
 }
 
 fn push_zeros(out: &mut Vec<u8>, count: i32) {
@@ -113,17 +139,17 @@ pub(crate) fn write_python_digits(out: &mut Vec<u8>, negative: bool, digits: &st
 }
 
 /// Writes a finite `f64` as ECMAScript would (`-0` becomes `0`).
-pub(crate) fn write_ecma_f64(out: &mut Vec<u8>, v: f64, buf: &mut String) {
+pub(crate) fn write_ecma_f64(out: &mut Vec<u8>, v: f64) {
     if v == 0.0 {
         out.push(b'0');
         return;
     }
-    let n = shortest_digits(v.abs(), buf);
-    write_ecma_digits(out, v < 0.0, buf, n);
+    let d = shortest_digits(v.abs());
+    write_ecma_digits(out, v < 0.0, d.as_str(), d.n);
 }
 
 /// Writes a finite `f64` as Python's `repr` would (`-0.0` stays `-0.0`).
-pub(crate) fn write_python_f64(out: &mut Vec<u8>, v: f64, buf: &mut String) {
+pub(crate) fn write_python_f64(out: &mut Vec<u8>, v: f64) {
     if v == 0.0 {
         out.extend_from_slice(if v.is_sign_negative() {
             b"-0.0"
@@ -132,15 +158,14 @@ pub(crate) fn write_python_f64(out: &mut Vec<u8>, v: f64, buf: &mut String) {
         });
         return;
     }
-    let n = shortest_digits(v.abs(), buf);
-    write_python_digits(out, v < 0.0, buf, n);
+    let d = shortest_digits(v.abs());
+    write_python_digits(out, v < 0.0, d.as_str(), d.n);
 }
 
 /// The ECMAScript string for a finite `f64`, as an owned `String`.
 pub(crate) fn ecma_string(v: f64) -> String {
     let mut out = Vec::with_capacity(24);
-    let mut buf = String::with_capacity(24);
-    write_ecma_f64(&mut out, v, &mut buf);
+    write_ecma_f64(&mut out, v);
     // Only ASCII digits, signs, '.', 'e' are written.
     String::from_utf8(out).unwrap_or_default()
 }
@@ -155,8 +180,7 @@ mod tests {
 
     fn py(v: f64) -> String {
         let mut out = Vec::new();
-        let mut buf = String::new();
-        write_python_f64(&mut out, v, &mut buf);
+        write_python_f64(&mut out, v);
         String::from_utf8(out).unwrap()
     }
 

@@ -16,7 +16,6 @@ const MAX_SAFE: u128 = 1 << 53;
 pub(crate) struct Writer<'a> {
     pub(crate) out: &'a mut Vec<u8>,
     pub(crate) options: WriterOptions,
-    pub(crate) scratch: String,
 }
 
 /// `Some(index)` when `key` is an ECMAScript array index: the canonical decimal string of an
@@ -94,9 +93,9 @@ impl Writer<'_> {
             return Err(JsonError::NonFiniteNumber);
         }
         if self.js() {
-            write_ecma_f64(self.out, v, &mut self.scratch);
+            write_ecma_f64(self.out, v);
         } else {
-            write_python_f64(self.out, v, &mut self.scratch);
+            write_python_f64(self.out, v);
         }
         Ok(())
     }
@@ -108,11 +107,11 @@ impl Writer<'_> {
         if v == 0.0 {
             return self.write_f64(f64::from(v));
         }
-        let n = shortest_digits_f32(v.abs(), &mut self.scratch);
+        let d = shortest_digits_f32(v.abs());
         if self.js() {
-            write_ecma_digits(self.out, v < 0.0, &self.scratch, n);
+            write_ecma_digits(self.out, v < 0.0, d.as_str(), d.n);
         } else {
-            write_python_digits(self.out, v < 0.0, &self.scratch, n);
+            write_python_digits(self.out, v < 0.0, d.as_str(), d.n);
         }
         Ok(())
     }
@@ -442,9 +441,7 @@ impl ser::SerializeMap for Compound<'_, '_> {
     type Ok = ();
     type Error = JsonError;
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), JsonError> {
-        let key = key.serialize(KeySerializer)?;
-        self.begin_entry(&key);
-        Ok(())
+        key.serialize(KeySerializer { compound: self })
     }
     fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), JsonError> {
         value.serialize(&mut *self.w)?;
@@ -503,34 +500,37 @@ impl ser::SerializeStructVariant for Compound<'_, '_> {
 }
 
 /// Turns a map key into its JSON string form, as serde_json does (strings, chars, integers).
-struct KeySerializer;
+struct KeySerializer<'c, 'w, 'a> {
+    compound: &'c mut Compound<'w, 'a>,
+}
 
 macro_rules! key_int {
     ($($f:ident: $t:ty),*) => {$(
-        fn $f(self, v: $t) -> Result<String, JsonError> {
-            Ok(itoa::Buffer::new().format(v).to_owned())
+        fn $f(self, v: $t) -> Result<(), JsonError> {
+            self.compound.begin_entry(itoa::Buffer::new().format(v));
+            Ok(())
         }
     )*};
 }
 
 macro_rules! key_reject {
     ($($f:ident: $t:ty),*) => {$(
-        fn $f(self, _v: $t) -> Result<String, JsonError> {
+        fn $f(self, _v: $t) -> Result<(), JsonError> {
             Err(JsonError::KeyMustBeString)
         }
     )*};
 }
 
-impl ser::Serializer for KeySerializer {
-    type Ok = String;
+impl ser::Serializer for KeySerializer<'_, '_, '_> {
+    type Ok = ();
     type Error = JsonError;
-    type SerializeSeq = ser::Impossible<String, JsonError>;
-    type SerializeTuple = ser::Impossible<String, JsonError>;
-    type SerializeTupleStruct = ser::Impossible<String, JsonError>;
-    type SerializeTupleVariant = ser::Impossible<String, JsonError>;
-    type SerializeMap = ser::Impossible<String, JsonError>;
-    type SerializeStruct = ser::Impossible<String, JsonError>;
-    type SerializeStructVariant = ser::Impossible<String, JsonError>;
+    type SerializeSeq = ser::Impossible<(), JsonError>;
+    type SerializeTuple = ser::Impossible<(), JsonError>;
+    type SerializeTupleStruct = ser::Impossible<(), JsonError>;
+    type SerializeTupleVariant = ser::Impossible<(), JsonError>;
+    type SerializeMap = ser::Impossible<(), JsonError>;
+    type SerializeStruct = ser::Impossible<(), JsonError>;
+    type SerializeStructVariant = ser::Impossible<(), JsonError>;
 
     key_int!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
         serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
@@ -538,22 +538,24 @@ impl ser::Serializer for KeySerializer {
     key_reject!(serialize_bool: bool, serialize_f32: f32, serialize_f64: f64,
         serialize_bytes: &[u8]);
 
-    fn serialize_char(self, v: char) -> Result<String, JsonError> {
-        Ok(v.to_string())
+    fn serialize_char(self, v: char) -> Result<(), JsonError> {
+        self.compound.begin_entry(v.encode_utf8(&mut [0u8; 4]));
+        Ok(())
     }
-    fn serialize_str(self, v: &str) -> Result<String, JsonError> {
-        Ok(v.to_owned())
+    fn serialize_str(self, v: &str) -> Result<(), JsonError> {
+        self.compound.begin_entry(v);
+        Ok(())
     }
-    fn serialize_none(self) -> Result<String, JsonError> {
+    fn serialize_none(self) -> Result<(), JsonError> {
         Err(JsonError::KeyMustBeString)
     }
-    fn serialize_some<T: ?Sized + Serialize>(self, _v: &T) -> Result<String, JsonError> {
+    fn serialize_some<T: ?Sized + Serialize>(self, _v: &T) -> Result<(), JsonError> {
         Err(JsonError::KeyMustBeString)
     }
-    fn serialize_unit(self) -> Result<String, JsonError> {
+    fn serialize_unit(self) -> Result<(), JsonError> {
         Err(JsonError::KeyMustBeString)
     }
-    fn serialize_unit_struct(self, _n: &'static str) -> Result<String, JsonError> {
+    fn serialize_unit_struct(self, _n: &'static str) -> Result<(), JsonError> {
         Err(JsonError::KeyMustBeString)
     }
     fn serialize_unit_variant(
@@ -561,14 +563,15 @@ impl ser::Serializer for KeySerializer {
         _n: &'static str,
         _i: u32,
         variant: &'static str,
-    ) -> Result<String, JsonError> {
-        Ok(variant.to_owned())
+    ) -> Result<(), JsonError> {
+        self.compound.begin_entry(variant);
+        Ok(())
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
         _n: &'static str,
         value: &T,
-    ) -> Result<String, JsonError> {
+    ) -> Result<(), JsonError> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
@@ -577,7 +580,7 @@ impl ser::Serializer for KeySerializer {
         _i: u32,
         _v: &'static str,
         _value: &T,
-    ) -> Result<String, JsonError> {
+    ) -> Result<(), JsonError> {
         Err(JsonError::KeyMustBeString)
     }
     fn serialize_seq(self, _l: Option<usize>) -> Result<Self::SerializeSeq, JsonError> {

@@ -58,7 +58,10 @@ impl Writer<'_> {
             if negative {
                 self.out.push(b'-');
             }
-            self.out.extend_from_slice(b.format(abs).as_bytes());
+            match u64::try_from(abs) {
+                Ok(small) => self.out.extend_from_slice(b.format(small).as_bytes()),
+                Err(_) => self.out.extend_from_slice(b.format(abs).as_bytes()),
+            }
             return Ok(());
         }
         let text = b.format(abs);
@@ -91,6 +94,16 @@ impl Writer<'_> {
     fn write_f64(&mut self, v: f64) -> Result<(), JsonError> {
         if !v.is_finite() {
             return Err(JsonError::NonFiniteNumber);
+        }
+        // Fast path: integral values below 2^53 print as integers in both dialects (Python
+        // appends `.0`); `-0.0` is left to the general path.
+        if v.fract() == 0.0 && v.abs() < MAX_SAFE as f64 && v != 0.0 {
+            let mut b = itoa::Buffer::new();
+            self.out.extend_from_slice(b.format(v as i64).as_bytes());
+            if !self.js() {
+                self.out.extend_from_slice(b".0");
+            }
+            return Ok(());
         }
         if self.js() {
             write_ecma_f64(self.out, v);

@@ -1,1 +1,3 @@
+//! Placeholder: the quickstart example is written with the sending side.
+
 fn main() {}

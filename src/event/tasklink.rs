@@ -1,7 +1,7 @@
 //! TaskLink SA (`tasklink`, seed 002): `job.*`, `payment.*`, `application.*`,
 //! `review.created`, `dispute.*`.
 //!
-//! Wire shape: [`TaskLinkEnvelope`] (`{event, id: "evt_…", timestamp, data}` plus an
+//! Wire shape: [`TaskLinkEnvelope`](super::TaskLinkEnvelope) (`{event, id: "evt_…", timestamp, data}` plus an
 //! unauthenticated body `signature`), camelCase fields, money as JSON numbers (`500.00`),
 //! millisecond timestamps. The same nested objects (job, payment, …) appear with different
 //! subsets of fields in different events, so every field but the object's `id` is optional.

@@ -135,5 +135,152 @@ fn write(c: &mut Criterion) {
         + usize::from(typed[0].data.event_type().as_str().is_empty());
 }
 
-criterion_group!(benches, parse, write);
+/// Best of 15 alternating rounds of `n` calls each of `ours` and `base`, in nanoseconds per
+/// call. Alternating keeps a busy machine's load changes from favouring either side.
+fn best_pair(n: u32, mut ours: impl FnMut(), mut base: impl FnMut()) -> (f64, f64) {
+    let mut time = |f: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(n)
+    };
+    let (mut a, mut b) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..15 {
+        a = a.min(time(&mut ours));
+        b = b.min(time(&mut base));
+    }
+    (a, b)
+}
+
+/// Prints the ratios the targets are stated in, measured back to back in one process.
+fn summary(_: &mut Criterion) {
+    if std::env::var_os("EVENTS_NO_SUMMARY").is_some() {
+        return;
+    }
+    let typed: Vec<TaskLinkEnvelope<TaskLinkEvent>> = TASKLINK
+        .iter()
+        .map(|(_, b)| TaskLinkEnvelope::from_slice(b).unwrap())
+        .collect();
+    let values: Vec<serde_json::Value> = TASKLINK
+        .iter()
+        .chain(PROPOSAL_GENERATOR)
+        .chain(TASKON)
+        .chain(TASK_HUB)
+        .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .collect();
+    let hub: Vec<(EventType, &str)> = TASK_HUB
+        .iter()
+        .map(|(name, body)| (EventType::from(*name), std::str::from_utf8(body).unwrap()))
+        .collect();
+    let n = 1_000;
+    let write_serde_json = || {
+        for v in &values {
+            black_box(serde_json::to_vec(black_box(v)).unwrap());
+        }
+    };
+    let rows = [
+        (
+            "parse proposal-generator: typed / Value",
+            best_pair(
+                n,
+                || {
+                    for (_, body) in PROPOSAL_GENERATOR {
+                        black_box(Message::from_slice(black_box(body)).unwrap());
+                    }
+                },
+                || parse_value(PROPOSAL_GENERATOR),
+            ),
+        ),
+        (
+            "parse tasklink: typed / Value",
+            best_pair(
+                n,
+                || {
+                    for (_, body) in TASKLINK {
+                        black_box(
+                            TaskLinkEnvelope::<TaskLinkEvent>::from_slice(black_box(body)).unwrap(),
+                        );
+                    }
+                },
+                || parse_value(TASKLINK),
+            ),
+        ),
+        (
+            "parse taskon: typed / Value",
+            best_pair(
+                n,
+                || {
+                    for (_, body) in TASKON {
+                        black_box(TaskOnEvent::from_slice(black_box(body)).unwrap());
+                    }
+                },
+                || parse_value(TASKON),
+            ),
+        ),
+        (
+            "parse task-hub: typed / Value",
+            best_pair(
+                n,
+                || {
+                    for (t, body) in &hub {
+                        black_box(TaskHubEvent::from_data(t, black_box(body)).unwrap());
+                    }
+                },
+                || parse_value(TASK_HUB),
+            ),
+        ),
+        (
+            "write tasklink typed: js / serde_json",
+            best_pair(
+                n,
+                || {
+                    for e in &typed {
+                        black_box(hookrelay::json::to_js_vec(black_box(e)).unwrap());
+                    }
+                },
+                || {
+                    for e in &typed {
+                        black_box(serde_json::to_vec(black_box(e)).unwrap());
+                    }
+                },
+            ),
+        ),
+        (
+            "write all seeds Value: js / serde_json",
+            best_pair(
+                n,
+                || {
+                    for v in &values {
+                        black_box(hookrelay::json::to_js_vec(black_box(v)).unwrap());
+                    }
+                },
+                write_serde_json,
+            ),
+        ),
+        (
+            "write all seeds Value: python-ascii / serde_json",
+            best_pair(
+                n,
+                || {
+                    for v in &values {
+                        black_box(hookrelay::json::to_python_ascii_vec(black_box(v)).unwrap());
+                    }
+                },
+                write_serde_json,
+            ),
+        ),
+    ];
+    println!(
+        "\nsummary (best of 15 alternating rounds x {n} batches; ns per batch of seed examples):"
+    );
+    for (name, (ours, base)) in rows {
+        println!(
+            "  {name:<50} {ours:>8.0} / {base:>8.0} = {:.2}x",
+            ours / base
+        );
+    }
+}
+
+criterion_group!(benches, parse, write, summary);
 criterion_main!(benches);

@@ -20,6 +20,7 @@ pub(crate) struct Writer<'a> {
 
 /// `Some(index)` when `key` is an ECMAScript array index: the canonical decimal string of an
 /// integer in `0..2^32 - 1`. Such keys are enumerated first, in ascending numeric order.
+#[inline]
 pub(crate) fn array_index(key: &str) -> Option<u32> {
     let b = key.as_bytes();
     if b.is_empty() || b.len() > 10 || (b.len() > 1 && b[0] == b'0') {
@@ -44,6 +45,7 @@ impl Writer<'_> {
         self.options.dialect == Dialect::JavaScript
     }
 
+    #[inline]
     fn write_str(&mut self, s: &str) {
         if self.js() {
             write_js_str(self.out, s);
@@ -130,6 +132,7 @@ impl Writer<'_> {
     }
 
     /// Writes an object key (escaped, quoted) and the colon; returns its array index if any.
+    #[inline]
     fn write_key(&mut self, key: &str) -> Option<u32> {
         let idx = if self.js() { array_index(key) } else { None };
         self.write_str(key);
@@ -191,17 +194,20 @@ impl<'w, 'a> Compound<'w, 'a> {
         Ok(())
     }
 
+    #[inline]
     fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), JsonError> {
         value.serialize(&mut *self.w)?;
         self.w.out.push(b',');
         Ok(())
     }
 
+    #[inline]
     fn begin_entry(&mut self, key: &str) {
         self.entry_start = self.w.out.len();
         self.pending_index = self.w.write_key(key);
     }
 
+    #[inline]
     fn end_entry(&mut self) {
         self.w.out.push(b',');
         let start = self.entry_start;
@@ -293,6 +299,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         self.write_str(v.encode_utf8(&mut b));
         Ok(())
     }
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<(), JsonError> {
         self.write_str(v);
         Ok(())
@@ -555,6 +562,7 @@ impl ser::Serializer for KeySerializer<'_, '_, '_> {
         self.compound.begin_entry(v.encode_utf8(&mut [0u8; 4]));
         Ok(())
     }
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<(), JsonError> {
         self.compound.begin_entry(v);
         Ok(())

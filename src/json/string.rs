@@ -38,12 +38,52 @@ fn push_u(out: &mut Vec<u8>, unit: u32) {
     ]);
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Non-zero if any byte of `w` is `"`, `\\` or below 0x20 (SWAR; may flag a byte ≥ 0x80 as a
+/// false positive, which the byte-wise slow path then skips).
+#[inline]
+fn needs_js_escape(w: u64) -> u64 {
+    let quote = w ^ (LO * u64::from(b'"'));
+    let backslash = w ^ (LO * u64::from(b'\\'));
+    (quote.wrapping_sub(LO) | backslash.wrapping_sub(LO) | w.wrapping_sub(LO * 0x20)) & HI
+}
+
+/// Length of the prefix of `bytes` that needs no escaping for JavaScript.
+#[inline]
+fn js_clean_prefix(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let w = u64::from_le_bytes([
+            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+        ]);
+        if needs_js_escape(w) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && JS_ESCAPE[bytes[i] as usize] == 0 {
+        i += 1;
+    }
+    i
+}
+
 /// Writes `s` as a JSON string the way `JSON.stringify` does.
 pub(crate) fn write_js_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
     let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let clean = js_clean_prefix(bytes);
+    if clean == bytes.len() {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    out.push(b'"');
+    out.extend_from_slice(&bytes[..clean]);
+    let mut start = clean;
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let esc = JS_ESCAPE[b as usize];
         if esc == 0 {
             continue;
@@ -126,6 +166,23 @@ mod tests {
             js("\"\\\n\r\t\u{8}\u{c}\u{1}\u{1f}\u{7f}"),
             r#""\"\\\n\r\t\b\f\u0001\u001f"#.to_owned() + "\u{7f}\""
         );
+    }
+
+    #[test]
+    fn swar_scan_agrees_with_the_table() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut chunk = *b"abcdefgh";
+                chunk[pos] = b;
+                let flagged = needs_js_escape(u64::from_le_bytes(chunk)) != 0;
+                if JS_ESCAPE[b as usize] != 0 {
+                    assert!(flagged, "byte {b:#x} at {pos} must be flagged");
+                }
+            }
+        }
+        assert_eq!(needs_js_escape(u64::from_le_bytes(*b"abcdefgh")), 0);
+        let long = "0123456789abcdef/é😀\u{2028}\"x";
+        assert_eq!(js(long), "\"0123456789abcdef/é😀\u{2028}\\\"x\"");
     }
 
     #[test]

@@ -138,7 +138,7 @@ fn write(c: &mut Criterion) {
 /// Best of 15 alternating rounds of `n` calls each of `ours` and `base`, in nanoseconds per
 /// call. Alternating keeps a busy machine's load changes from favouring either side.
 fn best_pair(n: u32, mut ours: impl FnMut(), mut base: impl FnMut()) -> (f64, f64) {
-    let mut time = |f: &mut dyn FnMut()| {
+    let time = |f: &mut dyn FnMut()| {
         let start = std::time::Instant::now();
         for _ in 0..n {
             f();

@@ -161,7 +161,9 @@ fn tasklink_money_is_exact() {
         panic!()
     };
     let change = u.change("budget").unwrap();
-    assert_eq!(change.from.unwrap(), serde_json::json!(500.0));
+    assert_eq!(change.from_as::<Decimal>(), Some(d("500")));
+    assert_eq!(change.to_as::<Decimal>(), Some(d("550.00")));
+    assert_eq!(u.changes.as_ref().unwrap().iter().count(), 1);
     let body = fixture("tasklink", "job.assigned");
     let env = TaskLinkEnvelope::<TaskLinkEvent>::from_slice(&body).unwrap();
     let TaskLinkEvent::JobAssigned(a) = &env.data else {

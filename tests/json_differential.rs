@@ -310,6 +310,11 @@ fn run_batch(program: &str, args: &[&str], inputs: &[&str]) -> Option<Vec<Option
     Some(lines)
 }
 
+/// Reports a skip on the real stderr, which the test harness does not capture.
+fn skipped(interpreter: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {interpreter} not found");
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -354,7 +359,7 @@ fn writer_matches_node_json_stringify() {
     let corpus = corpus();
     let inputs: Vec<&str> = corpus.iter().map(|e| e.text.as_str()).collect();
     let Some(node) = run_batch("node", &["-e", NODE], &inputs) else {
-        println!("SKIPPED: node not found");
+        skipped("node");
         return;
     };
     let mut same = 0;
@@ -399,7 +404,7 @@ fn ascii_writer_matches_python_json_dumps() {
     let selected: Vec<&Entry> = corpus.iter().filter(|e| e.python).collect();
     let inputs: Vec<&str> = selected.iter().map(|e| e.text.as_str()).collect();
     let Some(python) = run_batch("python3", &["-c", PYTHON], &inputs) else {
-        println!("SKIPPED: python3 not found");
+        skipped("python3");
         return;
     };
     let mut same = 0;
@@ -432,7 +437,7 @@ fn seed_bodies_survive_node_round_trip() {
     }
     let inputs: Vec<&str> = bodies.iter().map(String::as_str).collect();
     let Some(node) = run_batch("node", &["-e", NODE], &inputs) else {
-        println!("SKIPPED: node not found");
+        skipped("node");
         return;
     };
     for (body, back) in bodies.iter().zip(node) {

@@ -199,7 +199,8 @@ data_struct!(
 );
 
 data_struct!(
-    /// One changed field: its value before and after.
+    /// One changed field: its value before and after (any JSON value; read amounts exactly
+    /// with [`Change::from_as`]/[`Change::to_as`], e.g. as [`Decimal`]).
     pub struct Change {
         /// The old value.
         opt from: Value = "from",
@@ -207,6 +208,66 @@ data_struct!(
         opt to: Value = "to",
     }
 );
+
+impl Change {
+    /// The old value as `T` (e.g. [`Decimal`]); `None` if absent or of another type.
+    pub fn from_as<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        T::deserialize(self.from.as_ref()?).ok()
+    }
+
+    /// The new value as `T`; `None` if absent or of another type.
+    pub fn to_as<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        T::deserialize(self.to.as_ref()?).ok()
+    }
+}
+
+/// `job.updated`'s `changes` object: changed field name → [`Change`], in the sender's order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Changes(pub Vec<(String, Change)>);
+
+impl Changes {
+    /// The change recorded for `field`, if any.
+    pub fn get(&self, field: &str) -> Option<&Change> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == field)
+            .map(|(_, c)| c)
+    }
+
+    /// All changes in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Change)> {
+        self.0.iter().map(|(name, c)| (name.as_str(), c))
+    }
+}
+
+impl serde::Serialize for Changes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Changes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Changes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of changes")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Changes, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Change>()? {
+                    out.push((k, v));
+                }
+                Ok(Changes(out))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
 
 data_struct!(
     /// `job.created`: a job was posted.
@@ -222,15 +283,14 @@ data_struct!(
         /// The job's changed fields.
         req job: Job = "job",
         /// What changed, by field name.
-        opt changes: serde_json::Map<String, Value> = "changes",
+        opt changes: Changes = "changes",
     }
 );
 
 impl JobUpdated {
     /// The change recorded for `field`, if any.
-    pub fn change(&self, field: &str) -> Option<Change> {
-        let value = self.changes.as_ref()?.get(field)?;
-        serde_json::from_value(value.clone()).ok()
+    pub fn change(&self, field: &str) -> Option<&Change> {
+        self.changes.as_ref()?.get(field)
     }
 }
 

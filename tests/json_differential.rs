@@ -444,3 +444,25 @@ fn seed_bodies_survive_node_round_trip() {
         assert_eq!(back.unwrap(), body.as_bytes());
     }
 }
+
+#[test]
+fn seed_bodies_survive_python_round_trip() {
+    // The ASCII mode is a fixed point for TaskLink's documented Python receiver too.
+    use hookrelay::event::{TaskLinkEnvelope, TaskLinkEvent};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tasklink");
+    let mut bodies = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let raw = std::fs::read(entry.unwrap().path()).unwrap();
+        let env = TaskLinkEnvelope::<TaskLinkEvent>::from_slice(&raw).unwrap();
+        bodies.push(String::from_utf8(env.to_python_ascii_bytes().unwrap()).unwrap());
+    }
+    let inputs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let Some(python) = run_batch("python3", &["-c", PYTHON], &inputs) else {
+        skipped("python3");
+        return;
+    };
+    assert_eq!(bodies.len(), 13);
+    for (body, back) in bodies.iter().zip(python) {
+        assert_eq!(String::from_utf8(back.unwrap()).unwrap(), *body);
+    }
+}

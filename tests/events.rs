@@ -1,9 +1,9 @@
 //! Seed fixtures parse into the right typed variants and round-trip; catch-alls, optional
 //! fields, error paths, exact money, the producer side.
 
-mod common;
+mod event_support;
 
-use common::{assert_same_json, fixture, fixture_names, without_key};
+use event_support::{assert_same_json, fixture, fixture_names, without_key};
 use hookrelay::event::proposal_generator::{self, Message, ProposalGeneratorEvent};
 use hookrelay::event::task_hub::{self, TaskHubEvent};
 use hookrelay::event::tasklink::{self, TaskLinkEvent};

@@ -19,7 +19,7 @@ pub enum J {
 
 pub fn parse(text: &str) -> J {
     // Validates syntax and escapes first; the reader below assumes well-formed input.
-    serde_json::from_str::<serde_json::de::IgnoredAny>(text).expect("valid json");
+    serde_json::from_str::<serde::de::IgnoredAny>(text).expect("valid json");
     let mut p = P {
         b: text.as_bytes(),
         i: 0,

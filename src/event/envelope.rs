@@ -45,8 +45,8 @@ string_newtype!(
 ///
 /// `id` is optional when parsing (the Proposal Generator's examples omit it); producers built
 /// with [`EventFactory`](super::EventFactory) always set one. For task-hub, whose document shows
-/// only the `data` objects, hookrelay uses this same shape and sends the event type also in the
-/// `X-Event-Type` header.
+/// only the `data` objects and names the type in the `X-Event-Type` header, hookrelay uses this
+/// same shape, so the body carries the id and type as well.
 ///
 /// ```
 /// use hookrelay::event::{Envelope, ProposalGeneratorEvent};

@@ -417,14 +417,13 @@ fn producer_builds_complete_envelopes() {
     let env = EventFactory::new().tasklink(TaskLinkEvent::from(tasklink::JobCreated::default()));
     assert!(env.id.as_str().starts_with("evt_") && env.id.as_str().len() == 28);
 
-    let reward = TaskOnEvent::Token(taskon::TokenReward {
-        task_id: taskon::TaskId(1),
-        reward_type: taskon::RewardType::Token,
-        reward_amount: "0.10".parse().unwrap(),
-        user_id: taskon::UserId(7),
-        timestamp: taskon::UnixTime(1_758_251_308),
-        ..Default::default()
-    });
+    let clock = FixedEventClock::at_unix(1_758_251_308, 5);
+    let reward = TaskOnEvent::from(taskon::TokenReward::new(
+        taskon::TaskId(1),
+        "0.10".parse().unwrap(),
+        taskon::UserId(7),
+        taskon::UnixTime::now(&clock),
+    ));
     assert_eq!(
         String::from_utf8(reward.to_js_bytes().unwrap()).unwrap(),
         r#"{"task_id":1,"reward_type":"Token","reward_amount":"0.10","user_id":7,"timestamp":1758251308}"#

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::error::from_slice_path;
 use super::wire::{data_struct, wire_enum};
-use super::{DecimalString, EventError};
+use super::{DecimalString, EventClock, EventError};
 use crate::json::{self, JsonError};
 
 /// The payload fields the signature covers; everything else is unauthenticated.
@@ -53,6 +53,17 @@ pub struct UserId(pub u64);
 )]
 #[serde(transparent)]
 pub struct UnixTime(pub i64);
+
+impl UnixTime {
+    /// The current time from `clock`, in whole seconds.
+    pub fn now(clock: &dyn EventClock) -> Self {
+        let secs = match clock.now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d.as_secs() as i64,
+            Err(e) => -(e.duration().as_secs() as i64),
+        };
+        UnixTime(secs)
+    }
+}
 
 wire_enum!(
     /// The kind of reward.
@@ -117,6 +128,57 @@ data_struct!(
         req timestamp: UnixTime = "timestamp",
     }
 );
+
+impl TokenReward {
+    /// A token reward with `reward_type` set to `Token`; fill in the token and user details
+    /// with struct update syntax or the public fields.
+    pub fn new(
+        task_id: TaskId,
+        reward_amount: DecimalString,
+        user_id: UserId,
+        timestamp: UnixTime,
+    ) -> Self {
+        TokenReward {
+            task_id,
+            reward_type: RewardType::Token,
+            reward_amount,
+            user_id,
+            timestamp,
+            ..TokenReward::default()
+        }
+    }
+}
+
+impl PointsReward {
+    /// A points reward with `reward_type` set to `GTCPoints`.
+    pub fn new(
+        task_id: TaskId,
+        reward_amount: DecimalString,
+        user_id: UserId,
+        timestamp: UnixTime,
+    ) -> Self {
+        PointsReward {
+            task_id,
+            reward_type: RewardType::GtcPoints,
+            reward_amount,
+            user_id,
+            timestamp,
+            ..PointsReward::default()
+        }
+    }
+}
+
+impl From<TokenReward> for TaskOnEvent {
+    fn from(r: TokenReward) -> Self {
+        TaskOnEvent::Token(r)
+    }
+}
+
+impl From<PointsReward> for TaskOnEvent {
+    fn from(r: PointsReward) -> Self {
+        TaskOnEvent::Points(r)
+    }
+}
 
 /// A TaskOn reward notification, by `reward_type`.
 #[derive(Debug, Clone, PartialEq)]

@@ -57,7 +57,7 @@ pub use id::{EventId, EventType, IdGenerator, RandomIds, SequentialIds};
 pub use money::{Decimal, DecimalError, DecimalString, as_string};
 pub use producer::EventFactory;
 pub use proposal_generator::ProposalGeneratorEvent;
-pub use registration::RegistrationSecret;
+pub use registration::{EndpointUrl, RegistrationSecret};
 pub use task_hub::TaskHubEvent;
 pub use tasklink::TaskLinkEvent;
 pub use taskon::TaskOnEvent;

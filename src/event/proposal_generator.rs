@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::envelope::RawEnvelope;
-use super::registration::RegistrationSecret;
+use super::registration::{EndpointUrl, RegistrationSecret};
 use super::wire::{data_struct, event_enum, string_newtype, wire_enum};
 use super::{Envelope, EventData, EventError, EventId, EventTime, EventType};
 
@@ -336,7 +336,7 @@ data_struct!(
     /// `POST /api/webhooks` request body.
     pub struct Registration {
         /// The receiver's HTTPS URL.
-        req url: String = "url",
+        req url: EndpointUrl = "url",
         /// Event types to deliver.
         req events: Vec<EventType> = "events",
         /// The signing secret.
@@ -348,7 +348,7 @@ data_struct!(
     /// `PUT /api/webhooks/{id}` request body.
     pub struct RegistrationUpdate {
         /// New URL.
-        opt url: String = "url",
+        opt url: EndpointUrl = "url",
         /// New event list.
         opt events: Vec<EventType> = "events",
     }
@@ -360,7 +360,7 @@ data_struct!(
         /// Its id.
         req id: WebhookId = "id",
         /// Its URL.
-        req url: String = "url",
+        req url: EndpointUrl = "url",
         /// Subscribed event types.
         opt events: Vec<EventType> = "events",
         /// `active` or another status.

@@ -1,6 +1,15 @@
-//! The signing secret as it appears in registration request bodies.
+//! Values of the webhook registration APIs: the endpoint URL and the signing secret as they
+//! appear in request bodies.
 
 use std::fmt;
+
+use super::wire::string_newtype;
+
+string_newtype!(
+    /// A receiver's URL as registered, e.g. `https://your-server.com/webhook`. Kept as text;
+    /// the sender validates it (HTTPS, address policy) before delivering.
+    EndpointUrl
+);
 
 /// A signing secret sent in a registration body (`"secret": "…"`).
 ///

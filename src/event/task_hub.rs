@@ -18,7 +18,7 @@
 //! # Ok::<(), hookrelay::event::EventError>(())
 //! ```
 
-use super::registration::RegistrationSecret;
+use super::registration::{EndpointUrl, RegistrationSecret};
 use super::wire::{data_struct, event_enum, string_newtype, wire_enum};
 use super::{EventType, LenientTime};
 
@@ -127,7 +127,7 @@ data_struct!(
         /// A display name.
         opt name: String = "name",
         /// The receiver's URL.
-        req url: String = "url",
+        req url: EndpointUrl = "url",
         /// Event types to deliver.
         req events: Vec<EventType> = "events",
         /// The signing secret.

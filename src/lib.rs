@@ -38,6 +38,8 @@
 //! | [`profile`] | [`Profile`](profile::Profile): each source system's scheme, ids, replies and retry schedule |
 //! | [`receive`] | the receive pipeline: [`Receiver`](receive::Receiver), idempotency stores, replies, the axum layer and extractor |
 //! | [`retry`] | the retry planner: policies and presets, outcome classification, `Retry-After`, jitter, endpoint health, rate limiting |
+//! | [`event`] | typed events and envelopes for the four source systems; ids, timestamps, exact decimals |
+//! | [`json`] | a JSON writer whose output survives `JSON.stringify(JSON.parse(x))` (or Python's `json.dumps`) |
 //!
 //! ## Features
 //!
@@ -52,7 +54,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod clock;
+pub mod event;
 pub mod headers;
+pub mod json;
 pub mod profile;
 pub mod receive;
 pub mod retry;

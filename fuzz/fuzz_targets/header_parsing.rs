@@ -102,7 +102,10 @@ fn parse_strings(raw: &[u8]) {
     }
     if let Ok(key) = Ed25519VerifyingKey::parse(&text) {
         let shown = key.to_string();
-        assert_eq!(Ed25519VerifyingKey::parse(&shown).unwrap().to_string(), shown);
+        assert_eq!(
+            Ed25519VerifyingKey::parse(&shown).unwrap().to_string(),
+            shown
+        );
     }
 }
 

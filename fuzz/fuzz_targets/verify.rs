@@ -219,7 +219,10 @@ fn check_round_trip(
                 assert_eq!(verified.id(), Some(input.id.as_str()));
             }
             if kind.signs_timestamp {
-                assert_eq!(verified.timestamp(), Some(Timestamp::from_unix(input.timestamp)));
+                assert_eq!(
+                    verified.timestamp(),
+                    Some(Timestamp::from_unix(input.timestamp))
+                );
             }
             let whole = verified.coverage().covers_whole_body();
             assert_eq!(whole, !matches!(index % SCHEME_COUNT, 2 | 3));
@@ -273,9 +276,11 @@ fuzz_target!(|input: Input| {
 
     // Part 2: sign and verify under every scheme.
     let now = match input.now {
-        Now::Near(offset) => {
-            Timestamp::from_unix(input.timestamp.saturating_add(i64::from(offset).clamp(-400, 400)))
-        }
+        Now::Near(offset) => Timestamp::from_unix(
+            input
+                .timestamp
+                .saturating_add(i64::from(offset).clamp(-400, 400)),
+        ),
         Now::Absolute(now) => Timestamp::from_unix(now),
     };
     let message = Message::new(&input.body)
@@ -293,7 +298,10 @@ fuzz_target!(|input: Input| {
             }
             // TaskOn signs fields of the body, so any body may be unsignable.
             Err(_) if matches!(index, 2 | 3) => {}
-            Err(err) => assert!(!signable, "scheme {index} refused a signable message: {err}"),
+            Err(err) => assert!(
+                !signable,
+                "scheme {index} refused a signable message: {err}"
+            ),
         }
     }
 

@@ -13,8 +13,10 @@ string_newtype!(
 
 /// A signing secret sent in a registration body (`"secret": "…"`).
 ///
-/// Its `Debug` is redacted, it has no `PartialEq`, and it serialises as the plain string only
-/// because the registration API requires it in the body.
+/// Its `Debug` is redacted, its `PartialEq` compares in constant time (registration bodies
+/// are compared as whole values), and it serialises as the plain string only because the
+/// registration API requires it in the body. Turn it into a signing key with
+/// [`to_secret`](Self::to_secret).
 #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct RegistrationSecret(String);
@@ -28,6 +30,11 @@ impl RegistrationSecret {
     /// The secret text. Do not log it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The HMAC key these systems derive from it: the text's bytes, verbatim.
+    pub fn to_secret(&self) -> Result<crate::Secret, crate::SecretError> {
+        crate::Secret::from_raw(&self.0)
     }
 }
 

@@ -359,3 +359,60 @@ async fn delivery_without_the_layer_is_a_500_never_unverified() {
         StatusCode::INTERNAL_SERVER_ERROR
     );
 }
+
+#[tokio::test]
+async fn seed_events_arrive_typed_and_unknown_types_still_succeed() {
+    use hookrelay::event::{TaskLinkEnvelope, TaskLinkEvent};
+    use hookrelay::scheme::IdBody;
+
+    let secret = Secret::from_raw("tasklink-secret").unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let receiver = Receiver::builder(Profile::TaskLink)
+        .secret(secret.clone())
+        .build()
+        .unwrap();
+    let router = Router::new()
+        .route(
+            "/tasklink",
+            post(
+                move |delivery: Delivery<TaskLinkEnvelope<TaskLinkEvent>>| async move {
+                    let known = !matches!(delivery.event.data, TaskLinkEvent::Unknown { .. });
+                    log.lock()
+                        .unwrap()
+                        .push((delivery.inbound.event_type().map(str::to_owned), known));
+                    StatusCode::OK
+                },
+            ),
+        )
+        .route_layer(WebhookLayer::new(receiver));
+
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tasklink");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 13);
+    let mut bodies: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    bodies.push(br#"{"event":"invoice.paid","id":"evt_new","timestamp":"2026-01-01T00:00:00.000Z","data":{"invoice":{"id":"inv_1"}}}"#.to_vec());
+
+    for body in &bodies {
+        let id = serde_json::from_slice::<Value>(body).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let headers = IdBody
+            .sign(&secret, &Message::new(body).with_id(&id))
+            .unwrap();
+        let mut request = Request::post("/tasklink")
+            .body(Body::from(body.clone()))
+            .unwrap();
+        *request.headers_mut() = headers.to_header_map().unwrap();
+        assert_eq!(call(&router, request).await.0, StatusCode::OK, "{id}");
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 14);
+    assert!(seen[..13].iter().all(|(_, known)| *known), "{seen:?}");
+    assert_eq!(seen[13], (Some("invoice.paid".to_owned()), false));
+}

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use super::idempotency::{
     Claim, IdempotencyKey, IdempotencyStore, MemoryIdempotencyStore, Retention,
 };
+use super::payload::WebhookPayload;
 use super::reply::{Rejection, Reply};
 use crate::headers::HeaderLookup;
 use crate::profile::{MissingApiKey, Profile};
@@ -256,6 +257,12 @@ impl Inbound {
     /// Parses the body as JSON into `T`; a failure is a [`Rejection::Unprocessable`] (422).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Rejection> {
         serde_json::from_slice(&self.body).map_err(|err| Rejection::Unprocessable(err.to_string()))
+    }
+
+    /// Parses the body into a [`WebhookPayload`], e.g. the profile's typed event; a failure
+    /// is a [`Rejection::Unprocessable`] (422).
+    pub fn payload<P: WebhookPayload>(&self) -> Result<P, Rejection> {
+        P::from_body(&self.body).map_err(Rejection::Unprocessable)
     }
 }
 

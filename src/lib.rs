@@ -71,6 +71,6 @@ pub use secret::{MacTag, Secret, SecretError};
 pub use verify::{BuildError, PayloadError, Verified, Verifier, VerifierBuilder, VerifyError};
 
 /// The README's Rust examples, compiled and run as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -37,7 +37,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::headers::{HeaderLookup, HeaderValue, SignedHeaders};
-use crate::{MacTag, Secret, Timestamp, VerifyError};
+use crate::{Secret, Timestamp, VerifyError};
 
 /// A webhook signing scheme.
 ///
@@ -359,26 +359,19 @@ impl<'a> VerifyContext<'a> {
 
     /// Succeeds if any candidate equals the HMAC of `parts` under any active secret.
     ///
-    /// Each secret's MAC is computed once; comparisons are constant-time.
-    pub fn match_any<'c>(
+    /// Each secret's MAC is computed once; comparisons are constant-time. Candidates may be
+    /// produced lazily (decoded as they are compared): nothing is collected.
+    pub fn match_any<C: AsRef<[u8]>>(
         &self,
-        candidates: impl IntoIterator<Item = &'c [u8]> + Clone,
+        candidates: impl IntoIterator<Item = C> + Clone,
         parts: &[&[u8]],
-    ) -> Result<(), VerifyError> {
-        self.match_tags(candidates, |secret| secret.mac(parts))
-    }
-
-    fn match_tags<'c>(
-        &self,
-        candidates: impl IntoIterator<Item = &'c [u8]> + Clone,
-        mac: impl Fn(&Secret) -> MacTag,
     ) -> Result<(), VerifyError> {
         // Every secret is tried even after a match, so timing does not reveal which matched.
         let mut matched = false;
         for secret in self.secrets {
-            let tag = mac(secret);
+            let tag = secret.mac(parts);
             for candidate in candidates.clone() {
-                matched |= tag.matches(candidate);
+                matched |= tag.matches(candidate.as_ref());
             }
         }
         if matched {

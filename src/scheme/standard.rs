@@ -90,20 +90,18 @@ impl Scheme for StandardWebhooks {
     }
 
     fn verify(&self, ctx: &VerifyContext<'_>) -> Result<Authenticated, VerifyError> {
-        let (id_name, timestamp_name, signature_name) = if ctx.optional_header(SIGNATURE)?.is_some()
-        {
-            (ID, TIMESTAMP, SIGNATURE)
-        } else if ctx.optional_header(SVIX_SIGNATURE)?.is_some() {
-            (SVIX_ID, SVIX_TIMESTAMP, SVIX_SIGNATURE)
-        } else {
-            return Err(VerifyError::MissingHeader(SIGNATURE.into()));
+        let ((id_name, timestamp_name), signature) = match ctx.optional_header(SIGNATURE)? {
+            Some(signature) => ((ID, TIMESTAMP), signature),
+            None => match ctx.optional_header(SVIX_SIGNATURE)? {
+                Some(signature) => ((SVIX_ID, SVIX_TIMESTAMP), signature),
+                None => return Err(VerifyError::MissingHeader(SIGNATURE.into())),
+            },
         };
         let id = ctx.required_header(id_name)?;
         if !is_valid_id(id) || id.contains('.') {
             return Err(VerifyError::MalformedHeader(id_name.into()));
         }
         let raw_timestamp = ctx.required_header(timestamp_name)?;
-        let signature = ctx.required_header(signature_name)?;
 
         let entries = || signature.split_ascii_whitespace();
         if entries().nth(ctx.max_signatures()).is_some() {
@@ -118,7 +116,7 @@ impl Scheme for StandardWebhooks {
             ctx.body(),
         ];
 
-        let hmac_candidates: Vec<[u8; 32]> = entries()
+        let hmac_candidates = entries()
             .filter_map(|entry| entry.strip_prefix("v1,"))
             .filter_map(|encoded| {
                 let mut tag = [0u8; 32];
@@ -126,9 +124,8 @@ impl Scheme for StandardWebhooks {
                     Ok(32) => Some(tag),
                     _ => None,
                 }
-            })
-            .collect();
-        let hmac_result = ctx.match_any(hmac_candidates.iter().map(<[u8; 32]>::as_slice), &signed);
+            });
+        let hmac_result = ctx.match_any(hmac_candidates, &signed);
 
         #[cfg(feature = "ed25519")]
         let hmac_result = hmac_result.or_else(|err| {

@@ -71,15 +71,11 @@ impl Scheme for Stripe {
         let raw_timestamp = raw_timestamp.ok_or_else(malformed)?;
         let timestamp = ctx.fresh_timestamp(Self::SIGNATURE_HEADER, raw_timestamp)?;
 
-        let candidates: Vec<[u8; 32]> = header
+        let candidates = header
             .split(',')
             .filter_map(|item| item.trim().strip_prefix("v1="))
-            .filter_map(decode_hex32)
-            .collect();
-        ctx.match_any(
-            candidates.iter().map(<[u8; 32]>::as_slice),
-            &[raw_timestamp.as_bytes(), b".", ctx.body()],
-        )?;
+            .filter_map(decode_hex32);
+        ctx.match_any(candidates, &[raw_timestamp.as_bytes(), b".", ctx.body()])?;
         Ok(Authenticated {
             id: None,
             timestamp: Some(timestamp),

@@ -103,7 +103,7 @@ impl Verifier {
             headers: &HeadersRef(headers),
             body,
             secrets: &self.secrets,
-            now: self.clock.now(),
+            clock: &*self.clock,
             tolerance: self.tolerance,
             max_signatures: self.max_signatures,
         };

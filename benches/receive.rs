@@ -1,7 +1,8 @@
 //! Requests per second through the axum layer and extractor (verify + parse + dedup) over
 //! loopback with 1 KiB events, against the same axum route without verification, in the
 //! same run. Every request carries a fresh `webhook-id`, so each one is verified, claimed,
-//! parsed and recorded — no duplicate short-cuts.
+//! parsed and recorded — no duplicate short-cuts. 16 keep-alive connections send
+//! concurrently (as a load generator would), so the server, not wake-up latency, is measured.
 //!
 //! ```sh
 //! cargo bench --bench receive --features axum -- --warm-up-time 1 --measurement-time 5
@@ -16,6 +17,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
+use axum::serve::ListenerExt as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hookrelay::profile::Profile;
 use hookrelay::receive::axum::{Delivery, WebhookLayer};
@@ -65,6 +67,13 @@ fn serve(runtime: &tokio::runtime::Runtime) -> (u16, u16) {
             a.local_addr().unwrap().port(),
             b.local_addr().unwrap().port(),
         );
+        // Both servers answer without Nagle delays, like the client.
+        let a = a.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        let b = b.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
         tokio::spawn(async move { axum::serve(a, plain).await.unwrap() });
         tokio::spawn(async move { axum::serve(b, verified).await.unwrap() });
         ports
@@ -98,6 +107,44 @@ async fn round_trip(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) {
     }
 }
 
+const CONNECTIONS: usize = 16;
+/// Requests per criterion iteration.
+const BATCH: usize = 1000;
+
+/// `CONNECTIONS` keep-alive connections, opened once and reused by every sample.
+async fn connect(port: u16) -> Vec<TcpStream> {
+    let mut streams = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        streams.push(stream);
+    }
+    streams
+}
+
+/// Sends `requests` spread over the pooled connections concurrently; returns the time taken.
+async fn send_all(pool: &mut Vec<TcpStream>, requests: Vec<Vec<u8>>) -> std::time::Duration {
+    let mut shares: Vec<Vec<Vec<u8>>> = vec![Vec::new(); pool.len()];
+    for (i, request) in requests.into_iter().enumerate() {
+        shares[i % CONNECTIONS].push(request);
+    }
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (mut stream, share) in pool.drain(..).zip(shares) {
+        tasks.spawn(async move {
+            let mut buf = Vec::new();
+            for request in &share {
+                round_trip(&mut stream, request, &mut buf).await;
+            }
+            stream
+        });
+    }
+    while let Some(stream) = tasks.join_next().await {
+        pool.push(stream.unwrap());
+    }
+    start.elapsed()
+}
+
 fn request(body: &[u8], headers: &[(String, String)]) -> Vec<u8> {
     let mut head = format!(
         "POST /hook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
@@ -128,53 +175,47 @@ fn receive(c: &mut Criterion) {
     let mut counter = 0u64;
 
     let mut group = c.benchmark_group("receive");
-    group.throughput(Throughput::Elements(1));
+    // One iteration is a batch of BATCH requests over the 16 connections.
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(20);
 
     let plain_request = request(&body, &[]);
+    let mut plain_pool = client.block_on(connect(plain_port));
     group.bench_function("plain-axum", |b| {
         b.iter_custom(|iters| {
-            client.block_on(async {
-                let mut stream = TcpStream::connect(("127.0.0.1", plain_port)).await.unwrap();
-                stream.set_nodelay(true).unwrap();
-                let mut buf = Vec::new();
-                let start = Instant::now();
-                for _ in 0..iters {
-                    round_trip(&mut stream, &plain_request, &mut buf).await;
-                }
-                start.elapsed()
-            })
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let requests = vec![plain_request.clone(); BATCH];
+                total += client.block_on(send_all(&mut plain_pool, requests));
+            }
+            total
         });
     });
 
+    let mut hookrelay_pool = client.block_on(connect(hookrelay_port));
+
     group.bench_function("hookrelay-layer", |b| {
         b.iter_custom(|iters| {
-            // Sign outside the timed section: each request a new delivery.
-            let now = Timestamp::now();
-            let requests: Vec<Vec<u8>> = (0..iters)
-                .map(|_| {
-                    counter += 1;
-                    let id = format!("msg_{counter}");
-                    let message = Message::new(&body).with_id(&id).with_timestamp(now);
-                    let signed = StandardWebhooks::new().sign(&secret, &message).unwrap();
-                    let pairs: Vec<(String, String)> = signed
-                        .iter()
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .collect();
-                    request(&body, &pairs)
-                })
-                .collect();
-            client.block_on(async {
-                let mut stream = TcpStream::connect(("127.0.0.1", hookrelay_port))
-                    .await
-                    .unwrap();
-                stream.set_nodelay(true).unwrap();
-                let mut buf = Vec::new();
-                let start = Instant::now();
-                for request in &requests {
-                    round_trip(&mut stream, request, &mut buf).await;
-                }
-                start.elapsed()
-            })
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                // Sign outside the timed section: each request a new delivery.
+                let now = Timestamp::now();
+                let requests: Vec<Vec<u8>> = (0..BATCH)
+                    .map(|_| {
+                        counter += 1;
+                        let id = format!("msg_{counter}");
+                        let message = Message::new(&body).with_id(&id).with_timestamp(now);
+                        let signed = StandardWebhooks::new().sign(&secret, &message).unwrap();
+                        let pairs: Vec<(String, String)> = signed
+                            .iter()
+                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                            .collect();
+                        request(&body, &pairs)
+                    })
+                    .collect();
+                total += client.block_on(send_all(&mut hookrelay_pool, requests));
+            }
+            total
         });
     });
     group.finish();

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints a markdown table of criterion results (medians) for one group, with each benchmark's
+"""Prints a markdown table of criterion results (slope estimates, else medians) for one group, with each benchmark's
 throughput and its ratio to the group's baseline at the same size.
 
 Usage: python3 benches/report.py GROUP [BASELINE]   (BASELINE defaults to raw-hmac)
@@ -24,9 +24,13 @@ for function in sorted(os.listdir(root)):
             continue
         est = json.load(open(os.path.join(new, "estimates.json")))
         bench = json.load(open(os.path.join(new, "benchmark.json")))
-        ns = est["median"]["point_estimate"]
+        # The slope (linear sampling) regresses out per-sample constants; else the median.
+        ns = (est.get("slope") or est["median"])["point_estimate"]
         tp = bench.get("throughput") or {}
         size = tp.get("Bytes") or tp.get("BytesDecimal")
+        elements = tp.get("Elements")
+        if elements:  # report per element (e.g. per request of a batch)
+            ns /= elements
         rows[(function, param)] = (ns, size)
 
 params = sorted({p for _, p in rows}, key=lambda p: min(s or 0 for (f, q), (_, s) in rows.items() if q == p))

@@ -237,8 +237,8 @@ where
 {
     type Rejection = WebhookRejection;
 
-    async fn from_request(request: Request, _state: &St) -> Result<Self, Self::Rejection> {
-        let Some(inbound) = request.extensions().get::<Inbound>().cloned() else {
+    async fn from_request(mut request: Request, _state: &St) -> Result<Self, Self::Rejection> {
+        let Some(inbound) = request.extensions_mut().remove::<Inbound>() else {
             return Err(WebhookRejection {
                 rejection: Rejection::LayerMissing,
                 profile: None,
@@ -290,9 +290,9 @@ where
 {
     type Rejection = WebhookRejection;
 
-    async fn from_request(request: Request, state: &St) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut request: Request, state: &St) -> Result<Self, Self::Rejection> {
         let reject = |rejection, profile| WebhookRejection { rejection, profile };
-        if let Some(inbound) = request.extensions().get::<Inbound>().cloned() {
+        if let Some(inbound) = request.extensions_mut().remove::<Inbound>() {
             let profile = Some(inbound.profile());
             let event = T::from_body(inbound.body())
                 .map_err(|e| reject(Rejection::Unprocessable(e), profile))?;

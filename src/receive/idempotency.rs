@@ -11,8 +11,10 @@ use crate::Timestamp;
 
 /// The natural id of one delivery, as its profile defines it (see
 /// [`Profile::idempotency_key`](crate::profile::Profile)).
+///
+/// Cloning is cheap (a shared reference count).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct IdempotencyKey(String);
+pub struct IdempotencyKey(Arc<str>);
 
 impl IdempotencyKey {
     /// Longest key kept; longer natural ids are hashed down to this form.
@@ -23,7 +25,7 @@ impl IdempotencyKey {
     pub fn new(id: impl Into<String>) -> Self {
         let id = id.into();
         if id.len() <= Self::MAX_LEN {
-            Self(id)
+            Self(id.into())
         } else {
             Self::digest("long-id", id.as_bytes())
         }
@@ -32,7 +34,7 @@ impl IdempotencyKey {
     /// A key derived from bytes: `<label>:<sha256 hex>`.
     pub fn digest(label: &str, bytes: &[u8]) -> Self {
         use sha2::{Digest as _, Sha256};
-        Self(format!("{label}:{}", hex::encode(Sha256::digest(bytes))))
+        Self(format!("{label}:{}", hex::encode(Sha256::digest(bytes))).into())
     }
 
     /// The key as text.
@@ -202,29 +204,40 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         now: Timestamp,
         retention: Retention,
     ) -> Result<Claim, StoreError> {
+        use std::collections::hash_map::Entry;
+
         let mut records = self.lock();
         let now_secs = now.as_unix();
-        if let Some(record) = records.get(key).filter(|r| r.expires_at > now_secs) {
-            return Ok(match record.state {
-                State::InFlight => Claim::InProgress,
-                State::Done => Claim::Done,
-            });
-        }
-        if records.len() >= self.capacity && !records.contains_key(key) {
-            records.retain(|_, r| r.expires_at > now_secs);
-            if records.len() >= self.capacity {
-                return Err(StoreError::Full {
-                    capacity: self.capacity,
+        let in_flight = Record {
+            state: State::InFlight,
+            expires_at: expiry(now, retention.in_flight),
+        };
+        let full = records.len() >= self.capacity;
+        match records.entry(key.clone()) {
+            Entry::Occupied(mut live) if live.get().expires_at > now_secs => {
+                return Ok(match live.get_mut().state {
+                    State::InFlight => Claim::InProgress,
+                    State::Done => Claim::Done,
                 });
             }
+            Entry::Occupied(mut expired) => {
+                expired.insert(in_flight);
+                return Ok(Claim::Acquired);
+            }
+            Entry::Vacant(vacant) if !full => {
+                vacant.insert(in_flight);
+                return Ok(Claim::Acquired);
+            }
+            Entry::Vacant(_) => {}
         }
-        records.insert(
-            key.clone(),
-            Record {
-                state: State::InFlight,
-                expires_at: expiry(now, retention.in_flight),
-            },
-        );
+        // Full: make room from expired records, or refuse rather than forget live ones.
+        records.retain(|_, r| r.expires_at > now_secs);
+        if records.len() >= self.capacity {
+            return Err(StoreError::Full {
+                capacity: self.capacity,
+            });
+        }
+        records.insert(key.clone(), in_flight);
         Ok(Claim::Acquired)
     }
 
@@ -234,13 +247,17 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         now: Timestamp,
         retention: Retention,
     ) -> Result<(), StoreError> {
-        self.lock().insert(
-            key.clone(),
-            Record {
-                state: State::Done,
-                expires_at: expiry(now, retention.done),
-            },
-        );
+        let done = Record {
+            state: State::Done,
+            expires_at: expiry(now, retention.done),
+        };
+        let mut records = self.lock();
+        match records.get_mut(key) {
+            Some(record) => *record = done,
+            None => {
+                records.insert(key.clone(), done);
+            }
+        }
         Ok(())
     }
 

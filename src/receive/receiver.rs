@@ -209,7 +209,8 @@ pub struct Inbound {
     profile: Profile,
     authenticated: Authenticated,
     key: IdempotencyKey,
-    event_type: Option<String>,
+    /// Read from the body on first use: most handlers parse the body anyway.
+    event_type: std::sync::OnceLock<Option<String>>,
     body: Bytes,
 }
 
@@ -244,9 +245,11 @@ impl Inbound {
         &self.key
     }
 
-    /// The event type named in the body, if any.
+    /// The event type named in the body, if any (read from the body once, on first use).
     pub fn event_type(&self) -> Option<&str> {
-        self.event_type.as_deref()
+        self.event_type
+            .get_or_init(|| self.profile.event_type(&self.body))
+            .as_deref()
     }
 
     /// The verified body bytes.
@@ -317,7 +320,7 @@ impl<S: IdempotencyStore> Receiver<S> {
             profile: self.profile,
             authenticated: verified.authenticated().clone(),
             key,
-            event_type: self.profile.event_type(&body),
+            event_type: std::sync::OnceLock::new(),
             body,
         })
     }

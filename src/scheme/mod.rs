@@ -383,12 +383,79 @@ impl<'a> VerifyContext<'a> {
     }
 }
 
-/// Decodes exactly 64 hex digits into 32 bytes.
+/// Hex digit values; 0xFF marks a byte that is not a hex digit.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes exactly 64 hex digits (either case) into 32 bytes.
+///
+/// Table-driven with no early exit: every digit is looked up, invalid ones are folded into
+/// one flag checked at the end.
 pub(crate) fn decode_hex32(text: &str) -> Option<[u8; 32]> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
     let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).ok().map(|()| out)
+    let mut invalid = 0u8;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, low) = (HEX_VALUES[pair[0] as usize], HEX_VALUES[pair[1] as usize]);
+        invalid |= (high | low) & 0xF0;
+        *byte = (high << 4) | (low & 0x0F);
+    }
+    (invalid == 0).then_some(out)
 }
 
 pub(crate) fn owned_name(name: &str) -> Cow<'static, str> {
     Cow::Owned(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_hex32;
+
+    #[test]
+    fn hex32_decodes_both_cases_and_rejects_everything_else() {
+        let lower = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        let expected = hex::decode(lower).unwrap();
+        assert_eq!(decode_hex32(lower).unwrap().as_slice(), expected.as_slice());
+        assert_eq!(
+            decode_hex32(&lower.to_uppercase()).unwrap().as_slice(),
+            expected.as_slice()
+        );
+        for bad in [
+            &lower[..63],
+            &format!("{lower}0")[..],
+            &format!("{}g", &lower[..63])[..],
+            &format!("{} ", &lower[..63])[..],
+            &format!("{}é", &lower[..62])[..],
+            "",
+        ] {
+            assert!(decode_hex32(bad).is_none(), "{bad:?}");
+        }
+        // Every non-hex byte value in every position class is rejected.
+        for byte in 0u8..=255 {
+            if byte.is_ascii_hexdigit() {
+                continue;
+            }
+            let mut text = lower.as_bytes().to_vec();
+            text[10] = byte;
+            if let Ok(text) = std::str::from_utf8(&text) {
+                assert!(decode_hex32(text).is_none(), "{byte}");
+            }
+        }
+    }
 }

@@ -207,6 +207,14 @@ impl<'w, 'a> Compound<'w, 'a> {
         self.pending_index = self.w.write_key(key);
     }
 
+    /// Writes one `"key":value` entry of a struct.
+    fn field<T: ?Sized + Serialize>(&mut self, key: &str, value: &T) -> Result<(), JsonError> {
+        self.begin_entry(key);
+        value.serialize(&mut *self.w)?;
+        self.end_entry();
+        Ok(())
+    }
+
     #[inline]
     fn end_entry(&mut self) {
         self.w.out.push(b',');
@@ -470,10 +478,7 @@ impl ser::SerializeStruct for Compound<'_, '_> {
                 .map_err(|e| JsonError::custom_msg(format!("raw json value: {e}")))?;
             return parsed.serialize(&mut *self.w);
         }
-        self.begin_entry(key);
-        value.serialize(&mut *self.w)?;
-        self.end_entry();
-        Ok(())
+        self.field(key, value)
     }
     fn end(self) -> Result<(), JsonError> {
         self.finish()
@@ -488,10 +493,7 @@ impl ser::SerializeStructVariant for Compound<'_, '_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), JsonError> {
-        self.begin_entry(key);
-        value.serialize(&mut *self.w)?;
-        self.end_entry();
-        Ok(())
+        self.field(key, value)
     }
     fn end(self) -> Result<(), JsonError> {
         self.finish()

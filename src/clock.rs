@@ -42,18 +42,22 @@ impl Timestamp {
 
     /// Parses the strict header form from raw bytes (see the type docs).
     pub fn parse_header(value: &[u8]) -> Result<Self, TimestampError> {
-        let digits_only = value.iter().all(u8::is_ascii_digit);
         let leading_zero = value.len() > 1 && value[0] == b'0';
-        if value.is_empty() || value.len() > 19 || !digits_only || leading_zero {
+        if value.is_empty() || value.len() > 19 || leading_zero {
             return Err(TimestampError(()));
         }
-        value
-            .iter()
-            .try_fold(0i64, |acc, d| {
-                acc.checked_mul(10)?.checked_add(i64::from(d - b'0'))
-            })
+        // Up to 19 digits fit in a u64 without overflow; i64::try_from rejects the rest.
+        let mut secs = 0u64;
+        for &byte in value {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                return Err(TimestampError(()));
+            }
+            secs = secs * 10 + u64::from(digit);
+        }
+        i64::try_from(secs)
             .map(Self)
-            .ok_or(TimestampError(()))
+            .map_err(|_| TimestampError(()))
     }
 
     /// Signed difference `self - other` in seconds, saturating instead of overflowing.

@@ -46,7 +46,9 @@ impl<K: AsRef<str>, V: AsRef<[u8]>> HeaderLookup for [(K, V)] {
     fn header(&self, name: &str) -> HeaderValue<'_> {
         let mut found = HeaderValue::Missing;
         for (key, value) in self {
-            if key.as_ref().eq_ignore_ascii_case(name) {
+            let key = key.as_ref();
+            // Exact bytes first: senders mostly spell names as the scheme does.
+            if key.len() == name.len() && (key == name || key.eq_ignore_ascii_case(name)) {
                 if found != HeaderValue::Missing {
                     return HeaderValue::Repeated;
                 }

@@ -17,6 +17,7 @@
 //! a `sha256=` prefix, where the scheme has one, is required.
 
 mod canonical_json;
+mod encoding;
 mod hub;
 mod id_body;
 mod raw_body;
@@ -24,6 +25,7 @@ mod standard;
 mod stripe;
 
 pub use canonical_json::{ApiKey, CanonicalJson, KeyOrder};
+pub(crate) use encoding::{decode_base64_32, decode_hex32};
 pub use hub::XHub;
 pub use id_body::IdBody;
 pub use raw_body::RawBody;
@@ -332,27 +334,44 @@ impl<'a> VerifyContext<'a> {
 
     /// Like [`required_header`](Self::required_header), but absence is `Ok(None)`.
     pub fn optional_header(&self, name: &str) -> Result<Option<&'a str>, VerifyError> {
+        match self.optional_header_bytes(name)? {
+            None => Ok(None),
+            Some(raw) => std::str::from_utf8(raw)
+                .map(Some)
+                .map_err(|_| VerifyError::MalformedHeader(owned_name(name))),
+        }
+    }
+
+    /// The single value of header `name`, trimmed of surrounding spaces and tabs, as raw
+    /// bytes (no UTF-8 check); `Ok(None)` when absent, [`VerifyError::DuplicateHeader`] when
+    /// repeated. For values a scheme parses byte by byte anyway, such as signature lists.
+    pub fn optional_header_bytes(&self, name: &str) -> Result<Option<&'a [u8]>, VerifyError> {
         match self.headers.header(name) {
             HeaderValue::Missing => Ok(None),
             HeaderValue::Repeated => Err(VerifyError::DuplicateHeader(owned_name(name))),
-            HeaderValue::One(raw) => std::str::from_utf8(raw)
-                .map(|value| Some(value.trim_matches([' ', '\t'])))
-                .map_err(|_| VerifyError::MalformedHeader(owned_name(name))),
+            HeaderValue::One(raw) => Ok(Some(trim_whitespace(raw))),
         }
     }
 
     /// Header `name` as `prefix` followed by 64 hex digits (either case), decoded.
     pub fn hex_signature(&self, name: &str, prefix: &str) -> Result<[u8; 32], VerifyError> {
-        let value = self.required_header(name)?;
+        let value = self
+            .optional_header_bytes(name)?
+            .ok_or_else(|| VerifyError::MissingHeader(owned_name(name)))?;
         value
-            .strip_prefix(prefix)
+            .strip_prefix(prefix.as_bytes())
             .and_then(decode_hex32)
             .ok_or_else(|| VerifyError::MalformedHeader(owned_name(name)))
     }
 
-    /// Parses a signed timestamp and checks it against the tolerance window.
-    pub fn fresh_timestamp(&self, name: &str, raw: &str) -> Result<Timestamp, VerifyError> {
-        let signed = Timestamp::parse_header(raw.as_bytes())
+    /// Parses a signed timestamp (text or raw header bytes) and checks it against the
+    /// tolerance window.
+    pub fn fresh_timestamp(
+        &self,
+        name: &str,
+        raw: impl AsRef<[u8]>,
+    ) -> Result<Timestamp, VerifyError> {
+        let signed = Timestamp::parse_header(raw.as_ref())
             .map_err(|_| VerifyError::InvalidTimestamp(owned_name(name)))?;
         self.tolerance.check(self.now(), signed)?;
         Ok(signed)
@@ -383,79 +402,20 @@ impl<'a> VerifyContext<'a> {
     }
 }
 
-/// Hex digit values; 0xFF marks a byte that is not a hex digit.
-const HEX_VALUES: [u8; 256] = {
-    let mut table = [0xFF; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        table[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
-
-/// Decodes exactly 64 hex digits (either case) into 32 bytes.
-///
-/// Table-driven with no early exit: every digit is looked up, invalid ones are folded into
-/// one flag checked at the end.
-pub(crate) fn decode_hex32(text: &str) -> Option<[u8; 32]> {
-    let digits = text.as_bytes();
-    if digits.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    let mut invalid = 0u8;
-    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        let (high, low) = (HEX_VALUES[pair[0] as usize], HEX_VALUES[pair[1] as usize]);
-        invalid |= (high | low) & 0xF0;
-        *byte = (high << 4) | (low & 0x0F);
-    }
-    (invalid == 0).then_some(out)
+/// `value` without leading and trailing spaces and tabs (HTTP's optional whitespace).
+fn trim_whitespace(value: &[u8]) -> &[u8] {
+    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value
+        .iter()
+        .position(|b| !is_space(b))
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |last| last + 1);
+    &value[start..end]
 }
 
 pub(crate) fn owned_name(name: &str) -> Cow<'static, str> {
     Cow::Owned(name.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decode_hex32;
-
-    #[test]
-    fn hex32_decodes_both_cases_and_rejects_everything_else() {
-        let lower = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-        let expected = hex::decode(lower).unwrap();
-        assert_eq!(decode_hex32(lower).unwrap().as_slice(), expected.as_slice());
-        assert_eq!(
-            decode_hex32(&lower.to_uppercase()).unwrap().as_slice(),
-            expected.as_slice()
-        );
-        for bad in [
-            &lower[..63],
-            &format!("{lower}0")[..],
-            &format!("{}g", &lower[..63])[..],
-            &format!("{} ", &lower[..63])[..],
-            &format!("{}é", &lower[..62])[..],
-            "",
-        ] {
-            assert!(decode_hex32(bad).is_none(), "{bad:?}");
-        }
-        // Every non-hex byte value in every position class is rejected.
-        for byte in 0u8..=255 {
-            if byte.is_ascii_hexdigit() {
-                continue;
-            }
-            let mut text = lower.as_bytes().to_vec();
-            text[10] = byte;
-            if let Ok(text) = std::str::from_utf8(&text) {
-                assert!(decode_hex32(text).is_none(), "{byte}");
-            }
-        }
-    }
 }

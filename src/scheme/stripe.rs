@@ -12,7 +12,7 @@ use crate::{Secret, VerifyError};
 ///
 /// Header parsing policy (matching Stripe's own libraries where they are lenient, stricter
 /// where leniency is dangerous):
-/// - items are split on `,` and trimmed; empty items (`,,`, a trailing comma) are skipped;
+/// - items are split on `,` and trimmed of ASCII whitespace; empty items (`,,`, a trailing comma) are skipped;
 /// - each item splits on its **first** `=` (`v1=abc=` has the value `abc=`);
 /// - items without `=` and schemes other than `v1` (such as `v0`) are ignored;
 /// - a repeated `t=` or a missing `t=` makes the header malformed;
@@ -50,32 +50,33 @@ impl Scheme for Stripe {
     }
 
     fn verify(&self, ctx: &VerifyContext<'_>) -> Result<Authenticated, VerifyError> {
-        let header = ctx.required_header(Self::SIGNATURE_HEADER)?;
+        let header = ctx
+            .optional_header_bytes(Self::SIGNATURE_HEADER)?
+            .ok_or_else(|| VerifyError::MissingHeader(owned_name(Self::SIGNATURE_HEADER)))?;
         let malformed = || VerifyError::MalformedHeader(owned_name(Self::SIGNATURE_HEADER));
+        let items = || header.split(|&b| b == b',').map(<[u8]>::trim_ascii);
 
         let mut raw_timestamp = None;
         let mut candidate_count = 0usize;
-        for item in header.split(',').map(str::trim) {
-            match item.split_once('=') {
-                Some(("t", value)) if raw_timestamp.is_none() => raw_timestamp = Some(value),
-                Some(("t", _)) => return Err(malformed()),
-                Some(("v1", _)) => {
-                    candidate_count += 1;
-                    if candidate_count > ctx.max_signatures() {
-                        return Err(VerifyError::TooManySignatures);
-                    }
+        for item in items() {
+            if let Some(value) = item.strip_prefix(b"t=") {
+                if raw_timestamp.replace(value).is_some() {
+                    return Err(malformed());
                 }
-                _ => {}
+            } else if item.starts_with(b"v1=") {
+                candidate_count += 1;
+                if candidate_count > ctx.max_signatures() {
+                    return Err(VerifyError::TooManySignatures);
+                }
             }
         }
         let raw_timestamp = raw_timestamp.ok_or_else(malformed)?;
         let timestamp = ctx.fresh_timestamp(Self::SIGNATURE_HEADER, raw_timestamp)?;
 
-        let candidates = header
-            .split(',')
-            .filter_map(|item| item.trim().strip_prefix("v1="))
+        let candidates = items()
+            .filter_map(|item| item.strip_prefix(b"v1="))
             .filter_map(decode_hex32);
-        ctx.match_any(candidates, &[raw_timestamp.as_bytes(), b".", ctx.body()])?;
+        ctx.match_any(candidates, &[raw_timestamp, b".", ctx.body()])?;
         Ok(Authenticated {
             id: None,
             timestamp: Some(timestamp),

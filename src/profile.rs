@@ -99,21 +99,27 @@ impl Profile {
         headers: &(impl HeaderLookup + ?Sized),
     ) -> IdempotencyKey {
         let body = verified.body();
-        let natural = match self {
-            Self::ProposalGenerator => peek::<IdField>(body).and_then(|f| f.id),
-            Self::TaskLink | Self::StandardWebhooks => verified.id().map(str::to_owned),
+        let owned;
+        let natural: Option<&str> = match self {
+            Self::TaskLink | Self::StandardWebhooks => verified.id(),
             Self::TaskHub => match headers.header("X-Delivery-ID") {
                 HeaderValue::One(raw) => std::str::from_utf8(raw)
                     .ok()
                     .map(str::trim)
-                    .filter(|id| !id.is_empty())
-                    .map(str::to_owned),
+                    .filter(|id| !id.is_empty()),
                 _ => None,
             },
-            Self::TaskOn => peek::<TaskOnKey>(body).and_then(|f| {
-                let parts = [f.task_id?, f.user_id?, f.timestamp?];
-                Some(parts.map(|v| v.to_string()).join(":"))
-            }),
+            Self::ProposalGenerator => {
+                owned = peek::<IdField>(body).and_then(|f| f.id);
+                owned.as_deref()
+            }
+            Self::TaskOn => {
+                owned = peek::<TaskOnKey>(body).and_then(|f| {
+                    let parts = [f.task_id?, f.user_id?, f.timestamp?];
+                    Some(parts.map(|v| v.to_string()).join(":"))
+                });
+                owned.as_deref()
+            }
         };
         match natural {
             Some(id) => IdempotencyKey::new(format!("{}:{id}", self.name())),

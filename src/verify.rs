@@ -258,6 +258,11 @@ impl<'b> Verified<'b> {
         &self.authenticated
     }
 
+    /// Takes what the scheme established, without copying the id.
+    pub fn into_authenticated(self) -> Authenticated {
+        self.authenticated
+    }
+
     /// Parses the body as JSON into `T`.
     ///
     /// Nesting is limited (serde_json's recursion limit), so hostile input fails cleanly.

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasher as _, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -151,13 +152,55 @@ struct Record {
     expires_at: i64,
 }
 
+/// A 128-bit keyed digest of an [`IdempotencyKey`]: the memory store's key.
+///
+/// Two SipHash-1-3 instances with independent random keys (std's `RandomState`) give 128
+/// bits no sender can predict, so no sender can aim for collisions, and an accidental one
+/// among 50 million live keys has a probability near 10⁻²³. Fixed-size keys keep each
+/// record inline in the table (32 bytes, no allocation, no pointer to chase per probe).
+type Digest = u128;
+
+/// Hashes a [`Digest`] for the table by taking its low 64 bits: it is already uniformly
+/// random, so hashing it again would only cost time.
+#[derive(Debug, Clone, Copy, Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for non-u128 input; fold it in so the hasher stays correct anyway.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u128(&mut self, digest: u128) {
+        self.0 = digest as u64;
+    }
+}
+
+type Table = HashMap<Digest, Record, std::hash::BuildHasherDefault<DigestHasher>>;
+
+#[derive(Debug)]
+struct Shared {
+    records: Mutex<Table>,
+    /// Two independently keyed hashers: together, the 128-bit [`Digest`].
+    keys: [RandomState; 2],
+}
+
 /// A bounded in-memory store with expiry, for one process.
 ///
 /// When full of live records it refuses new claims with [`StoreError::Full`] (a 503 to the
 /// sender, who retries) rather than forgetting processed deliveries early.
+///
+/// Records are kept by a 128-bit keyed digest of the key (see the source for the collision
+/// argument), 32 bytes each: a million live records take about 40 MB.
 #[derive(Debug, Clone)]
 pub struct MemoryIdempotencyStore {
-    inner: Arc<Mutex<HashMap<IdempotencyKey, Record>>>,
+    shared: Arc<Shared>,
     capacity: usize,
 }
 
@@ -168,7 +211,10 @@ impl MemoryIdempotencyStore {
     /// A store holding at most `capacity` live records (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            inner: Arc::default(),
+            shared: Arc::new(Shared {
+                records: Mutex::default(),
+                keys: [RandomState::new(), RandomState::new()],
+            }),
             capacity: capacity.max(1),
         }
     }
@@ -183,9 +229,15 @@ impl MemoryIdempotencyStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IdempotencyKey, Record>> {
+    fn digest(&self, key: &IdempotencyKey) -> Digest {
+        let [high, low] = &self.shared.keys;
+        (u128::from(high.hash_one(key.as_str())) << 64) | u128::from(low.hash_one(key.as_str()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         // A panic while holding the lock leaves the map consistent (single inserts/removes).
-        self.inner
+        self.shared
+            .records
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
@@ -206,6 +258,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
     ) -> Result<Claim, StoreError> {
         use std::collections::hash_map::Entry;
 
+        let digest = self.digest(key);
         let mut records = self.lock();
         let now_secs = now.as_unix();
         let in_flight = Record {
@@ -213,7 +266,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             expires_at: expiry(now, retention.in_flight),
         };
         let full = records.len() >= self.capacity;
-        match records.entry(key.clone()) {
+        match records.entry(digest) {
             Entry::Occupied(mut live) if live.get().expires_at > now_secs => {
                 return Ok(match live.get_mut().state {
                     State::InFlight => Claim::InProgress,
@@ -237,7 +290,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                 capacity: self.capacity,
             });
         }
-        records.insert(key.clone(), in_flight);
+        records.insert(digest, in_flight);
         Ok(Claim::Acquired)
     }
 
@@ -251,21 +304,54 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             state: State::Done,
             expires_at: expiry(now, retention.done),
         };
-        let mut records = self.lock();
-        match records.get_mut(key) {
-            Some(record) => *record = done,
-            None => {
-                records.insert(key.clone(), done);
-            }
-        }
+        let digest = self.digest(key);
+        self.lock().insert(digest, done);
         Ok(())
     }
 
     async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        let digest = self.digest(key);
         let mut records = self.lock();
-        if records.get(key).is_some_and(|r| r.state == State::InFlight) {
-            records.remove(key);
+        if records
+            .get(&digest)
+            .is_some_and(|r| r.state == State::InFlight)
+        {
+            records.remove(&digest);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Claim, IdempotencyKey, IdempotencyStore as _, MemoryIdempotencyStore, Retention};
+    use crate::Timestamp;
+
+    /// Distinct keys get distinct records (no digest collision among many near-identical
+    /// keys), the same key always finds its record, and clones share one table.
+    #[tokio::test]
+    async fn digests_keep_keys_apart_and_clones_share_records() {
+        let store = MemoryIdempotencyStore::with_capacity(100_000);
+        let clone = store.clone();
+        let now = Timestamp::from_unix(1_700_000_000);
+        let retention = Retention::default();
+        let keys: Vec<IdempotencyKey> = (0..50_000)
+            .map(|i| IdempotencyKey::new(format!("standard-webhooks:msg_{i}")))
+            .collect();
+        for key in &keys {
+            assert_eq!(store.claim(key, now, retention).await, Ok(Claim::Acquired));
+        }
+        assert_eq!(store.len(), keys.len());
+        for key in keys.iter().step_by(2) {
+            clone.complete(key, now, retention).await.unwrap();
+        }
+        for (i, key) in keys.iter().enumerate() {
+            let expected = if i % 2 == 0 {
+                Claim::Done
+            } else {
+                Claim::InProgress
+            };
+            assert_eq!(clone.claim(key, now, retention).await, Ok(expected), "{i}");
+        }
     }
 }

@@ -318,7 +318,7 @@ impl<S: IdempotencyStore> Receiver<S> {
         let key = self.profile.idempotency_key(&verified, headers);
         Ok(Inbound {
             profile: self.profile,
-            authenticated: verified.authenticated().clone(),
+            authenticated: verified.into_authenticated(),
             key,
             event_type: std::sync::OnceLock::new(),
             body,

@@ -20,6 +20,7 @@ mod canonical_json;
 mod encoding;
 mod hub;
 mod id_body;
+mod message_id;
 mod raw_body;
 mod standard;
 mod stripe;
@@ -28,6 +29,7 @@ pub use canonical_json::{ApiKey, CanonicalJson, KeyOrder};
 pub(crate) use encoding::{decode_base64_32, decode_hex32};
 pub use hub::XHub;
 pub use id_body::IdBody;
+pub use message_id::MessageId;
 pub use raw_body::RawBody;
 pub use standard::StandardWebhooks;
 #[cfg(feature = "ed25519")]
@@ -224,7 +226,7 @@ impl Coverage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
     /// The signed or transported message id, if the scheme has one.
-    pub id: Option<String>,
+    pub id: Option<MessageId>,
     /// The signed timestamp, if the scheme has one.
     pub timestamp: Option<Timestamp>,
     /// What the signature vouches for.
@@ -327,12 +329,14 @@ impl<'a> VerifyContext<'a> {
     ///
     /// Missing → [`VerifyError::MissingHeader`], repeated → [`VerifyError::DuplicateHeader`],
     /// not UTF-8 → [`VerifyError::MalformedHeader`].
+    #[inline]
     pub fn required_header(&self, name: &str) -> Result<&'a str, VerifyError> {
         self.optional_header(name)?
             .ok_or_else(|| VerifyError::MissingHeader(owned_name(name)))
     }
 
     /// Like [`required_header`](Self::required_header), but absence is `Ok(None)`.
+    #[inline]
     pub fn optional_header(&self, name: &str) -> Result<Option<&'a str>, VerifyError> {
         match self.optional_header_bytes(name)? {
             None => Ok(None),
@@ -345,6 +349,7 @@ impl<'a> VerifyContext<'a> {
     /// The single value of header `name`, trimmed of surrounding spaces and tabs, as raw
     /// bytes (no UTF-8 check); `Ok(None)` when absent, [`VerifyError::DuplicateHeader`] when
     /// repeated. For values a scheme parses byte by byte anyway, such as signature lists.
+    #[inline]
     pub fn optional_header_bytes(&self, name: &str) -> Result<Option<&'a [u8]>, VerifyError> {
         match self.headers.header(name) {
             HeaderValue::Missing => Ok(None),
@@ -403,6 +408,7 @@ impl<'a> VerifyContext<'a> {
 }
 
 /// `value` without leading and trailing spaces and tabs (HTTP's optional whitespace).
+#[inline]
 fn trim_whitespace(value: &[u8]) -> &[u8] {
     let is_space = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value

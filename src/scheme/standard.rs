@@ -1,5 +1,5 @@
 use super::{
-    Authenticated, Coverage, MAX_ID_LEN, Message, Scheme, SignError, VerifyContext,
+    Authenticated, Coverage, MAX_ID_LEN, Message, MessageId, Scheme, SignError, VerifyContext,
     decode_base64_32,
 };
 use crate::headers::{Redact, SignedHeaders};
@@ -136,7 +136,7 @@ impl Scheme for StandardWebhooks {
 
         hmac_result?;
         Ok(Authenticated {
-            id: Some(id.to_owned()),
+            id: Some(MessageId::new(id)),
             timestamp: Some(timestamp),
             coverage: Coverage::IdTimestampAndBody,
         })

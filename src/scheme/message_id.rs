@@ -76,7 +76,11 @@ impl From<&str> for MessageId {
 
 impl From<String> for MessageId {
     fn from(id: String) -> Self {
-        Self::new(&id)
+        if id.len() <= INLINE {
+            Self::new(&id)
+        } else {
+            Self(Repr::Boxed(id.into_boxed_str()))
+        }
     }
 }
 

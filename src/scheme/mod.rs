@@ -331,8 +331,14 @@ impl<'a> VerifyContext<'a> {
     /// not UTF-8 → [`VerifyError::MalformedHeader`].
     #[inline]
     pub fn required_header(&self, name: &str) -> Result<&'a str, VerifyError> {
-        self.optional_header(name)?
-            .ok_or_else(|| VerifyError::MissingHeader(owned_name(name)))
+        self.optional_header(name)?.ok_or_else(|| missing(name))
+    }
+
+    /// Like [`required_header`](Self::required_header), as raw bytes (no UTF-8 check).
+    #[inline]
+    pub fn required_header_bytes(&self, name: &str) -> Result<&'a [u8], VerifyError> {
+        self.optional_header_bytes(name)?
+            .ok_or_else(|| missing(name))
     }
 
     /// Like [`required_header`](Self::required_header), but absence is `Ok(None)`.
@@ -360,9 +366,7 @@ impl<'a> VerifyContext<'a> {
 
     /// Header `name` as `prefix` followed by 64 hex digits (either case), decoded.
     pub fn hex_signature(&self, name: &str, prefix: &str) -> Result<[u8; 32], VerifyError> {
-        let value = self
-            .optional_header_bytes(name)?
-            .ok_or_else(|| VerifyError::MissingHeader(owned_name(name)))?;
+        let value = self.required_header_bytes(name)?;
         value
             .strip_prefix(prefix.as_bytes())
             .and_then(decode_hex32)
@@ -420,6 +424,10 @@ fn trim_whitespace(value: &[u8]) -> &[u8] {
         .rposition(|b| !is_space(b))
         .map_or(start, |last| last + 1);
     &value[start..end]
+}
+
+fn missing(name: &str) -> VerifyError {
+    VerifyError::MissingHeader(owned_name(name))
 }
 
 pub(crate) fn owned_name(name: &str) -> Cow<'static, str> {

@@ -102,9 +102,7 @@ impl Scheme for StandardWebhooks {
         if !is_signable_id(id) {
             return Err(VerifyError::MalformedHeader(id_name.into()));
         }
-        let raw_timestamp = ctx
-            .optional_header_bytes(timestamp_name)?
-            .ok_or_else(|| VerifyError::MissingHeader(timestamp_name.into()))?;
+        let raw_timestamp = ctx.required_header_bytes(timestamp_name)?;
 
         let v1_tag = |entry: &[u8]| entry.strip_prefix(b"v1,").and_then(decode_base64_32);
         // The usual header is exactly one `v1,<base64>` entry; decoding it whole proves it

@@ -12,7 +12,8 @@ use crate::{Secret, VerifyError};
 ///
 /// Header parsing policy (matching Stripe's own libraries where they are lenient, stricter
 /// where leniency is dangerous):
-/// - items are split on `,` and trimmed of ASCII whitespace; empty items (`,,`, a trailing comma) are skipped;
+/// - items are split on `,` and trimmed of ASCII whitespace; empty items (`,,`, a trailing
+///   comma) are skipped;
 /// - each item splits on its **first** `=` (`v1=abc=` has the value `abc=`);
 /// - items without `=` and schemes other than `v1` (such as `v0`) are ignored;
 /// - a repeated `t=` or a missing `t=` makes the header malformed;
@@ -50,9 +51,7 @@ impl Scheme for Stripe {
     }
 
     fn verify(&self, ctx: &VerifyContext<'_>) -> Result<Authenticated, VerifyError> {
-        let header = ctx
-            .optional_header_bytes(Self::SIGNATURE_HEADER)?
-            .ok_or_else(|| VerifyError::MissingHeader(owned_name(Self::SIGNATURE_HEADER)))?;
+        let header = ctx.required_header_bytes(Self::SIGNATURE_HEADER)?;
         let malformed = || VerifyError::MalformedHeader(owned_name(Self::SIGNATURE_HEADER));
         let items = || header.split(|&b| b == b',').map(<[u8]>::trim_ascii);
 

@@ -122,7 +122,7 @@ impl Profile {
             }
         };
         match natural {
-            Some(id) => IdempotencyKey::new(format!("{}:{id}", self.name())),
+            Some(id) => IdempotencyKey::namespaced(self.name(), id),
             None => IdempotencyKey::digest(&format!("{}:body", self.name()), body),
         }
     }

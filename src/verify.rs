@@ -94,6 +94,26 @@ impl Verifier {
         headers: &(impl HeaderLookup + ?Sized),
         body: &'b [u8],
     ) -> Result<Verified<'b>, VerifyError> {
+        self.verify_with_clock(headers, body, &*self.clock)
+    }
+
+    /// [`verify`](Self::verify) at a time the caller already read, so a receiver reads the
+    /// clock once per request.
+    pub(crate) fn verify_at<'b>(
+        &self,
+        headers: &(impl HeaderLookup + ?Sized),
+        body: &'b [u8],
+        now: Timestamp,
+    ) -> Result<Verified<'b>, VerifyError> {
+        self.verify_with_clock(headers, body, &crate::FixedClock(now))
+    }
+
+    fn verify_with_clock<'b>(
+        &self,
+        headers: &(impl HeaderLookup + ?Sized),
+        body: &'b [u8],
+        clock: &dyn Clock,
+    ) -> Result<Verified<'b>, VerifyError> {
         if body.len() > self.max_body_bytes {
             return Err(VerifyError::BodyTooLarge {
                 limit: self.max_body_bytes,
@@ -103,7 +123,7 @@ impl Verifier {
             headers: &HeadersRef(headers),
             body,
             secrets: &self.secrets,
-            clock: &*self.clock,
+            clock,
             tolerance: self.tolerance,
             max_signatures: self.max_signatures,
         };

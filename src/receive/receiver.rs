@@ -311,9 +311,18 @@ impl<S: IdempotencyStore> Receiver<S> {
         headers: &(impl HeaderLookup + ?Sized),
         body: Bytes,
     ) -> Result<Inbound, Rejection> {
+        self.verify_at(headers, body, self.clock.now())
+    }
+
+    fn verify_at(
+        &self,
+        headers: &(impl HeaderLookup + ?Sized),
+        body: Bytes,
+        now: Timestamp,
+    ) -> Result<Inbound, Rejection> {
         let verified = self
             .verifier
-            .verify(headers, &body)
+            .verify_at(headers, &body, now)
             .map_err(Rejection::from_verify)?;
         let key = self.profile.idempotency_key(&verified, headers);
         Ok(Inbound {
@@ -327,14 +336,15 @@ impl<S: IdempotencyStore> Receiver<S> {
 
     /// Verifies, answers handshakes, and claims the delivery.
     pub async fn begin(&self, headers: &(impl HeaderLookup + ?Sized), body: Bytes) -> Begin {
-        let inbound = match self.verify(headers, body) {
+        // One clock read serves the timestamp check and the claim.
+        let now = self.clock.now();
+        let inbound = match self.verify_at(headers, body, now) {
             Ok(inbound) => inbound,
             Err(rejection) => return Begin::Respond(Reply::rejected(self.profile, &rejection)),
         };
         if let Some(challenge) = self.profile.challenge(&inbound.body) {
             return Begin::Respond(Reply::challenge(&challenge));
         }
-        let now = self.clock.now();
         match self.store.claim(&inbound.key, now, self.retention).await {
             Ok(Claim::Acquired) => Begin::Process(inbound),
             Ok(Claim::Done) => Begin::Respond(Reply::duplicate(self.profile)),

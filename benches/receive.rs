@@ -9,9 +9,12 @@
 //! cargo bench --bench receive --features axum -- --warm-up-time 1 --measurement-time 5
 //! python3 benches/report.py receive plain-axum
 //! ```
-
-// criterion_group! generates an undocumented function.
-#![allow(missing_docs)]
+//!
+//! After criterion's runs it prints a paired summary: batches to the plain route and through
+//! the layer sent back to back in alternating rounds, so the machine drifting between
+//! criterion's separate benchmarks cannot bias the ratio. The summary also times the layer
+//! with a store that remembers nothing, to show what the idempotency store itself costs.
+//! `-- none` skips criterion and prints only that summary.
 
 use std::time::Instant;
 
@@ -19,10 +22,13 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::serve::ListenerExt as _;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 use hookrelay::profile::Profile;
 use hookrelay::receive::axum::{Delivery, WebhookLayer};
-use hookrelay::receive::{MemoryIdempotencyStore, Receiver};
+use hookrelay::receive::{
+    Claim, IdempotencyKey, IdempotencyStore, MemoryIdempotencyStore, Receiver, Retention,
+    StoreError,
+};
 use hookrelay::scheme::{Message, Scheme, StandardWebhooks};
 use hookrelay::{Secret, Timestamp};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -37,22 +43,41 @@ fn body() -> Vec<u8> {
     body
 }
 
-/// Starts both routers on loopback; returns (plain port, hookrelay port).
-fn serve(runtime: &tokio::runtime::Runtime) -> (u16, u16) {
-    let plain = Router::new().route(
-        "/hook",
-        post(|body: axum::body::Bytes| async move {
-            let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            std::hint::black_box(parsed);
-            StatusCode::OK
-        }),
-    );
+/// Claims every delivery and remembers nothing: the layer minus the store's cost.
+struct ForgetfulStore;
+
+impl IdempotencyStore for ForgetfulStore {
+    async fn claim(
+        &self,
+        _: &IdempotencyKey,
+        _: Timestamp,
+        _: Retention,
+    ) -> Result<Claim, StoreError> {
+        Ok(Claim::Acquired)
+    }
+
+    async fn complete(
+        &self,
+        _: &IdempotencyKey,
+        _: Timestamp,
+        _: Retention,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn release(&self, _: &IdempotencyKey) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The verified route: the handler gets the parsed event from the layer.
+fn verified_route<S: IdempotencyStore>(store: S) -> Router {
     let receiver = Receiver::builder(Profile::StandardWebhooks)
         .secret(Secret::from_base64(SECRET).unwrap())
-        .store(MemoryIdempotencyStore::with_capacity(50_000_000))
+        .store(store)
         .build()
         .unwrap();
-    let verified = Router::new()
+    Router::new()
         .route(
             "/hook",
             post(|delivery: Delivery<serde_json::Value>| async move {
@@ -60,24 +85,20 @@ fn serve(runtime: &tokio::runtime::Runtime) -> (u16, u16) {
                 StatusCode::OK
             }),
         )
-        .route_layer(WebhookLayer::new(receiver));
+        .route_layer(WebhookLayer::new(receiver))
+}
+
+/// Starts `router` on a loopback port of `runtime`; returns the port.
+fn serve(runtime: &tokio::runtime::Runtime, router: Router) -> u16 {
     runtime.block_on(async {
-        let a = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let b = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let ports = (
-            a.local_addr().unwrap().port(),
-            b.local_addr().unwrap().port(),
-        );
-        // Both servers answer without Nagle delays, like the client.
-        let a = a.tap_io(|stream| {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // The server answers without Nagle delays, like the client.
+        let listener = listener.tap_io(|stream| {
             let _ = stream.set_nodelay(true);
         });
-        let b = b.tap_io(|stream| {
-            let _ = stream.set_nodelay(true);
-        });
-        tokio::spawn(async move { axum::serve(a, plain).await.unwrap() });
-        tokio::spawn(async move { axum::serve(b, verified).await.unwrap() });
-        ports
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        port
     })
 }
 
@@ -160,71 +181,176 @@ fn request(body: &[u8], headers: &[(String, String)]) -> Vec<u8> {
     out
 }
 
-fn receive(c: &mut Criterion) {
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (plain_port, hookrelay_port) = serve(&server);
-    let body = body();
-    let secret = Secret::from_base64(SECRET).unwrap();
-    let mut counter = 0u64;
+/// Signs batches of fresh deliveries (outside any timed section).
+struct Deliveries {
+    body: Vec<u8>,
+    secret: Secret,
+    counter: u64,
+}
 
-    let mut group = c.benchmark_group("receive");
-    // One iteration is a batch of BATCH requests over the 16 connections.
-    group.throughput(Throughput::Elements(BATCH as u64));
-    group.sample_size(20);
+impl Deliveries {
+    fn new() -> Self {
+        Self {
+            body: body(),
+            secret: Secret::from_base64(SECRET).unwrap(),
+            counter: 0,
+        }
+    }
 
-    // Both routes get the same requests, signature headers included (the plain route
-    // ignores them), so the difference is the verification, not the bytes on the wire.
-    // Signing happens outside the timed section; every request is a new delivery.
-    let mut signed_batch = || -> Vec<Vec<u8>> {
+    /// `count` requests, each a new delivery, signature headers included (the plain route
+    /// ignores them, so both routes read the same bytes).
+    fn batch(&mut self, count: usize) -> Vec<Vec<u8>> {
         let now = Timestamp::now();
-        (0..BATCH)
+        (0..count)
             .map(|_| {
-                counter += 1;
-                let id = format!("msg_{counter}");
-                let message = Message::new(&body).with_id(&id).with_timestamp(now);
-                let signed = StandardWebhooks::new().sign(&secret, &message).unwrap();
+                self.counter += 1;
+                let id = format!("msg_{}", self.counter);
+                let message = Message::new(&self.body).with_id(&id).with_timestamp(now);
+                let signed = StandardWebhooks::new()
+                    .sign(&self.secret, &message)
+                    .unwrap();
                 let pairs: Vec<(String, String)> = signed
                     .iter()
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect();
-                request(&body, &pairs)
+                request(&self.body, &pairs)
             })
             .collect()
-    };
+    }
+}
 
-    let mut plain_pool = client.block_on(connect(plain_port));
-    group.bench_function("plain-axum", |b| {
-        b.iter_custom(|iters| {
-            let mut total = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let requests = signed_batch();
-                total += client.block_on(send_all(&mut plain_pool, requests));
-            }
-            total
-        });
-    });
+/// The routes under test, each on its own port with its own pooled connections.
+struct Routes {
+    /// The servers run on it; dropping it stops them.
+    _server: tokio::runtime::Runtime,
+    client: tokio::runtime::Runtime,
+    plain: Vec<TcpStream>,
+    layer: Vec<TcpStream>,
+    forgetful: Vec<TcpStream>,
+}
 
-    let mut hookrelay_pool = client.block_on(connect(hookrelay_port));
-    group.bench_function("hookrelay-layer", |b| {
-        b.iter_custom(|iters| {
-            let mut total = std::time::Duration::ZERO;
-            for _ in 0..iters {
-                let requests = signed_batch();
-                total += client.block_on(send_all(&mut hookrelay_pool, requests));
-            }
-            total
+impl Routes {
+    fn start() -> Self {
+        let server = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let plain = Router::new().route(
+            "/hook",
+            post(|body: axum::body::Bytes| async move {
+                let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                std::hint::black_box(parsed);
+                StatusCode::OK
+            }),
+        );
+        let plain = serve(&server, plain);
+        let layer = serve(
+            &server,
+            verified_route(MemoryIdempotencyStore::with_capacity(50_000_000)),
+        );
+        let forgetful = serve(&server, verified_route(ForgetfulStore));
+        let plain = client.block_on(connect(plain));
+        let layer = client.block_on(connect(layer));
+        let forgetful = client.block_on(connect(forgetful));
+        Self {
+            _server: server,
+            client,
+            plain,
+            layer,
+            forgetful,
+        }
+    }
+
+    fn send(&mut self, route: Route, requests: Vec<Vec<u8>>) -> std::time::Duration {
+        let pool = match route {
+            Route::Plain => &mut self.plain,
+            Route::Layer => &mut self.layer,
+            Route::Forgetful => &mut self.forgetful,
+        };
+        self.client.block_on(send_all(pool, requests))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Route {
+    Plain,
+    Layer,
+    Forgetful,
+}
+
+fn receive(c: &mut Criterion, routes: &mut Routes, deliveries: &mut Deliveries) {
+    let mut group = c.benchmark_group("receive");
+    // One iteration is a batch of BATCH requests over the 16 connections.
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(20);
+    for (name, route) in [
+        ("plain-axum", Route::Plain),
+        ("hookrelay-layer", Route::Layer),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| routes.send(route, deliveries.batch(BATCH)))
+                    .sum()
+            });
         });
-    });
+    }
     group.finish();
 }
 
-criterion_group!(benches, receive);
-criterion_main!(benches);
+/// Plain route and layer timed back to back in alternating rounds; prints the median ratio.
+fn paired_report(routes: &mut Routes, deliveries: &mut Deliveries) {
+    const ROUNDS: usize = 21;
+    const REQUESTS: usize = 4000;
+    println!();
+    println!("receive, paired with the plain route ({ROUNDS} rounds × {REQUESTS} requests each):");
+    println!("  route                          µs/request   median ratio   (min – max)");
+    for (name, route) in [
+        ("hookrelay-layer", Route::Layer),
+        ("hookrelay-layer, no store", Route::Forgetful),
+    ] {
+        let mut plain_times = Vec::new();
+        let mut ours_times = Vec::new();
+        let mut ratios: Vec<f64> = (0..ROUNDS)
+            .map(|round| {
+                let (a, b) = (deliveries.batch(REQUESTS), deliveries.batch(REQUESTS));
+                let (plain, ours) = if round % 2 == 0 {
+                    let p = routes.send(Route::Plain, a);
+                    (p, routes.send(route, b))
+                } else {
+                    let o = routes.send(route, a);
+                    (routes.send(Route::Plain, b), o)
+                };
+                plain_times.push(plain.as_secs_f64());
+                ours_times.push(ours.as_secs_f64());
+                plain.as_secs_f64() / ours.as_secs_f64()
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ours_times.sort_by(f64::total_cmp);
+        plain_times.sort_by(f64::total_cmp);
+        let per_request = |t: f64| t * 1e6 / REQUESTS as f64;
+        println!(
+            "  {name:<30} {:>6.2} vs {:.2}   {:>6.3}×        ({:.3} – {:.3})",
+            per_request(ours_times[ROUNDS / 2]),
+            per_request(plain_times[ROUNDS / 2]),
+            ratios[ROUNDS / 2],
+            ratios[0],
+            ratios[ROUNDS - 1]
+        );
+    }
+}
+
+fn main() {
+    let mut routes = Routes::start();
+    let mut deliveries = Deliveries::new();
+    let mut c = Criterion::default().configure_from_args();
+    receive(&mut c, &mut routes, &mut deliveries);
+    c.final_summary();
+    paired_report(&mut routes, &mut deliveries);
+}

@@ -31,6 +31,23 @@ pub trait HeaderLookup {
     fn header(&self, name: &str) -> HeaderValue<'_>;
 }
 
+/// Finds `name` among `(name, value)` pairs by comparing names, whatever their case.
+#[inline]
+fn scan<'a>(pairs: impl Iterator<Item = (&'a str, &'a [u8])>, name: &str) -> HeaderValue<'a> {
+    let mut found = HeaderValue::Missing;
+    for (key, value) in pairs {
+        // Exact bytes first: senders mostly spell names as the scheme does (and a
+        // `HeaderMap` holds them lowercase).
+        if key.len() == name.len() && (key == name || key.eq_ignore_ascii_case(name)) {
+            if found != HeaderValue::Missing {
+                return HeaderValue::Repeated;
+            }
+            found = HeaderValue::One(value);
+        }
+    }
+    found
+}
+
 /// Up to this many values, [`http::HeaderMap`] lookups scan the entries: for the dozen or so
 /// headers of a webhook request that is about twice as fast as parsing `name` into a
 /// `HeaderName` and hashing it.
@@ -39,18 +56,7 @@ const SCAN_HEADER_MAP_UP_TO: usize = 24;
 impl HeaderLookup for http::HeaderMap {
     fn header(&self, name: &str) -> HeaderValue<'_> {
         if self.len() <= SCAN_HEADER_MAP_UP_TO {
-            let mut found = HeaderValue::Missing;
-            for (key, value) in self {
-                // Names in a `HeaderMap` are lowercase already.
-                let key = key.as_str();
-                if key.len() == name.len() && key.eq_ignore_ascii_case(name) {
-                    if found != HeaderValue::Missing {
-                        return HeaderValue::Repeated;
-                    }
-                    found = HeaderValue::One(value.as_bytes());
-                }
-            }
-            return found;
+            return scan(self.iter().map(|(k, v)| (k.as_str(), v.as_bytes())), name);
         }
         let mut values = self.get_all(name).iter();
         match (values.next(), values.next()) {
@@ -63,18 +69,7 @@ impl HeaderLookup for http::HeaderMap {
 
 impl<K: AsRef<str>, V: AsRef<[u8]>> HeaderLookup for [(K, V)] {
     fn header(&self, name: &str) -> HeaderValue<'_> {
-        let mut found = HeaderValue::Missing;
-        for (key, value) in self {
-            let key = key.as_ref();
-            // Exact bytes first: senders mostly spell names as the scheme does.
-            if key.len() == name.len() && (key == name || key.eq_ignore_ascii_case(name)) {
-                if found != HeaderValue::Missing {
-                    return HeaderValue::Repeated;
-                }
-                found = HeaderValue::One(value.as_ref());
-            }
-        }
-        found
+        scan(self.iter().map(|(k, v)| (k.as_ref(), v.as_ref())), name)
     }
 }
 

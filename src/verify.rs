@@ -97,18 +97,9 @@ impl Verifier {
         self.verify_with_clock(headers, body, &*self.clock)
     }
 
-    /// [`verify`](Self::verify) at a time the caller already read, so a receiver reads the
-    /// clock once per request.
-    pub(crate) fn verify_at<'b>(
-        &self,
-        headers: &(impl HeaderLookup + ?Sized),
-        body: &'b [u8],
-        now: Timestamp,
-    ) -> Result<Verified<'b>, VerifyError> {
-        self.verify_with_clock(headers, body, &crate::FixedClock(now))
-    }
-
-    fn verify_with_clock<'b>(
+    /// [`verify`](Self::verify) with another clock, e.g. a time the caller already read, so
+    /// a receiver reads the clock once per request.
+    pub(crate) fn verify_with_clock<'b>(
         &self,
         headers: &(impl HeaderLookup + ?Sized),
         body: &'b [u8],

@@ -311,18 +311,19 @@ impl<S: IdempotencyStore> Receiver<S> {
         headers: &(impl HeaderLookup + ?Sized),
         body: Bytes,
     ) -> Result<Inbound, Rejection> {
-        self.verify_at(headers, body, self.clock.now())
+        self.verify_with_clock(headers, body, &*self.clock)
     }
 
-    fn verify_at(
+    /// [`verify`](Self::verify) with another clock (`begin` passes the time it read).
+    fn verify_with_clock(
         &self,
         headers: &(impl HeaderLookup + ?Sized),
         body: Bytes,
-        now: Timestamp,
+        clock: &dyn Clock,
     ) -> Result<Inbound, Rejection> {
         let verified = self
             .verifier
-            .verify_at(headers, &body, now)
+            .verify_with_clock(headers, &body, clock)
             .map_err(Rejection::from_verify)?;
         let key = self.profile.idempotency_key(&verified, headers);
         Ok(Inbound {
@@ -338,7 +339,7 @@ impl<S: IdempotencyStore> Receiver<S> {
     pub async fn begin(&self, headers: &(impl HeaderLookup + ?Sized), body: Bytes) -> Begin {
         // One clock read serves the timestamp check and the claim.
         let now = self.clock.now();
-        let inbound = match self.verify_at(headers, body, now) {
+        let inbound = match self.verify_with_clock(headers, body, &crate::FixedClock(now)) {
             Ok(inbound) => inbound,
             Err(rejection) => return Begin::Respond(Reply::rejected(self.profile, &rejection)),
         };

@@ -48,6 +48,7 @@
 //! | `ed25519` | Standard Webhooks `v1a` (Ed25519) signing and verification |
 //! | `axum` | the axum extractor and layer in `receive::axum` |
 //! | `sqlite` | `receive::SqliteIdempotencyStore` |
+//! | `tracing` | why the receiver refused a request, and idempotency-store failures, as `tracing` events |
 //! | `cli` | the `hookrelay` command-line tool (`sign`, `verify`, `listen`) |
 //!
 //! The core (everything above without features) does no I/O and needs no async runtime.

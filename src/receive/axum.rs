@@ -72,7 +72,7 @@ use http_body_util::{BodyExt as _, Limited};
 use super::IdempotencyStore;
 use super::payload::WebhookPayload;
 use super::receiver::{Begin, HandlerOutcome, Inbound, Receiver};
-use super::reply::{Rejection, Reply, accepted_body};
+use super::reply::{Rejection, Reply, accepted_body, refuse};
 use crate::Verifier;
 use crate::profile::Profile;
 use crate::scheme::Authenticated;
@@ -183,7 +183,7 @@ where
             let (parts, body) = request.into_parts();
             let bytes = match read_body(&parts.headers, body, receiver.max_body_bytes()).await {
                 Ok(bytes) => bytes,
-                Err(rejection) => return Ok(Reply::rejected(profile, &rejection).into_response()),
+                Err(rejection) => return Ok(refuse(profile, &rejection).into_response()),
             };
             let inbound = match receiver.begin(&parts.headers, bytes.clone()).await {
                 Begin::Respond(reply) => return Ok(reply.into_response()),
@@ -277,6 +277,7 @@ pub struct WebhookRejection {
 
 impl IntoResponse for WebhookRejection {
     fn into_response(self) -> Response {
+        super::trace::rejected(self.profile, &self.rejection);
         let profile = self.profile.unwrap_or(Profile::StandardWebhooks);
         Reply::rejected(profile, &self.rejection).into_response()
     }

@@ -11,6 +11,23 @@
 //! timestamp (one generic body for every reason; the detail is in [`Rejection`] for logs),
 //! 413 too large, 422 a valid signature over a payload that does not parse, 409 the same
 //! delivery is being processed, 503 the idempotency store is down, 500 the handler failed.
+//!
+//! ## Logging (feature `tracing`)
+//!
+//! The reply to a refused request is deliberately generic; the reason goes to `tracing`,
+//! target `hookrelay::receive`, with the fields `profile`, `status` and `reason` (store
+//! failures carry `key` and `error`). Reasons name headers, never their values, and never a
+//! secret.
+//!
+//! | event | level |
+//! |---|---|
+//! | 400, 401, 413, 422: the sender's request was refused | `INFO` |
+//! | 409 in progress, a duplicate acknowledged, a handshake answered, the handler failed | `DEBUG` |
+//! | the store could not record or release a delivery (a retry may run the handler again, or get 409 until the claim expires) | `WARN` |
+//! | the store could not answer a claim (503), or a route lacks the layer (500) | `ERROR` |
+//!
+//! A flood of forged requests logs one `INFO` event each; filter `hookrelay::receive=warn` to
+//! keep only the operator's problems.
 
 mod idempotency;
 mod payload;
@@ -18,6 +35,7 @@ mod receiver;
 mod reply;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod trace;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

@@ -10,7 +10,8 @@ use super::idempotency::{
     Claim, IdempotencyKey, IdempotencyStore, MemoryIdempotencyStore, Retention,
 };
 use super::payload::WebhookPayload;
-use super::reply::{Rejection, Reply};
+use super::reply::{Rejection, Reply, refuse};
+use super::trace::{self, StoreOperation};
 use crate::headers::HeaderLookup;
 use crate::profile::{MissingApiKey, Profile};
 use crate::scheme::{ApiKey, Authenticated, Coverage, Tolerance};
@@ -341,34 +342,44 @@ impl<S: IdempotencyStore> Receiver<S> {
         let now = self.clock.now();
         let inbound = match self.verify_with_clock(headers, body, &crate::FixedClock(now)) {
             Ok(inbound) => inbound,
-            Err(rejection) => return Begin::Respond(Reply::rejected(self.profile, &rejection)),
+            Err(rejection) => return Begin::Respond(refuse(self.profile, &rejection)),
         };
         if let Some(challenge) = self.profile.challenge(&inbound.body) {
+            trace::handshake(self.profile);
             return Begin::Respond(Reply::challenge(&challenge));
         }
         match self.store.claim(&inbound.key, now, self.retention).await {
             Ok(Claim::Acquired) => Begin::Process(inbound),
-            Ok(Claim::Done) => Begin::Respond(Reply::duplicate(self.profile)),
-            Ok(Claim::InProgress) => {
-                Begin::Respond(Reply::rejected(self.profile, &Rejection::InProgress))
+            Ok(Claim::Done) => {
+                trace::duplicate(self.profile, &inbound.key);
+                Begin::Respond(Reply::duplicate(self.profile))
             }
-            Err(_) => Begin::Respond(Reply::rejected(self.profile, &Rejection::Unavailable)),
+            Ok(Claim::InProgress) => Begin::Respond(refuse(self.profile, &Rejection::InProgress)),
+            Err(error) => {
+                trace::store_failed(self.profile, StoreOperation::Claim, &inbound.key, &error);
+                Begin::Respond(Reply::rejected(self.profile, &Rejection::Unavailable))
+            }
         }
     }
 
     /// Records the handler's outcome for a delivery [`begin`](Self::begin) handed out.
     ///
     /// A failure to record success is not reported to the sender: the event was processed,
-    /// and at worst a retry is processed again (at-least-once).
+    /// and at worst a retry is processed again (at-least-once). Store failures are logged
+    /// (feature `tracing`).
     pub async fn finish(&self, key: &IdempotencyKey, outcome: HandlerOutcome) {
-        let _ = match outcome {
-            HandlerOutcome::Succeeded => {
+        let (operation, result) = match outcome {
+            HandlerOutcome::Succeeded => (
+                StoreOperation::Complete,
                 self.store
                     .complete(key, self.clock.now(), self.retention)
-                    .await
-            }
-            HandlerOutcome::Failed => self.store.release(key).await,
+                    .await,
+            ),
+            HandlerOutcome::Failed => (StoreOperation::Release, self.store.release(key).await),
         };
+        if let Err(error) = result {
+            trace::store_failed(self.profile, operation, key, &error);
+        }
     }
 
     /// The whole pipeline: verify, answer handshakes, de-duplicate, run `handler`, reply.
@@ -398,7 +409,7 @@ impl<S: IdempotencyStore> Receiver<S> {
             }
             Err(_) => {
                 self.finish(&key, HandlerOutcome::Failed).await;
-                Reply::rejected(self.profile, &Rejection::HandlerFailed)
+                refuse(self.profile, &Rejection::HandlerFailed)
             }
         }
     }

@@ -143,6 +143,12 @@ impl Reply {
     }
 }
 
+/// Logs why a request is refused (feature `tracing`) and returns the generic reply.
+pub(crate) fn refuse(profile: Profile, rejection: &Rejection) -> Reply {
+    super::trace::rejected(Some(profile), rejection);
+    Reply::rejected(profile, rejection)
+}
+
 /// The profile's body for an accepted event.
 pub(crate) fn accepted_body(profile: Profile) -> &'static [u8] {
     match profile {

@@ -14,7 +14,10 @@ use serde_json::Value;
 struct Listener {
     child: Child,
     port: u16,
+    /// Lines on stdout: accepted events.
     lines: mpsc::Receiver<String>,
+    /// Lines on stderr after the first: why requests were refused.
+    log: mpsc::Receiver<String>,
 }
 
 impl Drop for Listener {
@@ -41,17 +44,29 @@ fn listen(args: &[&str]) -> Listener {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {first:?}"));
+    let lines = forward_lines(child.stdout.take().unwrap());
+    // Drained as it comes, so a chatty server never blocks on a full pipe.
+    let log = forward_lines(stderr);
+    Listener {
+        child,
+        port,
+        lines,
+        log,
+    }
+}
+
+/// Reads `stream` line by line on a thread of its own.
+fn forward_lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, lines) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
+        for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
-    Listener { child, port, lines }
+    lines
 }
 
 /// POSTs `body` with `headers`; returns the status and the response body.
@@ -110,7 +125,7 @@ fn prints_each_accepted_event_once_and_rejects_forgeries() {
 
     // A duplicate is answered 2xx and not printed again.
     assert_eq!(post(listener.port, "/", &headers, &body).0, 200);
-    // A forgery gets 401 and nothing is printed.
+    // A forgery gets 401 and nothing is printed on stdout; stderr says why.
     let mut forged = headers.clone();
     forged[1].1 = format!("sha256={}", "0".repeat(64));
     assert_eq!(post(listener.port, "/", &forged, &body).0, 401);
@@ -122,6 +137,22 @@ fn prints_each_accepted_event_once_and_rejects_forgeries() {
             .recv_timeout(Duration::from_millis(300))
             .is_err()
     );
+    let log = |listener: &Listener| {
+        listener
+            .log
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no reason printed")
+    };
+    assert_eq!(
+        log(&listener),
+        "hookrelay: 401 webhook rejected (tasklink): no signature matches"
+    );
+    assert_eq!(
+        log(&listener),
+        "hookrelay: 400 webhook rejected (tasklink): missing header `X-Webhook-ID`"
+    );
+    // The accepted event and its duplicate were not logged.
+    assert!(listener.log.try_recv().is_err());
 }
 
 #[test]

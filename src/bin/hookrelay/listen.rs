@@ -1,5 +1,5 @@
 //! `hookrelay listen`: a verifying, de-duplicating receiver on 127.0.0.1 that prints each
-//! accepted event as one JSON line.
+//! accepted event as one JSON line on stdout, and why it refused a request on stderr.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -40,6 +40,7 @@ pub(crate) fn run(args: &ListenArgs) -> Result<String, Failure> {
         .build()
         .map_err(|err| Failure::Usage(err.to_string()))?;
 
+    crate::log::install();
     let app = Router::new()
         .route("/", post(print_event))
         .route("/{*path}", post(print_event))

@@ -5,6 +5,7 @@
 
 mod args;
 mod listen;
+mod log;
 mod sign;
 mod verify;
 

@@ -306,38 +306,12 @@ async fn a_full_memory_store_refuses_rather_than_forgets() {
     );
 }
 
-/// A store that is down: the receiver answers 503 and never runs the handler.
-#[derive(Debug)]
-struct DownStore;
-
-impl IdempotencyStore for DownStore {
-    async fn claim(
-        &self,
-        _: &IdempotencyKey,
-        _: Timestamp,
-        _: Retention,
-    ) -> Result<Claim, StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-    async fn complete(
-        &self,
-        _: &IdempotencyKey,
-        _: Timestamp,
-        _: Retention,
-    ) -> Result<(), StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-    async fn release(&self, _: &IdempotencyKey) -> Result<(), StoreError> {
-        Err(StoreError::Backend("down".into()))
-    }
-}
-
 #[tokio::test]
 async fn a_failing_store_means_503_not_processing() {
     let (headers, body, case) = vector("tasklink job.created");
     let receiver = Receiver::builder(Profile::TaskLink)
         .secret(Secret::from_raw(case["secret"].as_str().unwrap()).unwrap())
-        .store(DownStore)
+        .store(common::UnreachableStore { claims: false })
         .build()
         .unwrap();
     let runs = AtomicUsize::new(0);

@@ -2,6 +2,8 @@
 //! logged, at the documented level, without header values or secrets; store failures the
 //! sender never sees are logged too. Valid requests are Standard Webhooks' published example.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -11,12 +13,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use bytes::Bytes;
+use common::{UNREACHABLE, UnreachableStore};
 use hookrelay::profile::Profile;
 use hookrelay::receive::axum::{Delivery, WebhookLayer};
-use hookrelay::receive::{
-    Claim, IdempotencyKey, IdempotencyStore, Json, MemoryIdempotencyStore, Receiver, Retention,
-    StoreError,
-};
+use hookrelay::receive::{IdempotencyStore, Json, MemoryIdempotencyStore, Receiver};
 use hookrelay::{FixedClock, Secret, Timestamp};
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
@@ -252,43 +252,12 @@ async fn duplicates_and_unparseable_payloads_are_logged() {
     );
 }
 
-/// Claims succeed; every other operation fails, as a database that went away mid-request.
-struct Flaky {
-    claim_fails: bool,
-}
-
-impl IdempotencyStore for Flaky {
-    async fn claim(
-        &self,
-        _: &IdempotencyKey,
-        _: Timestamp,
-        _: Retention,
-    ) -> Result<Claim, StoreError> {
-        if self.claim_fails {
-            Err(StoreError::Backend("connection refused".into()))
-        } else {
-            Ok(Claim::Acquired)
-        }
-    }
-    async fn complete(
-        &self,
-        _: &IdempotencyKey,
-        _: Timestamp,
-        _: Retention,
-    ) -> Result<(), StoreError> {
-        Err(StoreError::Backend("connection reset".into()))
-    }
-    async fn release(&self, _: &IdempotencyKey) -> Result<(), StoreError> {
-        Err(StoreError::Backend("connection reset".into()))
-    }
-}
-
 #[tokio::test]
 async fn store_failures_are_logged_with_their_cause() {
     let (capture, _guard) = capture();
 
     // A claim the store cannot answer: 503 (the sender retries), an ERROR with the cause.
-    let down = router(receiver(Flaky { claim_fails: true }, TIMESTAMP));
+    let down = router(receiver(UnreachableStore { claims: false }, TIMESTAMP));
     assert_eq!(
         call(&down, published("/hook")).await.0,
         StatusCode::SERVICE_UNAVAILABLE
@@ -297,15 +266,15 @@ async fn store_failures_are_logged_with_their_cause() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].level, Level::ERROR);
     assert_eq!(events[0].field("status"), "503");
-    assert!(events[0].field("error").contains("connection refused"));
+    assert!(events[0].field("error").contains(UNREACHABLE));
 
     // Processed, but not recorded: still 2xx (at-least-once), a WARN the operator can see.
-    let flaky = router(receiver(Flaky { claim_fails: false }, TIMESTAMP));
+    let flaky = router(receiver(UnreachableStore { claims: true }, TIMESTAMP));
     assert_eq!(call(&flaky, published("/hook")).await.0, StatusCode::OK);
     let events = capture.take();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].level, Level::WARN);
-    assert!(events[0].field("error").contains("connection reset"));
+    assert!(events[0].field("error").contains(UNREACHABLE));
     assert_eq!(events[0].field("key"), format!("standard-webhooks:{ID}"));
 }
 

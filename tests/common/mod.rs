@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use hookrelay::receive::{Claim, IdempotencyKey, IdempotencyStore, Retention, StoreError};
 use hookrelay::scheme::{
     ApiKey, CanonicalJson, IdBody, KeyOrder, RawBody, Scheme, StandardWebhooks, Stripe, XHub,
 };
@@ -89,4 +90,41 @@ pub fn vector_cases(file: &str) -> Vec<serde_json::Value> {
         .join(file);
     let parsed: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     parsed["cases"].as_array().unwrap().clone()
+}
+
+/// An idempotency store whose database went away: `claim` succeeds only when `claims` is set
+/// (the database failed mid-request), `complete` and `release` always fail.
+#[derive(Debug)]
+pub struct UnreachableStore {
+    pub claims: bool,
+}
+
+/// What [`UnreachableStore`] answers when it fails.
+pub const UNREACHABLE: &str = "database unreachable";
+
+impl IdempotencyStore for UnreachableStore {
+    async fn claim(
+        &self,
+        _: &IdempotencyKey,
+        _: Timestamp,
+        _: Retention,
+    ) -> Result<Claim, StoreError> {
+        match self.claims {
+            true => Ok(Claim::Acquired),
+            false => Err(StoreError::Backend(UNREACHABLE.into())),
+        }
+    }
+
+    async fn complete(
+        &self,
+        _: &IdempotencyKey,
+        _: Timestamp,
+        _: Retention,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Backend(UNREACHABLE.into()))
+    }
+
+    async fn release(&self, _: &IdempotencyKey) -> Result<(), StoreError> {
+        Err(StoreError::Backend(UNREACHABLE.into()))
+    }
 }

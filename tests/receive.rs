@@ -11,7 +11,7 @@ use bytes::Bytes;
 use hookrelay::profile::Profile;
 use hookrelay::receive::{
     Claim, IdempotencyKey, IdempotencyStore, MemoryIdempotencyStore, Receiver, Rejection, Reply,
-    Retention, StoreError,
+    Retention, StoreError, WhenFull,
 };
 use hookrelay::scheme::{ApiKey, Message, RawBody, Scheme};
 use hookrelay::{FixedClock, Secret, Timestamp};
@@ -272,8 +272,8 @@ async fn retention_covers_days_later_retries_then_expires() {
 }
 
 #[tokio::test]
-async fn a_full_memory_store_refuses_rather_than_forgets() {
-    let store = MemoryIdempotencyStore::with_capacity(2);
+async fn a_full_memory_store_refuses_when_told_to() {
+    let store = MemoryIdempotencyStore::with_capacity(2).when_full(WhenFull::Refuse);
     let now = Timestamp::from_unix(1_700_000_000);
     let retention = Retention::default();
     for id in ["a", "b"] {
@@ -281,13 +281,12 @@ async fn a_full_memory_store_refuses_rather_than_forgets() {
         store.claim(&key, now, retention).await.unwrap();
         store.complete(&key, now, retention).await.unwrap();
     }
-    assert_eq!(
-        store
-            .claim(&IdempotencyKey::new("c"), now, retention)
-            .await
-            .unwrap_err(),
-        StoreError::Full { capacity: 2 }
-    );
+    let c = IdempotencyKey::new("c");
+    let full = Err(StoreError::Full { capacity: 2 });
+    assert_eq!(store.claim(&c, now, retention).await, full);
+    // Again a little later: nothing can have expired yet, so still full.
+    let soon = Timestamp::from_unix(now.as_unix() + 60);
+    assert_eq!(store.claim(&c, soon, retention).await, full);
     assert_eq!(
         store
             .claim(&IdempotencyKey::new("a"), now, retention)
@@ -298,11 +297,84 @@ async fn a_full_memory_store_refuses_rather_than_forgets() {
     // Once records expire, room is made.
     let later = Timestamp::from_unix(now.as_unix() + 73 * 3600);
     assert_eq!(
-        store
-            .claim(&IdempotencyKey::new("c"), later, retention)
-            .await
-            .unwrap(),
+        store.claim(&c, later, retention).await.unwrap(),
         Claim::Acquired
+    );
+}
+
+/// The default: a full store takes every new delivery and forgets its oldest processed
+/// ones, so a receiver busier than `capacity / retention` keeps working.
+#[tokio::test]
+async fn a_full_memory_store_forgets_its_oldest_processed_deliveries() {
+    let store = MemoryIdempotencyStore::with_capacity(10);
+    let t0 = 1_700_000_000;
+    let retention = Retention::default();
+    let key = |i: i64| IdempotencyKey::new(format!("delivery-{i}"));
+    for i in 0..10 {
+        let at = Timestamp::from_unix(t0 + i);
+        assert_eq!(
+            store.claim(&key(i), at, retention).await,
+            Ok(Claim::Acquired)
+        );
+        store.complete(&key(i), at, retention).await.unwrap();
+    }
+    let at = Timestamp::from_unix(t0 + 10);
+    assert_eq!(
+        store.claim(&key(10), at, retention).await,
+        Ok(Claim::Acquired)
+    );
+    assert_eq!(store.len(), 10);
+    for i in 1..10 {
+        assert_eq!(
+            store.claim(&key(i), at, retention).await,
+            Ok(Claim::Done),
+            "{i}"
+        );
+    }
+    assert_eq!(
+        store.claim(&key(10), at, retention).await,
+        Ok(Claim::InProgress)
+    );
+    // The oldest was forgotten: retried now, it runs again (at-least-once).
+    assert_eq!(
+        store.claim(&key(0), at, retention).await,
+        Ok(Claim::Acquired)
+    );
+    assert_eq!(store.len(), 10);
+}
+
+#[tokio::test]
+async fn claims_in_flight_are_never_forgotten() {
+    let store = MemoryIdempotencyStore::with_capacity(3);
+    let now = Timestamp::from_unix(1_700_000_000);
+    let retention = Retention::default();
+    let keys = ["a", "b", "c"].map(IdempotencyKey::new);
+    for key in &keys {
+        assert_eq!(store.claim(key, now, retention).await, Ok(Claim::Acquired));
+    }
+    let d = IdempotencyKey::new("d");
+    assert_eq!(
+        store.claim(&d, now, retention).await,
+        Err(StoreError::Full { capacity: 3 })
+    );
+    for key in &keys {
+        assert_eq!(
+            store.claim(key, now, retention).await,
+            Ok(Claim::InProgress)
+        );
+    }
+    // Once one is processed, it is the one that makes room.
+    store.complete(&keys[0], now, retention).await.unwrap();
+    assert_eq!(store.claim(&d, now, retention).await, Ok(Claim::Acquired));
+    assert_eq!(
+        store.claim(&keys[1], now, retention).await,
+        Ok(Claim::InProgress)
+    );
+    // `a` was forgotten (remembered, it would answer `Done`), and the store is full of
+    // claims in flight again.
+    assert_eq!(
+        store.claim(&keys[0], now, retention).await,
+        Err(StoreError::Full { capacity: 3 })
     );
 }
 

@@ -291,3 +291,29 @@ async fn a_route_missing_the_layer_is_an_error_without_a_profile() {
     assert_eq!(events[0].level, Level::ERROR);
     assert_eq!(events[0].field("profile"), "none");
 }
+
+#[tokio::test]
+async fn a_full_memory_store_warns_when_it_forgets() {
+    use hookrelay::receive::{Claim, IdempotencyKey, IdempotencyStore as _, Retention};
+
+    let (capture, _guard) = capture();
+    let store = MemoryIdempotencyStore::with_capacity(1);
+    let (now, retention) = (Timestamp::from_unix(TIMESTAMP), Retention::default());
+    let (first, second) = (IdempotencyKey::new("first"), IdempotencyKey::new("second"));
+    assert_eq!(
+        store.claim(&first, now, retention).await,
+        Ok(Claim::Acquired)
+    );
+    store.complete(&first, now, retention).await.unwrap();
+    assert!(capture.take().is_empty());
+
+    assert_eq!(
+        store.claim(&second, now, retention).await,
+        Ok(Claim::Acquired)
+    );
+    let events = capture.take();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].level, Level::WARN);
+    assert_eq!(events[0].field("count"), "1");
+    assert_eq!(events[0].field("capacity"), "1");
+}

@@ -130,7 +130,8 @@ pub trait IdempotencyStore: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The in-memory store holds its maximum number of live records.
+    /// The in-memory store is full: of claims in flight, or, with [`WhenFull::Refuse`], of
+    /// records that have not expired yet.
     Full {
         /// The configured capacity.
         capacity: usize,
@@ -143,7 +144,7 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Full { capacity } => {
-                write!(f, "idempotency store is full ({capacity} live records)")
+                write!(f, "idempotency store is full ({capacity} records)")
             }
             Self::Backend(message) => write!(f, "idempotency store failed: {message}"),
         }
@@ -202,31 +203,73 @@ impl std::hash::Hasher for DigestHasher {
 
 type Table = HashMap<Digest, Record, std::hash::BuildHasherDefault<DigestHasher>>;
 
+/// The records and when sweeping a full table can next free anything.
+#[derive(Debug, Default)]
+struct Records {
+    table: Table,
+    /// No record expires before this (unix seconds), so a full table swept since has no room
+    /// to make until then.
+    nothing_expires_before: i64,
+}
+
 #[derive(Debug)]
 struct Shared {
-    records: Mutex<Table>,
+    records: Mutex<Records>,
     /// Two independently keyed hashers: together, the 128-bit [`Digest`].
     keys: [RandomState; 2],
 }
 
+/// What a full [`MemoryIdempotencyStore`] does with a new delivery.
+///
+/// A processed delivery is remembered for [`Retention::done`] (72 h by default), so a store
+/// of capacity `C` covers the whole retention only up to `C / retention` deliveries per
+/// second: 100 000 records over 72 h is 0.39 per second. Busier receivers need a larger
+/// capacity, a database store, or one of these policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WhenFull {
+    /// Forget the oldest processed deliveries, about a tenth of the capacity at a time, and
+    /// take the new one. The store then remembers the last `capacity` deliveries rather than
+    /// the whole retention: a retry of a forgotten delivery runs the handler again
+    /// (at-least-once), but no delivery is refused. Claims in flight are never forgotten.
+    /// Logged at `WARN` with feature `tracing`. The default.
+    #[default]
+    ForgetOldest,
+    /// Refuse new deliveries with [`StoreError::Full`] (503; the sender retries) until
+    /// records expire. No delivery runs twice, but under sustained load above
+    /// `capacity / retention` new deliveries keep being refused, and a sender that runs out
+    /// of retries drops them.
+    Refuse,
+}
+
 /// A bounded in-memory store with expiry, for one process.
 ///
-/// When full of live records it refuses new claims with [`StoreError::Full`] (a 503 to the
-/// sender, who retries) rather than forgetting processed deliveries early.
+/// It holds at most `capacity` records; what happens when a new delivery finds it full is
+/// [`WhenFull`]'s choice (by default the oldest processed deliveries are forgotten). A store
+/// full of claims in flight refuses with [`StoreError::Full`] whatever the policy.
 ///
 /// Records are kept by a 128-bit keyed digest of the key (see the source for the collision
-/// argument), 32 bytes each: a million live records take about 40 MB.
+/// argument), 32 bytes each: a million records take about 40 MB.
+///
+/// ```
+/// use hookrelay::receive::{MemoryIdempotencyStore, WhenFull};
+///
+/// // 1 million records cover 72 h of retention up to about 3.9 deliveries per second.
+/// let store = MemoryIdempotencyStore::with_capacity(1_000_000).when_full(WhenFull::Refuse);
+/// # let _ = store;
+/// ```
 #[derive(Debug, Clone)]
 pub struct MemoryIdempotencyStore {
     shared: Arc<Shared>,
     capacity: usize,
+    when_full: WhenFull,
 }
 
 impl MemoryIdempotencyStore {
-    /// Default capacity: 100 000 live records.
+    /// Default capacity: 100 000 records.
     pub const DEFAULT_CAPACITY: usize = 100_000;
 
-    /// A store holding at most `capacity` live records (at least 1).
+    /// A store holding at most `capacity` records (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -234,12 +277,20 @@ impl MemoryIdempotencyStore {
                 keys: [RandomState::new(), RandomState::new()],
             }),
             capacity: capacity.max(1),
+            when_full: WhenFull::default(),
         }
+    }
+
+    /// What to do when a new delivery finds the store full (default
+    /// [`WhenFull::ForgetOldest`]).
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.when_full = policy;
+        self
     }
 
     /// Number of records held, live or expired but not yet swept.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().table.len()
     }
 
     /// Whether no record is held.
@@ -252,7 +303,42 @@ impl MemoryIdempotencyStore {
         (u128::from(high.hash_one(key.as_str())) << 64) | u128::from(low.hash_one(key.as_str()))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+    /// Makes room in a full table: drops expired records, then, with
+    /// [`WhenFull::ForgetOldest`], the oldest tenth of the processed ones. Claims in flight
+    /// are never dropped. One pass makes room for many claims, so a full store costs O(1)
+    /// per claim amortized. Under [`WhenFull::Refuse`] a pass that frees nothing is not
+    /// repeated before a record can have expired. (Under `ForgetOldest` it is, because any
+    /// `complete` may make a record forgettable; that takes a table full of claims in flight.)
+    /// Returns whether there is room now.
+    fn make_room(&self, records: &mut Records, now: i64) -> bool {
+        if now < records.nothing_expires_before && self.when_full == WhenFull::Refuse {
+            return false;
+        }
+        let table = &mut records.table;
+        table.retain(|_, r| r.expires_at > now);
+        if table.len() < self.capacity {
+            return true;
+        }
+        if self.when_full == WhenFull::ForgetOldest {
+            let mut processed: Vec<i64> = table
+                .values()
+                .filter(|r| r.state == State::Done)
+                .map(|r| r.expires_at)
+                .collect();
+            if !processed.is_empty() {
+                let forget = (self.capacity / 10).clamp(1, processed.len());
+                let (_, &mut cutoff, _) = processed.select_nth_unstable(forget - 1);
+                let before = table.len();
+                table.retain(|_, r| r.state == State::InFlight || r.expires_at > cutoff);
+                super::trace::forgotten(before - table.len(), self.capacity);
+                return true;
+            }
+        }
+        records.nothing_expires_before = table.values().map(|r| r.expires_at).min().unwrap_or(now);
+        false
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
         // A panic while holding the lock leaves the map consistent (single inserts/removes).
         self.shared
             .records
@@ -283,8 +369,8 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             state: State::InFlight,
             expires_at: expiry(now, retention.in_flight),
         };
-        let full = records.len() >= self.capacity;
-        match records.entry(digest) {
+        let full = records.table.len() >= self.capacity;
+        match records.table.entry(digest) {
             Entry::Occupied(mut live) if live.get().expires_at > now_secs => {
                 return Ok(match live.get_mut().state {
                     State::InFlight => Claim::InProgress,
@@ -301,14 +387,12 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             }
             Entry::Vacant(_) => {}
         }
-        // Full: make room from expired records, or refuse rather than forget live ones.
-        records.retain(|_, r| r.expires_at > now_secs);
-        if records.len() >= self.capacity {
+        if !self.make_room(&mut records, now_secs) {
             return Err(StoreError::Full {
                 capacity: self.capacity,
             });
         }
-        records.insert(digest, in_flight);
+        records.table.insert(digest, in_flight);
         Ok(Claim::Acquired)
     }
 
@@ -323,18 +407,18 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             expires_at: expiry(now, retention.done),
         };
         let digest = self.digest(key);
-        self.lock().insert(digest, done);
+        self.lock().table.insert(digest, done);
         Ok(())
     }
 
     async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
         let digest = self.digest(key);
-        let mut records = self.lock();
-        if records
+        let table = &mut self.lock().table;
+        if table
             .get(&digest)
             .is_some_and(|r| r.state == State::InFlight)
         {
-            records.remove(&digest);
+            table.remove(&digest);
         }
         Ok(())
     }

@@ -23,7 +23,7 @@
 //! |---|---|
 //! | 400, 401, 413, 422: the sender's request was refused | `INFO` |
 //! | 409 in progress, a duplicate acknowledged, a handshake answered, the handler failed | `DEBUG` |
-//! | the store could not record or release a delivery (a retry may run the handler again, or get 409 until the claim expires) | `WARN` |
+//! | the store could not record or release a delivery (a retry may run the handler again, or get 409 until the claim expires); a full memory store forgot its oldest processed deliveries | `WARN` |
 //! | the store could not answer a claim (503), or a route lacks the layer (500) | `ERROR` |
 //!
 //! A flood of forged requests logs one `INFO` event each; filter `hookrelay::receive=warn` to
@@ -43,6 +43,7 @@ pub mod axum;
 
 pub use idempotency::{
     Claim, IdempotencyKey, IdempotencyStore, MemoryIdempotencyStore, Retention, StoreError,
+    WhenFull,
 };
 pub use payload::{Json, WebhookPayload};
 pub use receiver::{Begin, HandlerOutcome, Inbound, Receiver, ReceiverBuilder, ReceiverError};

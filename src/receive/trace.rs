@@ -73,3 +73,14 @@ pub(crate) fn store_failed(
         ),
     }
 }
+
+/// A full memory store forgot `count` of its oldest processed deliveries to take new ones.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn forgotten(count: usize, capacity: usize) {
+    emit!(
+        warn,
+        count,
+        capacity,
+        "idempotency store full: forgot the oldest processed deliveries; a retry of one runs the handler again (raise the capacity or use a database store)"
+    );
+}

@@ -118,6 +118,10 @@ fn router<S: IdempotencyStore>(receiver: Receiver<S>) -> Router {
             }),
         )
         .route(
+            "/busy",
+            post(|_: Delivery| async { StatusCode::SERVICE_UNAVAILABLE }),
+        )
+        .route(
             "/array",
             post(|_: Delivery<Json<Vec<u8>>>| async { StatusCode::OK }),
         )
@@ -236,12 +240,13 @@ async fn duplicates_and_unparseable_payloads_are_logged() {
     assert_eq!(events[0].level, Level::DEBUG);
     assert_eq!(events[0].field("key"), format!("standard-webhooks:{ID}"));
 
-    // Signed, but not the shape the handler asked for: 422, the serde detail in the log.
+    // Signed, but not the shape the handler asked for: 422 with the serde detail in the log,
+    // then the layer's note that the claim was released (a fixed handler gets the retry).
     let fresh = receiver(MemoryIdempotencyStore::default(), TIMESTAMP);
     let (status, _) = call(&router(fresh), published("/array")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let events = capture.take();
-    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[0].level, Level::INFO);
     assert_eq!(events[0].field("status"), "422");
     assert!(
@@ -250,6 +255,8 @@ async fn duplicates_and_unparseable_payloads_are_logged() {
             .starts_with("payload does not parse: invalid type: map"),
         "{events:?}"
     );
+    assert_eq!(events[1].level, Level::DEBUG);
+    assert_eq!(events[1].field("status"), "422");
 }
 
 #[tokio::test]
@@ -316,4 +323,21 @@ async fn a_full_memory_store_warns_when_it_forgets() {
     assert_eq!(events[0].level, Level::WARN);
     assert_eq!(events[0].field("count"), "1");
     assert_eq!(events[0].field("capacity"), "1");
+}
+
+#[tokio::test]
+async fn a_handler_failure_is_logged_with_its_status() {
+    let (capture, _guard) = capture();
+    let routes = router(receiver(MemoryIdempotencyStore::default(), TIMESTAMP));
+    let (status, _) = call(&routes, published("/busy")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let events = capture.take();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].level, Level::DEBUG);
+    assert_eq!(events[0].field("status"), "503");
+    // The claim was released: the sender's retry reaches the handler again.
+    assert_eq!(
+        call(&routes, published("/busy")).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }

@@ -196,6 +196,7 @@ where
             let outcome = if response.status().is_success() {
                 HandlerOutcome::Succeeded
             } else {
+                super::trace::handler_failed(profile, response.status().as_u16());
                 HandlerOutcome::Failed
             };
             receiver.finish(&key, outcome).await;

@@ -409,7 +409,9 @@ impl<S: IdempotencyStore> Receiver<S> {
             }
             Err(_) => {
                 self.finish(&key, HandlerOutcome::Failed).await;
-                refuse(self.profile, &Rejection::HandlerFailed)
+                let rejection = Rejection::HandlerFailed;
+                trace::handler_failed(self.profile, rejection.status().as_u16());
+                Reply::rejected(self.profile, &rejection)
             }
         }
     }

@@ -38,6 +38,12 @@ pub(crate) fn rejected(profile: Option<Profile>, rejection: &Rejection) {
     }
 }
 
+/// The handler answered `status` (not 2xx), so the claim was released for the sender's retry.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn handler_failed(profile: Profile, status: u16) {
+    emit!(debug, %profile, status, "handler did not succeed; claim released for the sender's retry");
+}
+
 /// A delivery already processed, acknowledged without running the handler.
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn duplicate(profile: Profile, key: &IdempotencyKey) {

@@ -92,6 +92,13 @@ impl Subscriber for Capture {
     fn exit(&self, _: &span::Id) {}
 }
 
+/// The one event logged since the last take.
+fn single(capture: &Capture) -> Captured {
+    let mut events = capture.take();
+    assert_eq!(events.len(), 1, "{events:?}");
+    events.remove(0)
+}
+
 /// Installs a capturing subscriber for the rest of the (current-thread) test.
 fn capture() -> (Capture, tracing::subscriber::DefaultGuard) {
     let capture = Capture::default();
@@ -235,10 +242,9 @@ async fn duplicates_and_unparseable_payloads_are_logged() {
     );
 
     assert_eq!(call(&routes, published("/hook")).await.0, StatusCode::OK);
-    let events = capture.take();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].level, Level::DEBUG);
-    assert_eq!(events[0].field("key"), format!("standard-webhooks:{ID}"));
+    let event = single(&capture);
+    assert_eq!(event.level, Level::DEBUG);
+    assert_eq!(event.field("key"), format!("standard-webhooks:{ID}"));
 
     // Signed, but not the shape the handler asked for: 422 with the serde detail in the log,
     // then the layer's note that the claim was released (a fixed handler gets the retry).
@@ -269,20 +275,18 @@ async fn store_failures_are_logged_with_their_cause() {
         call(&down, published("/hook")).await.0,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    let events = capture.take();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].level, Level::ERROR);
-    assert_eq!(events[0].field("status"), "503");
-    assert!(events[0].field("error").contains(UNREACHABLE));
+    let event = single(&capture);
+    assert_eq!(event.level, Level::ERROR);
+    assert_eq!(event.field("status"), "503");
+    assert!(event.field("error").contains(UNREACHABLE));
 
     // Processed, but not recorded: still 2xx (at-least-once), a WARN the operator can see.
     let flaky = router(receiver(UnreachableStore { claims: true }, TIMESTAMP));
     assert_eq!(call(&flaky, published("/hook")).await.0, StatusCode::OK);
-    let events = capture.take();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].level, Level::WARN);
-    assert!(events[0].field("error").contains(UNREACHABLE));
-    assert_eq!(events[0].field("key"), format!("standard-webhooks:{ID}"));
+    let event = single(&capture);
+    assert_eq!(event.level, Level::WARN);
+    assert!(event.field("error").contains(UNREACHABLE));
+    assert_eq!(event.field("key"), format!("standard-webhooks:{ID}"));
 }
 
 #[tokio::test]
@@ -293,10 +297,9 @@ async fn a_route_missing_the_layer_is_an_error_without_a_profile() {
         call(&unwired, published("/hook")).await.0,
         StatusCode::INTERNAL_SERVER_ERROR
     );
-    let events = capture.take();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].level, Level::ERROR);
-    assert_eq!(events[0].field("profile"), "none");
+    let event = single(&capture);
+    assert_eq!(event.level, Level::ERROR);
+    assert_eq!(event.field("profile"), "none");
 }
 
 #[tokio::test]
@@ -318,11 +321,10 @@ async fn a_full_memory_store_warns_when_it_forgets() {
         store.claim(&second, now, retention).await,
         Ok(Claim::Acquired)
     );
-    let events = capture.take();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].level, Level::WARN);
-    assert_eq!(events[0].field("count"), "1");
-    assert_eq!(events[0].field("capacity"), "1");
+    let event = single(&capture);
+    assert_eq!(event.level, Level::WARN);
+    assert_eq!(event.field("count"), "1");
+    assert_eq!(event.field("capacity"), "1");
 }
 
 #[tokio::test]
@@ -331,10 +333,9 @@ async fn a_handler_failure_is_logged_with_its_status() {
     let routes = router(receiver(MemoryIdempotencyStore::default(), TIMESTAMP));
     let (status, _) = call(&routes, published("/busy")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    let events = capture.take();
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].level, Level::DEBUG);
-    assert_eq!(events[0].field("status"), "503");
+    let event = single(&capture);
+    assert_eq!(event.level, Level::DEBUG);
+    assert_eq!(event.field("status"), "503");
     // The claim was released: the sender's retry reaches the handler again.
     assert_eq!(
         call(&routes, published("/busy")).await.0,

@@ -63,6 +63,9 @@ pub mod receive;
 pub mod retry;
 pub mod scheme;
 pub mod secret;
+#[cfg(feature = "send")]
+#[cfg_attr(docsrs, doc(cfg(feature = "send")))]
+pub mod send;
 pub mod verify;
 
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp, TimestampError};

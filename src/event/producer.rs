@@ -76,6 +76,14 @@ impl EventFactory {
         self
     }
 
+    pub(crate) fn next_id(&self) -> super::EventId {
+        self.ids.next_id()
+    }
+
+    pub(crate) fn now_system(&self) -> std::time::SystemTime {
+        self.clock.now()
+    }
+
     fn now(&self, default: TimePrecision) -> EventTime {
         EventTime::now(&*self.clock, self.precision.unwrap_or(default))
     }

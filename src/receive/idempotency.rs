@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::Timestamp;
 
 /// The natural id of one delivery, as its profile defines it (see
-/// [`Profile::idempotency_key`](crate::profile::Profile)).
+/// [`IdempotencyKey::for_delivery`]).
 ///
 /// Cloning is cheap (a shared reference count).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -30,6 +30,7 @@
 //! keep only the operator's problems.
 
 mod idempotency;
+mod natural_key;
 mod payload;
 mod receiver;
 mod reply;

@@ -326,7 +326,7 @@ impl<S: IdempotencyStore> Receiver<S> {
             .verifier
             .verify_with_clock(headers, &body, clock)
             .map_err(Rejection::from_verify)?;
-        let key = self.profile.idempotency_key(&verified, headers);
+        let key = IdempotencyKey::for_delivery(self.profile, &verified, headers);
         Ok(Inbound {
             profile: self.profile,
             authenticated: verified.into_authenticated(),

@@ -80,6 +80,21 @@ pub trait Scheme: fmt::Debug + Send + Sync {
     /// The headers to attach to a request carrying `message.body`.
     fn sign(&self, secret: &Secret, message: &Message<'_>) -> Result<SignedHeaders, SignError>;
 
+    /// The headers to attach when signing with every secret in `secrets` (rotation), newest
+    /// first.
+    ///
+    /// Schemes whose header carries several signatures (Standard Webhooks, Stripe) sign with
+    /// each; the default signs with the first only, since a receiver of a one-signature
+    /// scheme checks one value. Empty `secrets` → [`SignError::NoSecret`].
+    fn sign_all(
+        &self,
+        secrets: &[&Secret],
+        message: &Message<'_>,
+    ) -> Result<SignedHeaders, SignError> {
+        let first = secrets.first().ok_or(SignError::NoSecret)?;
+        self.sign(first, message)
+    }
+
     /// Checks the request in `ctx` against its secrets.
     fn verify(&self, ctx: &VerifyContext<'_>) -> Result<Authenticated, VerifyError>;
 
@@ -94,6 +109,14 @@ pub trait Scheme: fmt::Debug + Send + Sync {
 impl<S: Scheme + ?Sized> Scheme for Box<S> {
     fn sign(&self, secret: &Secret, message: &Message<'_>) -> Result<SignedHeaders, SignError> {
         (**self).sign(secret, message)
+    }
+
+    fn sign_all(
+        &self,
+        secrets: &[&Secret],
+        message: &Message<'_>,
+    ) -> Result<SignedHeaders, SignError> {
+        (**self).sign_all(secrets, message)
     }
 
     fn verify(&self, ctx: &VerifyContext<'_>) -> Result<Authenticated, VerifyError> {
@@ -178,6 +201,8 @@ pub enum SignError {
     InvalidTimestamp,
     /// The body lacks what the scheme signs (TaskOn: integer `user_id` and `timestamp`).
     UnsignableBody(&'static str),
+    /// No signing secret was given.
+    NoSecret,
 }
 
 impl fmt::Display for SignError {
@@ -190,6 +215,7 @@ impl fmt::Display for SignError {
             }
             Self::InvalidTimestamp => f.write_str("timestamp is before the unix epoch"),
             Self::UnsignableBody(why) => write!(f, "body cannot be signed: {why}"),
+            Self::NoSecret => f.write_str("no signing secret is active"),
         }
     }
 }

@@ -74,20 +74,37 @@ impl StandardWebhooks {
 
 impl Scheme for StandardWebhooks {
     fn sign(&self, secret: &Secret, message: &Message<'_>) -> Result<SignedHeaders, SignError> {
+        self.sign_all(&[secret], message)
+    }
+
+    /// One `v1,<base64>` per secret, space-separated, as the specification allows during a
+    /// rotation.
+    fn sign_all(
+        &self,
+        secrets: &[&Secret],
+        message: &Message<'_>,
+    ) -> Result<SignedHeaders, SignError> {
+        if secrets.is_empty() {
+            return Err(SignError::NoSecret);
+        }
         let id = Self::signed_id(message)?;
         let timestamp = message.require_timestamp()?.to_string();
-        let tag = secret.mac(&[
-            id.as_bytes(),
-            b".",
-            timestamp.as_bytes(),
-            b".",
-            message.body,
-        ]);
-        Ok(Self::headers(
-            id,
-            &timestamp,
-            format!("v1,{}", tag.to_base64()),
-        ))
+        let mut signature = String::with_capacity(48 * secrets.len());
+        for secret in secrets {
+            let tag = secret.mac(&[
+                id.as_bytes(),
+                b".",
+                timestamp.as_bytes(),
+                b".",
+                message.body,
+            ]);
+            if !signature.is_empty() {
+                signature.push(' ');
+            }
+            signature.push_str("v1,");
+            signature.push_str(&tag.to_base64());
+        }
+        Ok(Self::headers(id, &timestamp, signature))
     }
 
     fn verify(&self, ctx: &VerifyContext<'_>) -> Result<Authenticated, VerifyError> {

@@ -39,14 +39,27 @@ impl Stripe {
 
 impl Scheme for Stripe {
     fn sign(&self, secret: &Secret, message: &Message<'_>) -> Result<SignedHeaders, SignError> {
+        self.sign_all(&[secret], message)
+    }
+
+    /// `t=<ts>` followed by one `v1=<hex>` per secret, as Stripe sends during a secret roll.
+    fn sign_all(
+        &self,
+        secrets: &[&Secret],
+        message: &Message<'_>,
+    ) -> Result<SignedHeaders, SignError> {
+        if secrets.is_empty() {
+            return Err(SignError::NoSecret);
+        }
         let timestamp = message.require_timestamp()?.to_string();
-        let tag = secret.mac(&[timestamp.as_bytes(), b".", message.body]);
+        let mut value = format!("t={timestamp}");
+        for secret in secrets {
+            let tag = secret.mac(&[timestamp.as_bytes(), b".", message.body]);
+            value.push_str(",v1=");
+            value.push_str(&tag.to_hex());
+        }
         let mut headers = SignedHeaders::new();
-        headers.push(
-            Self::SIGNATURE_HEADER,
-            format!("t={timestamp},v1={}", tag.to_hex()),
-            Redact::Yes,
-        );
+        headers.push(Self::SIGNATURE_HEADER, value, Redact::Yes);
         Ok(headers)
     }
 

@@ -6,11 +6,14 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::headers::{HeaderLookup, HeaderValue};
-use crate::receive::IdempotencyKey;
 use crate::retry::RetryPolicy;
-use crate::scheme::{ApiKey, CanonicalJson, IdBody, RawBody, Scheme, StandardWebhooks, XHub};
-use crate::verify::Verified;
+use crate::scheme::{
+    ApiKey, CanonicalJson, IdBody, RawBody, Scheme, StandardWebhooks, Stripe, XHub,
+};
+
+pub(crate) mod wire;
+
+pub use wire::{EnvelopeShape, RequestContext, USER_AGENT};
 
 /// A webhook system hookrelay speaks on both sides.
 ///
@@ -21,6 +24,8 @@ use crate::verify::Verified;
 /// | `taskon` | `canonical-json` | `task_id` + `user_id` + `timestamp` | `reward_type` |
 /// | `task-hub` | `x-hub` | `X-Delivery-ID` | `type` |
 /// | `standard-webhooks` | `standard-webhooks` | `webhook-id` | `type` |
+/// | `github` | `github` | `X-GitHub-Delivery` | `X-GitHub-Event` header |
+/// | `stripe` | `stripe` | envelope `id` | `type` |
 ///
 /// When the natural id is absent (001's documented examples carry no `id`), the key is the
 /// SHA-256 of the verified body: a sender's retry repeats the body byte for byte.
@@ -46,16 +51,22 @@ pub enum Profile {
     TaskHub,
     /// Standard Webhooks (and Svix).
     StandardWebhooks,
+    /// GitHub's webhooks (`X-Hub-Signature-256`).
+    GitHub,
+    /// Stripe's webhooks (`Stripe-Signature`).
+    Stripe,
 }
 
 impl Profile {
     /// Every profile, in documentation order.
-    pub const ALL: [Profile; 5] = [
+    pub const ALL: [Profile; 7] = [
         Self::ProposalGenerator,
         Self::TaskLink,
         Self::TaskOn,
         Self::TaskHub,
         Self::StandardWebhooks,
+        Self::GitHub,
+        Self::Stripe,
     ];
 
     /// The profile's name, as the CLI spells it.
@@ -66,6 +77,8 @@ impl Profile {
             Self::TaskOn => "taskon",
             Self::TaskHub => "task-hub",
             Self::StandardWebhooks => "standard-webhooks",
+            Self::GitHub => "github",
+            Self::Stripe => "stripe",
         }
     }
 
@@ -76,7 +89,11 @@ impl Profile {
             Self::TaskLink => RetryPolicy::tasklink(),
             Self::TaskOn => RetryPolicy::taskon(),
             Self::TaskHub => RetryPolicy::task_hub(),
-            Self::StandardWebhooks => RetryPolicy::standard_webhooks(),
+            // GitHub does not retry on its own; Stripe retries for up to three days. Both use
+            // Standard Webhooks' schedule here.
+            Self::StandardWebhooks | Self::GitHub | Self::Stripe => {
+                RetryPolicy::standard_webhooks()
+            }
         }
     }
 
@@ -88,43 +105,9 @@ impl Profile {
             Self::TaskOn => Box::new(CanonicalJson::new(api_key.ok_or(MissingApiKey(()))?)),
             Self::TaskHub => Box::new(XHub::new()),
             Self::StandardWebhooks => Box::new(StandardWebhooks::new()),
+            Self::GitHub => Box::new(XHub::github()),
+            Self::Stripe => Box::new(Stripe),
         })
-    }
-
-    /// The key that identifies one delivery of one event, stable across the sender's
-    /// retries, prefixed with the profile name.
-    pub fn idempotency_key(
-        self,
-        verified: &Verified<'_>,
-        headers: &(impl HeaderLookup + ?Sized),
-    ) -> IdempotencyKey {
-        let body = verified.body();
-        let owned;
-        let natural: Option<&str> = match self {
-            Self::TaskLink | Self::StandardWebhooks => verified.id(),
-            Self::TaskHub => match headers.header("X-Delivery-ID") {
-                HeaderValue::One(raw) => std::str::from_utf8(raw)
-                    .ok()
-                    .map(str::trim)
-                    .filter(|id| !id.is_empty()),
-                _ => None,
-            },
-            Self::ProposalGenerator => {
-                owned = peek::<IdField>(body).and_then(|f| f.id);
-                owned.as_deref()
-            }
-            Self::TaskOn => {
-                owned = peek::<TaskOnKey>(body).and_then(|f| {
-                    let parts = [f.task_id?, f.user_id?, f.timestamp?];
-                    Some(parts.map(|v| v.to_string()).join(":"))
-                });
-                owned.as_deref()
-            }
-        };
-        match natural {
-            Some(id) => IdempotencyKey::namespaced(self.name(), id),
-            None => IdempotencyKey::digest(&format!("{}:body", self.name()), body),
-        }
     }
 
     /// The event type named in the body, if any (`reward_type` for TaskOn).
@@ -172,7 +155,7 @@ pub struct UnknownProfile(());
 
 impl fmt::Display for UnknownProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unknown profile; expected one of proposal-generator, tasklink, taskon, task-hub, standard-webhooks")
+        f.write_str("unknown profile; expected one of proposal-generator, tasklink, taskon, task-hub, standard-webhooks, github, stripe")
     }
 }
 
@@ -193,18 +176,6 @@ impl std::error::Error for MissingApiKey {}
 /// Reads a few top-level fields of a JSON object body; `None` if it is not one.
 fn peek<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
     serde_json::from_slice(body).ok()
-}
-
-#[derive(Deserialize)]
-struct IdField {
-    id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TaskOnKey {
-    task_id: Option<serde_json::Number>,
-    user_id: Option<serde_json::Number>,
-    timestamp: Option<serde_json::Number>,
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,688 @@
+//! [`Dispatcher`]: claims due deliveries, signs and sends each attempt, records the result,
+//! and asks the retry planner what comes next.
+//!
+//! One loop per dispatcher: record finished attempts (in one batch), claim as many due
+//! deliveries as there are free slots, start them, then sleep until an attempt finishes, work
+//! is published, the next delivery falls due, or shutdown. Each endpoint's rate limit and
+//! concurrency cap are state kept per endpoint: a claimed delivery whose endpoint is
+//! saturated goes straight back to the store, due when the endpoint will have room, and that
+//! endpoint is left out of claims until then — so a slow, dead or rate-limited endpoint never
+//! holds a slot another endpoint could use.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::sender::Shared;
+use super::store::{
+    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryStore, NextStep, Release, StoreError,
+};
+use super::{Endpoint, EndpointId, OutboundRequest, Transport, TransportError, TransportResponse};
+use crate::Timestamp;
+use crate::profile::RequestContext;
+use crate::retry::{
+    Acquire, AttemptOutcome, Decision, DeliveryState, JitterSource, SeededJitter, TokenBucket,
+    UnixMillis,
+};
+use crate::scheme::Scheme;
+
+/// Configures a [`Dispatcher`]; made by [`Sender::dispatcher`](super::Sender::dispatcher).
+pub struct DispatcherBuilder<S, T> {
+    shared: Arc<Shared<S>>,
+    transport: T,
+    concurrency: usize,
+    lease: Duration,
+    poll_interval: Duration,
+    jitter: SeededJitter,
+}
+
+impl<S, T> fmt::Debug for DispatcherBuilder<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatcherBuilder")
+            .field("concurrency", &self.concurrency)
+            .field("lease", &self.lease)
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
+    pub(crate) fn new(shared: Arc<Shared<S>>, transport: T) -> Self {
+        DispatcherBuilder {
+            shared,
+            transport,
+            concurrency: 64,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            jitter: SeededJitter::from_os(),
+        }
+    }
+
+    /// At most `n` attempts in flight across all endpoints (default 64, at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// How long a claim holds (default 60 s). An attempt's timeout is capped 5 s below it,
+    /// so a live worker always finishes before its lease runs out.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How often an idle dispatcher looks at the store even without a wake-up (default
+    /// 1 s): covers work published by other processes.
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Seeds the retry jitter (deterministic tests).
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter = SeededJitter::new(seed);
+        self
+    }
+
+    /// The dispatcher.
+    pub fn build(self) -> Dispatcher<S, T> {
+        Dispatcher {
+            shared: self.shared,
+            transport: Arc::new(self.transport),
+            concurrency: self.concurrency,
+            lease: self.lease,
+            poll_interval: self.poll_interval,
+            jitter: self.jitter,
+            gates: HashMap::new(),
+            generation: u64::MAX,
+            in_flight: JoinSet::new(),
+            finished: Vec::new(),
+            claimed: HashMap::new(),
+        }
+    }
+
+    /// Builds the dispatcher and runs it on the current tokio runtime until
+    /// [`DispatcherHandle::shutdown`].
+    pub fn spawn(self) -> DispatcherHandle {
+        self.build().spawn()
+    }
+}
+
+/// Delivers due work from a store. See the [module docs](self).
+pub struct Dispatcher<S, T> {
+    shared: Arc<Shared<S>>,
+    transport: Arc<T>,
+    concurrency: usize,
+    lease: Duration,
+    poll_interval: Duration,
+    jitter: SeededJitter,
+    gates: HashMap<EndpointId, Gate>,
+    generation: u64,
+    in_flight: JoinSet<Finished>,
+    finished: Vec<Finished>,
+    /// Claims held by attempts in flight, released on shutdown.
+    claimed: HashMap<super::DeliveryId, super::store::FencingToken>,
+}
+
+impl<S, T> fmt::Debug for Dispatcher<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("concurrency", &self.concurrency)
+            .field("in_flight", &self.in_flight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One endpoint's limits, as this dispatcher keeps them.
+struct Gate {
+    endpoint: Arc<Endpoint>,
+    scheme: Arc<dyn Scheme>,
+    bucket: Option<TokenBucket>,
+    in_flight: u32,
+    /// Left out of claims until then (rate limit).
+    blocked_until: Option<UnixMillis>,
+}
+
+impl Gate {
+    fn new(endpoint: Arc<Endpoint>, now: UnixMillis) -> Self {
+        Gate {
+            scheme: Arc::from(endpoint.scheme()),
+            bucket: endpoint.rate_limit().map(|l| TokenBucket::new(l, now)),
+            endpoint,
+            in_flight: 0,
+            blocked_until: None,
+        }
+    }
+
+    fn saturated(&self, now: UnixMillis) -> bool {
+        self.in_flight >= self.endpoint.concurrency().get()
+            || self.blocked_until.is_some_and(|t| t > now)
+    }
+
+    /// Room for one more attempt now, or when there will be.
+    fn admit(&mut self, now: UnixMillis) -> Result<(), UnixMillis> {
+        if self.in_flight >= self.endpoint.concurrency().get() {
+            // Due again at once; the endpoint is skipped until an attempt finishes.
+            return Err(now);
+        }
+        if let Some(bucket) = &mut self.bucket {
+            if let Acquire::Wait(wait) = bucket.try_acquire(now) {
+                let at = now.saturating_add(wait);
+                self.blocked_until = Some(at);
+                return Err(at);
+            }
+        }
+        self.in_flight += 1;
+        Ok(())
+    }
+}
+
+/// An attempt that ran.
+struct Finished {
+    claim: Claim,
+    attempt: u32,
+    started_at: UnixMillis,
+    latency: Duration,
+    result: Result<TransportResponse, TransportError>,
+}
+
+/// What stopping left behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Attempts that finished (and were recorded) during the shutdown.
+    pub finished: usize,
+    /// Attempts abandoned at the deadline; their claims were released (if the release
+    /// failed, their leases run out instead).
+    pub released: usize,
+}
+
+/// A running dispatcher.
+#[derive(Debug)]
+pub struct DispatcherHandle {
+    stop: watch::Sender<Option<Instant>>,
+    task: tokio::task::JoinHandle<Result<ShutdownReport, StoreError>>,
+}
+
+impl DispatcherHandle {
+    /// Stops claiming, waits up to `deadline` for attempts in flight to finish and be
+    /// recorded, and hands the rest back to the store.
+    pub async fn shutdown(self, deadline: Duration) -> Result<ShutdownReport, StoreError> {
+        let _ = self.stop.send(Some(Instant::now() + deadline));
+        match self.task.await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Backend("the dispatcher task panicked".into())),
+        }
+    }
+}
+
+impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
+    /// Runs on the current tokio runtime until [`DispatcherHandle::shutdown`].
+    pub fn spawn(self) -> DispatcherHandle {
+        let (stop, stopped) = watch::channel(None);
+        let task = tokio::spawn(self.run(stopped));
+        DispatcherHandle { stop, task }
+    }
+
+    /// Delivers everything due by the clock's current time, waiting for each attempt, until
+    /// nothing is due; returns how many attempts were made. For tests with a
+    /// [`ManualClock`](super::ManualClock) and for one-shot tools.
+    pub async fn run_due(&mut self) -> Result<usize, StoreError> {
+        let mut attempts = 0;
+        loop {
+            self.record_finished().await?;
+            let started = self.claim_and_start().await?;
+            if started == 0 && self.in_flight.is_empty() {
+                return Ok(attempts);
+            }
+            attempts += started;
+            while let Some(done) = self.in_flight.join_next().await {
+                if let Ok(done) = done {
+                    self.finished.push(done);
+                }
+            }
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut stop: watch::Receiver<Option<Instant>>,
+    ) -> Result<ShutdownReport, StoreError> {
+        loop {
+            if stop.borrow().is_some() {
+                break;
+            }
+            // Register interest before looking at the store, so a publish between the
+            // claim and the wait still wakes us.
+            let shared = Arc::clone(&self.shared);
+            let wake = shared.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+
+            if let Err(e) = self.step().await {
+                store_failed(&e);
+                tokio::time::sleep(self.poll_interval).await;
+                continue;
+            }
+            let sleep_for = self.sleep_for().await;
+            tokio::select! {
+                _ = &mut wake => {}
+                Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
+                    if let Ok(done) = done {
+                        self.finished.push(done);
+                    }
+                }
+                _ = tokio::time::sleep(sleep_for) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        let deadline = (*stop.borrow()).unwrap_or_else(Instant::now);
+        self.drain(deadline).await
+    }
+
+    /// One round: record what finished, claim and start what is due.
+    async fn step(&mut self) -> Result<(), StoreError> {
+        while let Some(done) = self.in_flight.try_join_next() {
+            if let Ok(done) = done {
+                self.finished.push(done);
+            }
+        }
+        self.record_finished().await?;
+        self.claim_and_start().await?;
+        Ok(())
+    }
+
+    async fn sleep_for(&self) -> Duration {
+        let now = self.shared.clock.now();
+        let mut wait = self.poll_interval;
+        if self.in_flight.len() < self.concurrency {
+            if let Ok(Some(at)) = self.shared.store.next_due().await {
+                wait = wait.min(at.saturating_duration_since(now));
+            }
+        }
+        for gate in self.gates.values() {
+            if let Some(until) = gate.blocked_until {
+                if until > now {
+                    wait = wait.min(until.saturating_duration_since(now));
+                }
+            }
+        }
+        wait.max(Duration::from_millis(1))
+    }
+
+    async fn drain(&mut self, deadline: Instant) -> Result<ShutdownReport, StoreError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(remaining, async {
+            while let Some(done) = self.in_flight.join_next().await {
+                if let Ok(done) = done {
+                    self.finished.push(done);
+                }
+            }
+        })
+        .await;
+        self.in_flight.abort_all();
+        while let Some(joined) = self.in_flight.join_next().await {
+            if let Ok(done) = joined {
+                // It finished after all, between the deadline and the abort.
+                self.finished.push(done);
+            }
+        }
+        let report = ShutdownReport {
+            finished: self.finished.len(),
+            released: self.claimed.len(),
+        };
+        self.record_finished().await?;
+        let now = self.shared.clock.now();
+        let releases: Vec<Release> = self
+            .claimed
+            .drain()
+            .map(|(delivery, token)| Release {
+                delivery,
+                token,
+                due_at: now,
+            })
+            .collect();
+        if !releases.is_empty() {
+            self.shared.store.release(releases).await?;
+        }
+        Ok(report)
+    }
+
+    /// Reloads endpoint settings when this process changed an endpoint.
+    async fn refresh_endpoints(&mut self) -> Result<(), StoreError> {
+        let generation = self.shared.generation.load(Ordering::SeqCst);
+        if generation == self.generation {
+            return Ok(());
+        }
+        let now = self.shared.clock.now();
+        let endpoints = self.shared.store.endpoints().await?;
+        let mut gates = HashMap::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            let id = endpoint.id().clone();
+            let gate = match self.gates.remove(&id) {
+                // Same settings: keep the bucket and the counters.
+                Some(mut old) if same_limits(&old.endpoint, &endpoint) => {
+                    old.scheme = Arc::from(endpoint.scheme());
+                    old.endpoint = endpoint;
+                    old
+                }
+                Some(old) => {
+                    let mut gate = Gate::new(endpoint, now);
+                    gate.in_flight = old.in_flight;
+                    gate
+                }
+                None => Gate::new(endpoint, now),
+            };
+            gates.insert(id, gate);
+        }
+        self.gates = gates;
+        self.generation = generation;
+        Ok(())
+    }
+
+    async fn claim_and_start(&mut self) -> Result<usize, StoreError> {
+        self.refresh_endpoints().await?;
+        let free = self.concurrency.saturating_sub(self.in_flight.len());
+        if free == 0 {
+            return Ok(0);
+        }
+        let now = self.shared.clock.now();
+        let skip: Vec<EndpointId> = self
+            .gates
+            .iter()
+            .filter(|(_, gate)| gate.saturated(now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let claims = self
+            .shared
+            .store
+            .claim(now, free, self.lease, &skip)
+            .await?;
+        let mut started = 0;
+        let mut releases = Vec::new();
+        let mut expired = Vec::new();
+        for claim in claims {
+            if !self.gates.contains_key(&claim.endpoint) {
+                // Registered by another process: load it.
+                if let Some(endpoint) = self.shared.store.endpoint(&claim.endpoint).await? {
+                    self.gates
+                        .insert(claim.endpoint.clone(), Gate::new(endpoint, now));
+                }
+            }
+            let Some(gate) = self.gates.get_mut(&claim.endpoint) else {
+                releases.push(Release {
+                    delivery: claim.delivery,
+                    token: claim.token,
+                    due_at: now.saturating_add(self.poll_interval),
+                });
+                continue;
+            };
+            let endpoint = Arc::clone(&gate.endpoint);
+            let policy = endpoint.retry_policy();
+            if policy
+                .max_age()
+                .is_some_and(|age| now > claim.created_at.saturating_add(age))
+            {
+                expired.push(AttemptRecord {
+                    delivery: claim.delivery,
+                    token: claim.token,
+                    attempt: 0,
+                    started_at: now,
+                    latency: Duration::ZERO,
+                    status: None,
+                    error: None,
+                    response_headers: Vec::new(),
+                    response_body: bytes::Bytes::new(),
+                    next: NextStep::DeadLetter(DeadReason::Expired),
+                });
+                continue;
+            }
+            if let Err(at) = gate.admit(now) {
+                releases.push(Release {
+                    delivery: claim.delivery,
+                    token: claim.token,
+                    due_at: at,
+                });
+                continue;
+            }
+            let attempt = claim.attempts.saturating_add(1);
+            let timeout = policy
+                .timeout()
+                .min(self.lease.saturating_sub(Duration::from_secs(5)))
+                .max(Duration::from_millis(100));
+            match build_request(gate, &claim, attempt, now, timeout) {
+                Ok(request) => {
+                    self.claimed.insert(claim.delivery.clone(), claim.token);
+                    let transport = Arc::clone(&self.transport);
+                    self.in_flight.spawn(async move {
+                        let begun = Instant::now();
+                        let result = transport.send(request).await;
+                        Finished {
+                            claim,
+                            attempt,
+                            started_at: now,
+                            latency: begun.elapsed(),
+                            result,
+                        }
+                    });
+                    started += 1;
+                }
+                Err(()) => {
+                    gate.in_flight = gate.in_flight.saturating_sub(1);
+                    expired.push(AttemptRecord {
+                        delivery: claim.delivery,
+                        token: claim.token,
+                        attempt,
+                        started_at: now,
+                        latency: Duration::ZERO,
+                        status: None,
+                        error: Some(AttemptError::Unsignable),
+                        response_headers: Vec::new(),
+                        response_body: bytes::Bytes::new(),
+                        next: NextStep::DeadLetter(DeadReason::Refused),
+                    });
+                }
+            }
+        }
+        if !releases.is_empty() {
+            self.shared.store.release(releases).await?;
+        }
+        if !expired.is_empty() {
+            self.shared.store.record(expired).await?;
+        }
+        Ok(started)
+    }
+
+    /// Records every finished attempt in one store call and plans what comes next.
+    async fn record_finished(&mut self) -> Result<(), StoreError> {
+        if self.finished.is_empty() {
+            return Ok(());
+        }
+        let finished = std::mem::take(&mut self.finished);
+        let now = self.shared.clock.now();
+        let mut records = Vec::with_capacity(finished.len());
+        let mut freed = false;
+        for done in finished {
+            self.claimed.remove(&done.claim.delivery);
+            let gate = self.gates.get_mut(&done.claim.endpoint);
+            let record = match gate {
+                Some(gate) => {
+                    gate.in_flight = gate.in_flight.saturating_sub(1);
+                    freed = true;
+                    plan_next(gate, done, now, &mut self.jitter)
+                }
+                None => plan_next_without_endpoint(done, now),
+            };
+            records.push(record);
+        }
+        let disables = records.iter().any(|r| r.next == NextStep::DisableEndpoint);
+        // Stale results (a lease that ran out) are refused by the store; nothing to do here.
+        self.shared.store.record(records).await?;
+        if disables {
+            self.shared.endpoints_changed();
+        }
+        if freed {
+            self.shared.wake.notify_waiters();
+        }
+        Ok(())
+    }
+}
+
+fn same_limits(a: &Endpoint, b: &Endpoint) -> bool {
+    a.rate_limit() == b.rate_limit() && a.concurrency() == b.concurrency()
+}
+
+/// Signs attempt `attempt` of `claim` afresh: a new timestamp, the same delivery id.
+fn build_request(
+    gate: &Gate,
+    claim: &Claim,
+    attempt: u32,
+    now: UnixMillis,
+    timeout: Duration,
+) -> Result<OutboundRequest, ()> {
+    let endpoint = &gate.endpoint;
+    let profile = endpoint.profile();
+    let timestamp = Timestamp::from_unix(i64::try_from(now.as_millis() / 1000).unwrap_or(i64::MAX));
+    let ctx = RequestContext {
+        event_id: claim.event_id.as_str(),
+        event_type: claim.event_type.as_str(),
+        delivery_id: claim.delivery.as_str(),
+        endpoint_id: claim.endpoint.as_str(),
+        attempt,
+        timestamp,
+    };
+    let secrets = endpoint.active_secrets(now);
+    let signed = gate
+        .scheme
+        .sign_all(&secrets, &profile.signing_message(&claim.body, &ctx))
+        .map_err(|_| ())?;
+    let mut headers = http::HeaderMap::with_capacity(8 + endpoint.headers().len());
+    for (name, value) in profile.attempt_headers(&ctx) {
+        let value = http::HeaderValue::from_str(&value).map_err(|_| ())?;
+        headers.insert(http::HeaderName::from_static(lower(name)), value);
+    }
+    for (name, value) in endpoint.headers() {
+        headers.append(name.clone(), value.clone());
+    }
+    for (name, value) in signed.to_header_map().map_err(|_| ())? {
+        if let Some(name) = name {
+            headers.insert(name, value);
+        }
+    }
+    Ok(OutboundRequest {
+        url: endpoint.url().clone(),
+        headers,
+        body: claim.body.clone(),
+        timeout,
+    })
+}
+
+fn lower(name: &'static str) -> &'static str {
+    match name {
+        "Content-Type" => "content-type",
+        "User-Agent" => "user-agent",
+        "X-Webhook-Attempt" => "x-webhook-attempt",
+        "X-Webhook-Event" => "x-webhook-event",
+        "X-Webhook-ID" => "x-webhook-id",
+        "X-Delivery-ID" => "x-delivery-id",
+        "X-Event-Type" => "x-event-type",
+        "X-GitHub-Event" => "x-github-event",
+        "X-GitHub-Delivery" => "x-github-delivery",
+        other => other,
+    }
+}
+
+fn outcome_of(
+    result: &Result<TransportResponse, TransportError>,
+) -> (AttemptOutcome, Option<AttemptError>) {
+    match result {
+        Ok(response) => (
+            AttemptOutcome::from_response(
+                response.status,
+                response.header("retry-after").map(str::as_bytes),
+            ),
+            None,
+        ),
+        Err(TransportError::Timeout) => (AttemptOutcome::Timeout, Some(AttemptError::Timeout)),
+        Err(TransportError::Connection) => (
+            AttemptOutcome::ConnectionError,
+            Some(AttemptError::Connection),
+        ),
+        Err(TransportError::Refused(why)) => {
+            (AttemptOutcome::Other, Some(AttemptError::Refused(*why)))
+        }
+        Err(_) => (AttemptOutcome::Other, Some(AttemptError::Other)),
+    }
+}
+
+fn plan_next<J: JitterSource + ?Sized>(
+    gate: &Gate,
+    done: Finished,
+    now: UnixMillis,
+    jitter: &mut J,
+) -> AttemptRecord {
+    let (outcome, error) = outcome_of(&done.result);
+    let policy = gate.endpoint.retry_policy();
+    let next = if matches!(error, Some(AttemptError::Refused(_))) {
+        // A refused destination is not retried: the URL must change first.
+        NextStep::DeadLetter(DeadReason::Refused)
+    } else {
+        let mut state = DeliveryState::resume(
+            done.claim.created_at,
+            done.claim.attempts,
+            done.started_at,
+            AttemptOutcome::Other,
+        );
+        state.record(outcome, now);
+        match policy.plan(&mut state, now, jitter) {
+            Decision::DeliverNow { .. } => NextStep::RetryAt(now),
+            Decision::RetryAt { at, .. } => NextStep::RetryAt(at),
+            Decision::Delivered => NextStep::Delivered,
+            Decision::GiveUp(reason) => NextStep::DeadLetter(reason.into()),
+            Decision::DisableEndpoint => NextStep::DisableEndpoint,
+        }
+    };
+    into_record(done, error, next)
+}
+
+/// The endpoint vanished mid-attempt: keep the result, retry later.
+fn plan_next_without_endpoint(done: Finished, now: UnixMillis) -> AttemptRecord {
+    let (_, error) = outcome_of(&done.result);
+    let delivered = matches!(&done.result, Ok(r) if (200..300).contains(&r.status));
+    let next = if delivered {
+        NextStep::Delivered
+    } else {
+        NextStep::RetryAt(now.saturating_add(Duration::from_secs(60)))
+    };
+    into_record(done, error, next)
+}
+
+fn into_record(done: Finished, error: Option<AttemptError>, next: NextStep) -> AttemptRecord {
+    let (status, response_headers, response_body) = match done.result {
+        Ok(response) => (Some(response.status), response.headers, response.body),
+        Err(_) => (None, Vec::new(), bytes::Bytes::new()),
+    };
+    AttemptRecord {
+        delivery: done.claim.delivery,
+        token: done.claim.token,
+        attempt: done.attempt,
+        started_at: done.started_at,
+        latency: done.latency,
+        status,
+        error,
+        response_headers,
+        response_body,
+        next,
+    }
+}
+
+fn store_failed(error: &StoreError) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(target: "hookrelay::send", %error, "delivery store failed; retrying");
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+}

@@ -1,0 +1,321 @@
+//! [`Sender`]: registers endpoints and publishes events into a store; makes dispatchers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use super::store::{DeliveryStore, NewDelivery, NewMessage, Publication, PublishKey, StoreError};
+use super::{
+    ClockHandle, DeliveryId, DispatcherBuilder, Endpoint, EndpointId, EndpointStatus, MessageId,
+    SendClock, SystemSendClock, Transport,
+};
+use crate::event::OutgoingEvent;
+use crate::json::JsonError;
+use crate::profile::{EnvelopeShape, wire};
+
+/// The producer's handle: endpoints in, events in, deliveries out through a
+/// [`Dispatcher`](super::Dispatcher). Cheap to clone; clones share the store.
+///
+/// ```
+/// use hookrelay::Secret;
+/// use hookrelay::event::OutgoingEvent;
+/// use hookrelay::profile::Profile;
+/// use hookrelay::send::{Endpoint, MemoryStore, Sender};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let sender = Sender::new(MemoryStore::new());
+/// sender
+///     .add_endpoint(
+///         Endpoint::builder("https://example.com/hooks", Profile::TaskHub)
+///             .secret(Secret::from_raw("your-secret-key")?)
+///             .build()?,
+///     )
+///     .await?;
+/// let event = OutgoingEvent::new("task.created", serde_json::json!({"taskId": "123"}));
+/// let message = sender.publish(event).await?;
+/// assert_eq!(sender.deliveries_of(&message).await?.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Sender<S> {
+    pub(crate) shared: Arc<Shared<S>>,
+}
+
+impl<S> Clone for Sender<S> {
+    fn clone(&self) -> Self {
+        Sender {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S> fmt::Debug for Sender<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Shared<S> {
+    pub(crate) store: S,
+    /// Wakes idle dispatchers of this process when work is published.
+    pub(crate) wake: Notify,
+    pub(crate) clock: ClockHandle,
+    endpoints: RwLock<Option<Arc<Vec<Arc<Endpoint>>>>>,
+    /// Bumped whenever an endpoint changes through this sender.
+    pub(crate) generation: std::sync::atomic::AtomicU64,
+    key_window: Duration,
+}
+
+impl<S> Shared<S> {
+    pub(crate) fn endpoints_changed(&self) {
+        *self.endpoints.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+}
+
+impl<S: DeliveryStore> Sender<S> {
+    /// A sender over `store`, with the system clock and a 24 h publish-key window.
+    pub fn new(store: S) -> Self {
+        Self::with_clock(store, SystemSendClock)
+    }
+
+    /// A sender reading time from `clock` (a [`ManualClock`](super::ManualClock) in tests).
+    pub fn with_clock(store: S, clock: impl SendClock) -> Self {
+        Sender {
+            shared: Arc::new(Shared {
+                store,
+                wake: Notify::new(),
+                clock: Arc::new(clock),
+                endpoints: RwLock::new(None),
+                generation: std::sync::atomic::AtomicU64::new(0),
+                key_window: Duration::from_secs(24 * 3600),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.shared.store
+    }
+
+    /// A dispatcher delivering this sender's work through `transport`.
+    pub fn dispatcher<T: Transport>(&self, transport: T) -> DispatcherBuilder<S, T> {
+        DispatcherBuilder::new(Arc::clone(&self.shared), transport)
+    }
+
+    /// Registers (or replaces) an endpoint.
+    pub async fn add_endpoint(&self, endpoint: Endpoint) -> Result<EndpointId, StoreError> {
+        self.shared.store.put_endpoint(&endpoint).await?;
+        self.endpoints_changed();
+        Ok(endpoint.id().clone())
+    }
+
+    /// Changes an endpoint's status (pause, resume, disable).
+    pub async fn set_endpoint_status(
+        &self,
+        id: &EndpointId,
+        status: EndpointStatus,
+    ) -> Result<(), StoreError> {
+        self.shared.store.set_endpoint_status(id, status).await?;
+        self.endpoints_changed();
+        Ok(())
+    }
+
+    /// Forgets the cached endpoint list (call it when another process changed endpoints).
+    pub fn endpoints_changed(&self) {
+        self.shared.endpoints_changed();
+    }
+
+    /// Publishes one event: fixes its body bytes, stores the message with one delivery per
+    /// matching active endpoint, wakes the dispatcher, and returns the message id once the
+    /// store has accepted it.
+    pub async fn publish(&self, event: OutgoingEvent) -> Result<MessageId, PublishError> {
+        let mut ids = self.publish_all(vec![(event, None)]).await?;
+        ids.pop().ok_or(PublishError::Store(StoreError::Backend(
+            "the store returned no result".into(),
+        )))
+    }
+
+    /// Publishes with an idempotency key: within 24 h, the same key returns the first
+    /// message's id and creates nothing.
+    pub async fn publish_with_key(
+        &self,
+        event: OutgoingEvent,
+        key: impl Into<String>,
+    ) -> Result<MessageId, PublishError> {
+        let mut ids = self.publish_all(vec![(event, Some(key.into()))]).await?;
+        ids.pop().ok_or(PublishError::Store(StoreError::Backend(
+            "the store returned no result".into(),
+        )))
+    }
+
+    /// Publishes many events in one store transaction; ids in the same order. If one event
+    /// cannot be written, nothing is published.
+    pub async fn publish_batch(
+        &self,
+        events: Vec<OutgoingEvent>,
+    ) -> Result<Vec<MessageId>, PublishError> {
+        self.publish_all(events.into_iter().map(|e| (e, None)).collect())
+            .await
+    }
+
+    async fn publish_all(
+        &self,
+        events: Vec<(OutgoingEvent, Option<String>)>,
+    ) -> Result<Vec<MessageId>, PublishError> {
+        let endpoints = self.cached_endpoints().await?;
+        let now = self.shared.clock.now();
+        let mut publications = Vec::with_capacity(events.len());
+        for (event, key) in events {
+            publications.push(build_publication(
+                &event,
+                &endpoints,
+                now,
+                key,
+                self.shared.key_window,
+            )?);
+        }
+        let results = self.shared.store.enqueue(publications, now).await?;
+        self.shared.wake.notify_waiters();
+        Ok(results
+            .into_iter()
+            .map(|r| r.message_id().clone())
+            .collect())
+    }
+
+    /// The deliveries of one message.
+    pub async fn deliveries_of(
+        &self,
+        message: &MessageId,
+    ) -> Result<Vec<super::DeliveryRecord>, StoreError> {
+        self.shared
+            .store
+            .deliveries(&super::DeliveryQuery {
+                message: Some(message.clone()),
+                ..Default::default()
+            })
+            .await
+    }
+
+    async fn cached_endpoints(&self) -> Result<Arc<Vec<Arc<Endpoint>>>, StoreError> {
+        if let Some(list) = self
+            .shared
+            .endpoints
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return Ok(Arc::clone(list));
+        }
+        let list = Arc::new(self.shared.store.endpoints().await?);
+        *self
+            .shared
+            .endpoints
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&list));
+        Ok(list)
+    }
+}
+
+fn build_publication(
+    event: &OutgoingEvent,
+    endpoints: &[Arc<Endpoint>],
+    now: crate::retry::UnixMillis,
+    key: Option<String>,
+    window: Duration,
+) -> Result<Publication, PublishError> {
+    let mut forms: HashMap<(EnvelopeShape, u8), u8> = HashMap::new();
+    let mut bodies: Vec<Bytes> = Vec::new();
+    let mut deliveries = Vec::new();
+    for endpoint in endpoints {
+        if endpoint.status() != EndpointStatus::Active
+            || !endpoint.subscribes_to(event.event_type().as_str())
+        {
+            continue;
+        }
+        let shape = endpoint.profile().envelope_shape();
+        let mode = endpoint.json_mode();
+        let form = (shape, mode.code());
+        let index = match forms.get(&form) {
+            Some(index) => *index,
+            None => {
+                let body = wire::render(shape, event, mode.writer_options())
+                    .map_err(PublishError::Body)?;
+                let index = u8::try_from(bodies.len()).map_err(|_| PublishError::TooManyForms)?;
+                bodies.push(Bytes::from(body));
+                forms.insert(form, index);
+                index
+            }
+        };
+        deliveries.push(NewDelivery {
+            id: DeliveryId::generate(),
+            endpoint: endpoint.id().clone(),
+            body: index,
+        });
+    }
+    if bodies.is_empty() {
+        // Validate the event even when nothing subscribes, so a bad event fails the same way.
+        wire::render(EnvelopeShape::Envelope, event, Default::default())
+            .map_err(PublishError::Body)?;
+    }
+    Ok(Publication {
+        message: NewMessage {
+            id: MessageId::generate(),
+            event_id: event.id().clone(),
+            event_type: event.event_type().clone(),
+            created_at: now,
+            bodies,
+        },
+        deliveries,
+        key: key.map(|key| PublishKey {
+            key,
+            expires_at: now.saturating_add(window),
+        }),
+    })
+}
+
+/// Why an event was not published. Nothing was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The event cannot be written as JSON its receivers read back unchanged (an integer
+    /// beyond 2^53, NaN, …).
+    Body(JsonError),
+    /// More body forms than a message can hold (255).
+    TooManyForms,
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Body(e) => write!(f, "the event cannot be written: {e}"),
+            Self::TooManyForms => f.write_str("too many body forms for one message"),
+            Self::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Body(e) => Some(e),
+            Self::Store(e) => Some(e),
+            Self::TooManyForms => None,
+        }
+    }
+}
+
+impl From<StoreError> for PublishError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}

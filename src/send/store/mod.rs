@@ -1,0 +1,462 @@
+//! Delivery stores: where endpoints, messages, deliveries and the attempt log live.
+//!
+//! One trait, [`DeliveryStore`], with one verb at its heart: **claim due deliveries with a
+//! lease and a fencing token**. A claim that outlives its lease goes back to the queue (its
+//! worker died or stalled); a result recorded under a token that is no longer the delivery's
+//! current one is refused ([`Recorded::Stale`]), so a late worker can never overwrite a newer
+//! attempt. Backends differ in durability and scale, not in semantics:
+//!
+//! | store | feature | survives a killed process | survives a power cut | shared by processes |
+//! |---|---|---|---|---|
+//! | [`MemoryStore`] | `send` | no | no | no |
+//! | `SqliteStore` | `sqlite` | yes: every accepted publish and every recorded attempt is committed (WAL) before the call returns | with `synchronous = FULL` (the default here); `NORMAL` may lose the last transactions but never corrupts | one process (one writer) |
+//!
+//! A message's body is stored once per body form (profile shape × JSON mode), however many
+//! endpoints it fans out to; deliveries refer to it.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Refusal};
+use crate::event::{EventId, EventType};
+use crate::retry::{GiveUpReason, UnixMillis};
+
+/// A message to store: the event and its body forms.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The message id.
+    pub id: MessageId,
+    /// The event id inside the bodies.
+    pub event_id: EventId,
+    /// The event type.
+    pub event_type: EventType,
+    /// When it was published.
+    pub created_at: UnixMillis,
+    /// The body bytes, one per form the deliveries need; [`NewDelivery::body`] indexes it.
+    pub bodies: Vec<Bytes>,
+}
+
+/// One delivery to create with its message.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// The delivery id.
+    pub id: DeliveryId,
+    /// Where it goes.
+    pub endpoint: EndpointId,
+    /// Which of [`NewMessage::bodies`] it sends.
+    pub body: u8,
+}
+
+/// A publish deduplication key and how long it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PublishKey {
+    /// The key the producer chose.
+    pub key: String,
+    /// Until when a second publish with the same key returns the first message.
+    pub expires_at: UnixMillis,
+}
+
+/// One message with its fan-out, written atomically.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// The message.
+    pub message: NewMessage,
+    /// Its deliveries (possibly none: no endpoint matched).
+    pub deliveries: Vec<NewDelivery>,
+    /// The producer's deduplication key, if any.
+    pub key: Option<PublishKey>,
+}
+
+/// What [`DeliveryStore::enqueue`] did with one publication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Enqueued {
+    /// Stored.
+    Created(MessageId),
+    /// The key was seen within its window: nothing created; this is the first message.
+    Existing(MessageId),
+}
+
+impl Enqueued {
+    /// The message id either way.
+    pub fn message_id(&self) -> &MessageId {
+        match self {
+            Self::Created(id) | Self::Existing(id) => id,
+        }
+    }
+}
+
+/// Proof of a claim: a delivery's result is accepted only with its current token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FencingToken(pub u64);
+
+/// A claimed delivery, with everything needed to attempt it.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The delivery.
+    pub delivery: DeliveryId,
+    /// Its message.
+    pub message: MessageId,
+    /// Its endpoint.
+    pub endpoint: EndpointId,
+    /// The event id.
+    pub event_id: EventId,
+    /// The event type.
+    pub event_type: EventType,
+    /// The exact bytes to send.
+    pub body: Bytes,
+    /// When the message was published (maximum age is measured from here).
+    pub created_at: UnixMillis,
+    /// Attempts already made.
+    pub attempts: u32,
+    /// The fencing token of this claim.
+    pub token: FencingToken,
+}
+
+/// Why an attempt produced no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttemptError {
+    /// The total deadline passed.
+    Timeout,
+    /// Connecting failed or the connection broke.
+    Connection,
+    /// The SSRF guard refused the destination (the address is never recorded).
+    Refused(Refusal),
+    /// The request could not be signed or built (no active secret, an unsignable body).
+    Unsignable,
+    /// Anything else.
+    Other,
+}
+
+impl AttemptError {
+    /// A stable name for logs and stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+            Self::Refused(_) => "refused",
+            Self::Unsignable => "unsignable",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Why a delivery was dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeadReason {
+    /// Every attempt the policy allows failed.
+    Exhausted,
+    /// Older than the policy's maximum age.
+    Expired,
+    /// The last answer is not worth retrying (e.g. a 4xx other than 408/429).
+    NotRetryable,
+    /// The endpoint answered `410 Gone` and was disabled.
+    EndpointGone,
+    /// The destination was refused, or the request could not be signed.
+    Refused,
+}
+
+impl DeadReason {
+    /// A stable name for logs and stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exhausted => "exhausted",
+            Self::Expired => "expired",
+            Self::NotRetryable => "not_retryable",
+            Self::EndpointGone => "endpoint_gone",
+            Self::Refused => "refused",
+        }
+    }
+
+    /// The reason named by [`as_str`](Self::as_str).
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Exhausted,
+            Self::Expired,
+            Self::NotRetryable,
+            Self::EndpointGone,
+            Self::Refused,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+}
+
+impl From<GiveUpReason> for DeadReason {
+    fn from(reason: GiveUpReason) -> Self {
+        match reason {
+            GiveUpReason::Expired => Self::Expired,
+            GiveUpReason::NotRetryable => Self::NotRetryable,
+            _ => Self::Exhausted,
+        }
+    }
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NextStep {
+    /// Try again at this time.
+    RetryAt(UnixMillis),
+    /// Done.
+    Delivered,
+    /// Give up and keep it as a dead letter with its last response.
+    DeadLetter(DeadReason),
+    /// Dead-letter it and disable its endpoint (`410 Gone`).
+    DisableEndpoint,
+}
+
+/// The result of one attempt, to record under the claim's token.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    /// The delivery.
+    pub delivery: DeliveryId,
+    /// The claim's token.
+    pub token: FencingToken,
+    /// The attempt number (1 for the first). Zero records no attempt (expired before one).
+    pub attempt: u32,
+    /// When the attempt started.
+    pub started_at: UnixMillis,
+    /// How long it took.
+    pub latency: Duration,
+    /// The response status, if one came.
+    pub status: Option<u16>,
+    /// Why there is no response.
+    pub error: Option<AttemptError>,
+    /// The kept response headers.
+    pub response_headers: Vec<(String, String)>,
+    /// The start of the response body (at most 16 KiB).
+    pub response_body: Bytes,
+    /// What happens next.
+    pub next: NextStep,
+}
+
+/// Whether a result was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Recorded {
+    /// Saved.
+    Saved,
+    /// Refused: the claim's token is no longer current (its lease ran out and the delivery
+    /// was claimed again, or it is already finished).
+    Stale,
+}
+
+/// A claimed delivery handed back without an attempt (shutdown, pacing).
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// The delivery.
+    pub delivery: DeliveryId,
+    /// The claim's token.
+    pub token: FencingToken,
+    /// When it is due again.
+    pub due_at: UnixMillis,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt (or for its lease to run out, if claimed).
+    Pending,
+    /// Accepted by the receiver.
+    Delivered,
+    /// Given up.
+    DeadLettered(DeadReason),
+}
+
+/// A delivery as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// The delivery.
+    pub id: DeliveryId,
+    /// Its message.
+    pub message: MessageId,
+    /// Its endpoint.
+    pub endpoint: EndpointId,
+    /// The event id.
+    pub event_id: EventId,
+    /// The event type.
+    pub event_type: EventType,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When the message was published.
+    pub created_at: UnixMillis,
+    /// When it is due next (pending only).
+    pub next_attempt_at: Option<UnixMillis>,
+    /// Whether a worker holds an unexpired lease on it.
+    pub claimed: bool,
+    /// The last response status, if any.
+    pub last_status: Option<u16>,
+}
+
+/// One logged attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptLog {
+    /// The delivery.
+    pub delivery: DeliveryId,
+    /// The attempt number.
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: UnixMillis,
+    /// How long it took, in milliseconds.
+    pub latency_ms: u64,
+    /// The response status, if one came.
+    pub status: Option<u16>,
+    /// Why there was no response.
+    pub error: Option<AttemptError>,
+    /// The kept response headers.
+    pub response_headers: Vec<(String, String)>,
+    /// The start of the response body.
+    pub response_body: Bytes,
+}
+
+/// Which deliveries to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    /// Only this message's.
+    pub message: Option<MessageId>,
+    /// Only this endpoint's.
+    pub endpoint: Option<EndpointId>,
+    /// Only dead letters.
+    pub dead_only: bool,
+    /// At most this many (0: no limit).
+    pub limit: usize,
+}
+
+/// How many deliveries are where.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// Waiting, not claimed.
+    pub pending: u64,
+    /// Claimed under an unexpired lease.
+    pub in_flight: u64,
+    /// Delivered.
+    pub delivered: u64,
+    /// Dead-lettered.
+    pub dead: u64,
+}
+
+/// A store failure. The message names no secret and no URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (I/O, database error); the text is the backend's, sanitised.
+    Backend(String),
+    /// Stored data could not be read back (a corrupt or foreign row).
+    Corrupt(String),
+    /// No such endpoint.
+    UnknownEndpoint,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Backend(why) => write!(f, "delivery store failed: {why}"),
+            Self::Corrupt(why) => write!(f, "delivery store holds unreadable data: {why}"),
+            Self::UnknownEndpoint => f.write_str("no such endpoint"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Endpoints, messages, deliveries and the attempt log.
+///
+/// Every method is one atomic step. Implementations must be safe to call from many tasks at
+/// once. The conformance suite in `tests/store_conformance.rs` runs against every backend.
+pub trait DeliveryStore: Send + Sync + 'static {
+    /// Inserts or replaces an endpoint.
+    fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One endpoint.
+    fn endpoint(
+        &self,
+        id: &EndpointId,
+    ) -> impl Future<Output = Result<Option<Arc<Endpoint>>, StoreError>> + Send;
+
+    /// Every endpoint.
+    fn endpoints(&self) -> impl Future<Output = Result<Vec<Arc<Endpoint>>, StoreError>> + Send;
+
+    /// Changes an endpoint's status; [`StoreError::UnknownEndpoint`] if there is none.
+    fn set_endpoint_status(
+        &self,
+        id: &EndpointId,
+        status: EndpointStatus,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores publications (each message with its deliveries, due at once) atomically, and
+    /// returns when they are as durable as the store makes them.
+    fn enqueue(
+        &self,
+        publications: Vec<Publication>,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Vec<Enqueued>, StoreError>> + Send;
+
+    /// Claims up to `limit` deliveries due at `now` whose endpoint is active and not in
+    /// `skip`, oldest due first, leasing each for `lease` under a fresh fencing token. A
+    /// delivery whose lease ran out is due again.
+    fn claim(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease: Duration,
+        skip: &[EndpointId],
+    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
+
+    /// Records attempt results, each under its claim's token; stale tokens are refused one
+    /// by one, the rest saved. A [`NextStep::DisableEndpoint`] also disables the endpoint.
+    fn record(
+        &self,
+        results: Vec<AttemptRecord>,
+    ) -> impl Future<Output = Result<Vec<Recorded>, StoreError>> + Send;
+
+    /// Hands claimed deliveries back without an attempt.
+    fn release(
+        &self,
+        releases: Vec<Release>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The earliest time a delivery becomes claimable (a due time or a lease's end), if any
+    /// delivery is pending.
+    fn next_due(&self) -> impl Future<Output = Result<Option<UnixMillis>, StoreError>> + Send;
+
+    /// One delivery.
+    fn delivery(
+        &self,
+        id: &DeliveryId,
+    ) -> impl Future<Output = Result<Option<DeliveryRecord>, StoreError>> + Send;
+
+    /// Deliveries matching `query`, oldest first.
+    fn deliveries(
+        &self,
+        query: &DeliveryQuery,
+    ) -> impl Future<Output = Result<Vec<DeliveryRecord>, StoreError>> + Send;
+
+    /// A delivery's attempt log, first attempt first.
+    fn attempts(
+        &self,
+        id: &DeliveryId,
+    ) -> impl Future<Output = Result<Vec<AttemptLog>, StoreError>> + Send;
+
+    /// How many deliveries are where, at `now`.
+    fn counts(
+        &self,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<DeliveryCounts, StoreError>> + Send;
+}

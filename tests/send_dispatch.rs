@@ -111,3 +111,303 @@ impl NowSecs for ManualClock {
         self.now().as_millis() / 1000
     }
 }
+
+fn task_hub(url: &str) -> hookrelay::send::EndpointBuilder {
+    Endpoint::builder(url, Profile::TaskHub).secret(Secret::from_raw("your-secret-key").unwrap())
+}
+
+fn task(n: u32) -> OutgoingEvent {
+    OutgoingEvent::new(
+        "task.created",
+        serde_json::json!({ "taskId": n.to_string() }),
+    )
+}
+
+#[tokio::test]
+async fn too_many_requests_waits_for_retry_after() {
+    let (sender, clock, transport) = setup();
+    let url = "https://hooks.example/busy";
+    transport.answer(url, [status_with(429, &[("retry-after", "30")], "")]);
+    sender
+        .add_endpoint(task_hub(url).without_rate_limit().build().unwrap())
+        .await
+        .unwrap();
+    let mut dispatcher = sender.dispatcher(transport.clone()).build();
+    let message = sender.publish(task(1)).await.unwrap();
+    assert_eq!(dispatcher.run_due().await.unwrap(), 1);
+    // The schedule says 5 s; the receiver asked for 30 s.
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(dispatcher.run_due().await.unwrap(), 0);
+    clock.advance(Duration::from_secs(24));
+    assert_eq!(dispatcher.run_due().await.unwrap(), 0);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(dispatcher.run_due().await.unwrap(), 1);
+    let record = sender.deliveries_of(&message).await.unwrap().remove(0);
+    assert_eq!(record.status, DeliveryStatus::Delivered);
+    assert_eq!(record.attempts, 2);
+}
+
+#[tokio::test]
+async fn fan_out_follows_subscriptions_and_status() {
+    let (sender, _clock, transport) = setup();
+    let all = sender
+        .add_endpoint(task_hub("https://a.example/").build().unwrap())
+        .await
+        .unwrap();
+    let jobs = sender
+        .add_endpoint(
+            task_hub("https://b.example/")
+                .subscribe("job.*")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let exact = sender
+        .add_endpoint(
+            task_hub("https://c.example/")
+                .subscribe("task.created")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let paused = sender
+        .add_endpoint(
+            task_hub("https://d.example/")
+                .status(EndpointStatus::Paused)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let message = sender.publish(task(1)).await.unwrap();
+    let mut targets: Vec<_> = sender
+        .deliveries_of(&message)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.endpoint)
+        .collect();
+    targets.sort();
+    let mut expected = vec![all.clone(), exact.clone()];
+    expected.sort();
+    assert_eq!(targets, expected);
+    assert!(!targets.contains(&jobs) && !targets.contains(&paused));
+
+    let mut dispatcher = sender.dispatcher(transport.clone()).build();
+    assert_eq!(dispatcher.run_due().await.unwrap(), 2);
+    let seen = transport.seen();
+    assert_eq!(
+        seen[0].body, seen[1].body,
+        "every receiver sees the same bytes"
+    );
+}
+
+#[tokio::test]
+async fn paused_endpoint_waits_then_delivers() {
+    let (sender, _clock, transport) = setup();
+    let url = "https://hooks.example/paused";
+    let id = sender
+        .add_endpoint(task_hub(url).build().unwrap())
+        .await
+        .unwrap();
+    let message = sender.publish(task(1)).await.unwrap();
+    sender
+        .set_endpoint_status(&id, EndpointStatus::Paused)
+        .await
+        .unwrap();
+    let mut dispatcher = sender.dispatcher(transport.clone()).build();
+    assert_eq!(dispatcher.run_due().await.unwrap(), 0);
+    assert_eq!(
+        sender.deliveries_of(&message).await.unwrap()[0].status,
+        DeliveryStatus::Pending
+    );
+    sender
+        .set_endpoint_status(&id, EndpointStatus::Active)
+        .await
+        .unwrap();
+    assert_eq!(dispatcher.run_due().await.unwrap(), 1);
+    assert_eq!(
+        sender.deliveries_of(&message).await.unwrap()[0].status,
+        DeliveryStatus::Delivered
+    );
+}
+
+#[tokio::test]
+async fn publish_key_deduplicates_within_its_window() {
+    let (sender, clock, _transport) = setup();
+    sender
+        .add_endpoint(task_hub("https://a.example/").build().unwrap())
+        .await
+        .unwrap();
+    let first = sender.publish_with_key(task(1), "order-42").await.unwrap();
+    let again = sender.publish_with_key(task(2), "order-42").await.unwrap();
+    assert_eq!(first, again);
+    let counts = sender.store().counts(clock.now_ms()).await.unwrap();
+    assert_eq!(counts.pending, 1, "the second publish created nothing");
+    clock.advance(Duration::from_secs(24 * 3600 + 1));
+    let later = sender.publish_with_key(task(3), "order-42").await.unwrap();
+    assert_ne!(first, later, "past the window the key is free again");
+}
+
+#[tokio::test]
+async fn batch_publish_and_unsafe_integers() {
+    let (sender, clock, _transport) = setup();
+    sender
+        .add_endpoint(task_hub("https://a.example/").build().unwrap())
+        .await
+        .unwrap();
+    let ids = sender
+        .publish_batch((0..5).map(task).collect())
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 5);
+    let unsafe_int = OutgoingEvent::new(
+        "task.created",
+        serde_json::json!({ "n": 9_007_199_254_740_993_u64 }),
+    );
+    let err = sender
+        .publish_batch(vec![task(9), unsafe_int])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, hookrelay::send::PublishError::Body(_)),
+        "{err:?}"
+    );
+    let counts = sender.store().counts(clock.now_ms()).await.unwrap();
+    assert_eq!(counts.pending, 5, "a refused batch stores nothing");
+}
+
+#[tokio::test]
+async fn rate_limit_paces_a_backlog() {
+    // CHECKLIST F54: after an outage the backlog goes out at the endpoint's pace.
+    let (sender, clock, transport) = setup();
+    let url = "https://hooks.example/paced";
+    let limit = hookrelay::retry::RateLimit::new(10, Duration::from_secs(1), 1).unwrap();
+    sender
+        .add_endpoint(task_hub(url).rate_limit(limit).build().unwrap())
+        .await
+        .unwrap();
+    sender
+        .publish_batch((0..30).map(task).collect())
+        .await
+        .unwrap();
+    let mut dispatcher = sender.dispatcher(transport.clone()).build();
+    let mut per_tick = Vec::new();
+    for _ in 0..40 {
+        per_tick.push(dispatcher.run_due().await.unwrap());
+        clock.advance(Duration::from_millis(100));
+    }
+    assert!(per_tick.iter().all(|&n| n <= 1), "{per_tick:?}");
+    assert_eq!(per_tick.iter().sum::<usize>(), 30);
+    assert_eq!(transport.seen_at(url).len(), 30);
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_delay_the_others() {
+    // CHECKLIST F55, in real time: one endpoint never answers within its timeout.
+    let sender = Sender::new(MemoryStore::new());
+    let transport = ScriptedTransport::new();
+    let slow = "https://slow.example/";
+    let fast = "https://fast.example/";
+    transport.delay(slow, Duration::from_secs(60));
+    let policy = hookrelay::retry::RetryPolicy::task_hub_builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    sender
+        .add_endpoint(
+            task_hub(slow)
+                .retry_policy(policy)
+                .without_rate_limit()
+                .concurrency(4)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    sender
+        .add_endpoint(task_hub(fast).without_rate_limit().build().unwrap())
+        .await
+        .unwrap();
+    let handle = sender.dispatcher(transport.clone()).concurrency(8).spawn();
+    sender
+        .publish_batch((0..40).map(task).collect())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    while transport.seen_at(fast).len() < 40 && started.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        transport.seen_at(fast).len(),
+        40,
+        "every first attempt to the healthy endpoint went out"
+    );
+    assert!(
+        transport.seen_at(slow).len() <= 4,
+        "the slow endpoint is held to its cap"
+    );
+    handle.shutdown(Duration::from_millis(100)).await.unwrap();
+}
+
+#[tokio::test]
+async fn publish_wakes_an_idle_dispatcher_and_shutdown_releases_work() {
+    let sender = Sender::new(MemoryStore::new());
+    let transport = ScriptedTransport::new();
+    let url = "https://slow.example/";
+    transport.delay(url, Duration::from_secs(5));
+    sender
+        .add_endpoint(task_hub(url).without_rate_limit().build().unwrap())
+        .await
+        .unwrap();
+    let handle = sender
+        .dispatcher(transport.clone())
+        .poll_interval(Duration::from_secs(30))
+        .spawn();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let message = sender.publish(task(1)).await.unwrap();
+    let started = std::time::Instant::now();
+    while transport.seen().is_empty() && started.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        transport.seen().len(),
+        1,
+        "picked up without waiting for the 30 s poll"
+    );
+    let report = handle.shutdown(Duration::from_millis(100)).await.unwrap();
+    assert_eq!(report.released, 1);
+    let record = sender.deliveries_of(&message).await.unwrap().remove(0);
+    assert_eq!(record.status, DeliveryStatus::Pending);
+    assert!(!record.claimed, "the claim was handed back");
+    assert_eq!(record.attempts, 0);
+}
+
+#[test]
+fn secrets_never_print() {
+    let endpoint = Endpoint::builder(
+        "https://user.example/hook?token=abc",
+        Profile::StandardWebhooks,
+    )
+    .secret(Secret::from_raw("super-secret-value").unwrap())
+    .header("Authorization", "Bearer hidden-token")
+    .build()
+    .unwrap();
+    let shown = format!("{endpoint:?}");
+    assert!(!shown.contains("super-secret-value"));
+    assert!(!shown.contains("hidden-token"));
+    assert!(!shown.contains("token=abc"), "no query string: {shown}");
+}
+
+trait NowMs {
+    fn now_ms(&self) -> UnixMillis;
+}
+
+impl NowMs for ManualClock {
+    fn now_ms(&self) -> UnixMillis {
+        use hookrelay::send::SendClock;
+        self.now()
+    }
+}

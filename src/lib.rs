@@ -40,6 +40,11 @@
 //! | [`retry`] | the retry planner: policies and presets, outcome classification, `Retry-After`, jitter, endpoint health, rate limiting |
 //! | [`event`] | typed events and envelopes for the four source systems; ids, timestamps, exact decimals |
 //! | [`json`] | a JSON writer whose output survives `JSON.stringify(JSON.parse(x))` (or Python's `json.dumps`) |
+//! | `send` (feature `send`) | endpoints, delivery stores, publishing, the dispatcher, the SSRF guard and the reqwest transport |
+//!
+//! The core (`secret`, `clock`, `headers`, `scheme`, `verify`, `event`, `json`, `retry`,
+//! `profile`) knows nothing of `send` or `receive`; those two build on it, and the adapters
+//! (axum, reqwest, sqlx) sit at their edges.
 //!
 //! ## Features
 //!
@@ -47,9 +52,11 @@
 //! |---|---|
 //! | `ed25519` | Standard Webhooks `v1a` (Ed25519) signing and verification |
 //! | `axum` | the axum extractor and layer in `receive::axum` |
-//! | `sqlite` | `receive::SqliteIdempotencyStore` |
+//! | `send` | `send`: endpoints, the in-memory delivery store, publishing, the tokio dispatcher |
+//! | `reqwest` | `send::ReqwestTransport`, the HTTP transport with the SSRF guard (implies `send`) |
+//! | `sqlite` | `receive::SqliteIdempotencyStore` and `send::SqliteStore` on one pool (implies `send`) |
 //! | `tracing` | why the receiver refused a request, and idempotency-store failures, as `tracing` events |
-//! | `cli` | the `hookrelay` command-line tool (`sign`, `verify`, `listen`) |
+//! | `cli` | the `hookrelay` command-line tool (`sign`, `verify`, `listen`, `send`) |
 //!
 //! The core (everything above without features) does no I/O and needs no async runtime.
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -69,8 +69,8 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
         self
     }
 
-    /// How long a claim holds (default 60 s). An attempt's timeout is capped 5 s below it,
-    /// so a live worker always finishes before its lease runs out.
+    /// How long a claim holds (default 60 s, at least 1 s). An attempt's timeout is capped
+    /// at three quarters of it, so a live worker always finishes before its lease runs out.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_secs(1));
         self
@@ -450,10 +450,8 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 continue;
             }
             let attempt = claim.attempts.saturating_add(1);
-            let timeout = policy
-                .timeout()
-                .min(self.lease.saturating_sub(Duration::from_secs(5)))
-                .max(Duration::from_millis(100));
+            // A live worker always finishes (or times out) before its lease runs out.
+            let timeout = policy.timeout().min(self.lease.mul_f64(0.75));
             match build_request(gate, &claim, attempt, now, timeout) {
                 Ok(request) => {
                     self.claimed.insert(claim.delivery.clone(), claim.token);

@@ -1,5 +1,41 @@
 //! Sending webhooks: endpoints, a durable delivery store, publishing, and the dispatcher that
 //! signs, delivers, retries and logs every attempt.
+//!
+//! ```no_run
+//! # #[cfg(feature = "reqwest")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use hookrelay::{Secret, event::OutgoingEvent, profile::Profile};
+//! use hookrelay::send::{Endpoint, MemoryStore, ReqwestTransport, Sender};
+//! use std::time::Duration;
+//!
+//! let sender = Sender::new(MemoryStore::new()); // or SqliteStore (feature `sqlite`)
+//! sender.add_endpoint(
+//!     Endpoint::builder("https://example.com/webhooks", Profile::TaskHub)
+//!         .secret(Secret::from_raw("your-secret-key")?)
+//!         .build()?,
+//! ).await?;
+//! let dispatcher = sender.dispatcher(ReqwestTransport::new()?).spawn();
+//!
+//! let event = OutgoingEvent::new("task.created", serde_json::json!({"taskId": "123"}));
+//! let message_id = sender.publish(event).await?; // stored; delivery starts at once
+//!
+//! dispatcher.shutdown(Duration::from_secs(10)).await?;
+//! # let _ = message_id; Ok(()) }
+//! ```
+//!
+//! | piece | what it does |
+//! |---|---|
+//! | [`Endpoint`] | URL, profile, secrets (rotation), subscriptions, status, rate limit, concurrency cap, JSON mode, custom headers |
+//! | [`Sender`] | registers endpoints; [`publish`](Sender::publish) fixes the body bytes once and fans out one delivery per matching active endpoint |
+//! | [`store`] | the [`DeliveryStore`] trait: claim due work with a lease and a fencing token; [`MemoryStore`], `SqliteStore` |
+//! | [`Dispatcher`] | claims, signs every attempt afresh, sends, records, asks the retry planner; per-endpoint limits; graceful shutdown |
+//! | [`Transport`] | the HTTP seam; `ReqwestTransport` (feature `reqwest`) with the SSRF guard |
+//!
+//! **At least once.** A delivery is finished only when its result is recorded under a current
+//! claim. A process killed at any instant loses nothing: claims it held run out and are
+//! claimed again, so an attempt the receiver answered with 2xx, whose result was not yet
+//! stored, is sent again with the same delivery id (receivers deduplicate on it). How much a
+//! store keeps across a crash is in the [`store`] docs.
 
 mod clock;
 mod dispatcher;

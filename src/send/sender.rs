@@ -246,8 +246,9 @@ fn build_publication(
         let index = match forms.get(&form) {
             Some(index) => *index,
             None => {
-                let body = wire::render(shape, event, mode.writer_options())
+                let mut body = wire::render(shape, event, mode.writer_options())
                     .map_err(PublishError::Body)?;
+                body.shrink_to_fit();
                 let index = u8::try_from(bodies.len()).map_err(|_| PublishError::TooManyForms)?;
                 bodies.push(Bytes::from(body));
                 forms.insert(form, index);

@@ -1,102 +1,150 @@
-//! Signs one sample payload from each source system with every scheme, verifies it, shows a
-//! tampered copy rejected, and prints a table.
+//! The whole round trip on one machine: a receiver built with hookrelay's axum layer, four
+//! endpoints speaking four profiles (one deliberately flaky), events published through a
+//! dispatcher, retries, and a table of what happened.
 //!
 //! ```sh
-//! cargo run --example quickstart
+//! cargo run --example quickstart --features reqwest,axum
 //! ```
+//!
+//! The receiver listens on 127.0.0.1 over plain HTTP, so the sender's SSRF guard is relaxed
+//! for loopback and `http` here; by default it refuses both.
 
-use hookrelay::scheme::{
-    ApiKey, CanonicalJson, IdBody, Message, RawBody, Scheme, StandardWebhooks, Stripe, XHub,
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::post;
+use hookrelay::Secret;
+use hookrelay::event::OutgoingEvent;
+use hookrelay::profile::Profile;
+use hookrelay::receive::Receiver;
+use hookrelay::receive::axum::{Delivery, WebhookLayer};
+use hookrelay::retry::RetryPolicy;
+use hookrelay::send::{
+    AddressPolicy, DeliveryQuery, DeliveryStatus, DeliveryStore as _, Endpoint, MemoryStore,
+    ReqwestTransport, Sender,
 };
-use hookrelay::{Secret, Timestamp, Verifier};
+use serde_json::{Value, json};
 
-/// A TaskOn reward (003): its `user_id` and `timestamp` are what TaskOn signs.
-const SAMPLE: &str = r#"{"task_id":111111,"reward_type":"Token","reward_amount":"0.1","token_symbol":"USDT","user_id":11111,"email":"user@example.com","timestamp":1758251308}"#;
+const SECRET: &str = "your_webhook_secret";
+const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let now = Timestamp::now();
-    let message = Message::new(SAMPLE.as_bytes())
-        .with_id("msg_2Yq8quickstart")
-        .with_timestamp(now);
-    let tampered = SAMPLE.replace("\"0.1\"", "\"1000\"");
-    let tampered_id = SAMPLE.replace("11111,", "22222,");
+/// The receiving app: one route per profile, each behind hookrelay's verifying layer.
+/// `/flaky` answers 503 to its first two requests.
+async fn start_receiver() -> Result<String, Box<dyn std::error::Error>> {
+    let flaky_hits = Arc::new(AtomicUsize::new(0));
+    let mut app = Router::new();
+    for (path, profile) in [
+        ("/proposals", Profile::ProposalGenerator),
+        ("/tasklink", Profile::TaskLink),
+        ("/tasks", Profile::TaskHub),
+        ("/flaky", Profile::StandardWebhooks),
+    ] {
+        let secret = profile.secret_from_text(secret_for(profile))?;
+        let receiver = Receiver::builder(profile).secret(secret).build()?;
+        let hits = Arc::clone(&flaky_hits);
+        let route = post(move |delivery: Delivery<Value>| async move {
+            if path == "/flaky" && hits.fetch_add(1, Ordering::SeqCst) < 2 {
+                return Err(StatusCode::SERVICE_UNAVAILABLE);
+            }
+            let _event: Value = delivery.event; // verified, deduplicated, parsed
+            Ok(StatusCode::OK)
+        })
+        .route_layer(WebhookLayer::new(receiver));
+        app = app.route(path, route);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(base)
+}
 
-    let schemes: Vec<(&str, Box<dyn Scheme>, Secret)> = vec![
-        (
-            "raw-body",
-            Box::new(RawBody),
-            Secret::from_raw("your_webhook_secret")?,
-        ),
-        (
-            "id-body",
-            Box::new(IdBody),
-            Secret::from_raw("tasklink-secret")?,
-        ),
-        (
-            "canonical-json",
-            Box::new(CanonicalJson::new(ApiKey::new("your-api-key")?)),
-            Secret::from_raw("your-secret-key")?,
-        ),
-        (
-            "x-hub",
-            Box::new(XHub::new()),
-            Secret::from_raw("your-secret-key")?,
-        ),
-        (
-            "github",
-            Box::new(XHub::github()),
-            Secret::from_raw("It's a Secret to Everybody")?,
-        ),
-        (
-            "standard-webhooks",
-            Box::new(StandardWebhooks::new()),
-            Secret::generate()?,
-        ),
-        (
-            "stripe",
-            Box::new(Stripe),
-            Secret::from_raw("whsec_stripe_example")?,
-        ),
-    ];
+fn secret_for(profile: Profile) -> &'static str {
+    if profile == Profile::StandardWebhooks { SW_SECRET } else { SECRET }
+}
 
-    println!(
-        "{:<18} {:<62} {:<8} {:<26} {:<10}",
-        "scheme", "signature header (shortened)", "genuine", "amount changed", "user changed"
-    );
-    println!("{}", "-".repeat(124));
-    for (name, scheme, secret) in schemes {
-        let headers = scheme.sign(&secret, &message)?;
-        let shown = headers
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let base = start_receiver().await?;
+
+    // The sending app.
+    let sender = Sender::new(MemoryStore::new());
+    // Quick retries so the demo finishes in a second: 200 ms, then 400 ms.
+    let quick = RetryPolicy::builder()
+        .delays([Duration::from_millis(200), Duration::from_millis(400)])
+        .max_attempts(4)
+        .jitter(hookrelay::retry::Jitter::None)
+        .build()?;
+    for (name, path, profile, subscribe) in [
+        ("proposals", "/proposals", Profile::ProposalGenerator, "job.*"),
+        ("tasklink", "/tasklink", Profile::TaskLink, "*"),
+        ("task-hub", "/tasks", Profile::TaskHub, "task.*"),
+        ("flaky", "/flaky", Profile::StandardWebhooks, "*"),
+    ] {
+        let endpoint = Endpoint::builder(format!("{base}{path}"), profile)
+            .name(name)
+            .secret(profile.secret_from_text(secret_for(profile))?)
+            .subscribe(subscribe)
+            .retry_policy(quick.clone())
+            .without_rate_limit()
+            .build()?;
+        sender.add_endpoint(endpoint).await?;
+    }
+    let transport = ReqwestTransport::builder()
+        .policy(AddressPolicy::default().allow_http().allow_private_networks())
+        .build()?;
+    let dispatcher = sender.dispatcher(transport).spawn();
+
+    let started = Instant::now();
+    sender
+        .publish(OutgoingEvent::new("job.completed", json!({"job_id": "job_123", "status": "completed"})))
+        .await?;
+    sender
+        .publish(OutgoingEvent::new("task.created", json!({"taskId": "123", "title": "Ship it"})))
+        .await?;
+
+    // Wait (bounded) until every delivery is finished.
+    let all = DeliveryQuery::default();
+    for _ in 0..100 {
+        let deliveries = sender.store().deliveries(&all).await?;
+        if deliveries.iter().all(|d| d.status != DeliveryStatus::Pending) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    dispatcher.shutdown(Duration::from_secs(2)).await?;
+
+    println!("{:<10} {:<19} {:<14} {:>8}  {:<10} statuses", "endpoint", "profile", "event", "attempts", "outcome");
+    for delivery in sender.store().deliveries(&all).await? {
+        let endpoint = sender
+            .store()
+            .endpoint(&delivery.endpoint)
+            .await?
+            .ok_or("unknown endpoint")?;
+        let statuses: Vec<String> = sender
+            .store()
+            .attempts(&delivery.id)
+            .await?
             .iter()
-            .last()
-            .map(|(k, v)| format!("{k}: {}…", &v[..v.len().min(30)]))
-            .unwrap_or_default();
-        let received: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .map(|a| a.status.map_or_else(|| "-".to_owned(), |s| s.to_string()))
             .collect();
-        let verifier = Verifier::builder(scheme).secret(secret).build()?;
-
-        let genuine = verifier.verify(&received, SAMPLE.as_bytes());
-        let amount = verifier.verify(&received, tampered.as_bytes());
-        let user = verifier.verify(&received, tampered_id.as_bytes());
-        let verdict = |r: &Result<hookrelay::Verified<'_>, hookrelay::VerifyError>| match r {
-            Ok(v) if !v.coverage().covers_whole_body() => "accepted (unsigned field)".to_owned(),
-            Ok(_) => "accepted".to_owned(),
-            Err(_) => "rejected".to_owned(),
+        let outcome = match delivery.status {
+            DeliveryStatus::Delivered => "delivered".to_owned(),
+            DeliveryStatus::DeadLettered(reason) => format!("dead ({})", reason.as_str()),
+            _ => "pending".to_owned(),
         };
         println!(
-            "{name:<18} {shown:<62} {:<8} {:<26} {}",
-            if genuine.is_ok() { "ok" } else { "FAILED" },
-            verdict(&amount),
-            verdict(&user)
+            "{:<10} {:<19} {:<14} {:>8}  {:<10} {}",
+            endpoint.name().unwrap_or("-"),
+            endpoint.profile().name(),
+            delivery.event_type.as_str(),
+            delivery.attempts,
+            outcome,
+            statuses.join(" → ")
         );
-        if genuine.is_err() || user.is_ok() {
-            return Err(format!("{name}: verification did not behave").into());
-        }
     }
-    println!();
-    println!("TaskOn (canonical-json) signs only user_id and timestamp: a changed amount still");
-    println!("verifies, which is why Verified::coverage() reports the covered fields.");
+    println!("finished in {} ms", started.elapsed().as_millis());
     Ok(())
 }

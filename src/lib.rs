@@ -82,6 +82,6 @@ pub use secret::{MacTag, Secret, SecretError};
 pub use verify::{BuildError, PayloadError, Verified, Verifier, VerifierBuilder, VerifyError};
 
 /// The README's Rust examples, compiled and run as doctests.
-#[cfg(all(doctest, feature = "axum"))]
+#[cfg(all(doctest, feature = "axum", feature = "reqwest", feature = "sqlite"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

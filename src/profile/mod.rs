@@ -97,6 +97,15 @@ impl Profile {
         }
     }
 
+    /// Reads a secret the way this profile's senders write it: `whsec_<base64>` (or bare
+    /// base64) for Standard Webhooks, the text's bytes verbatim for every other profile.
+    pub fn secret_from_text(self, text: &str) -> Result<crate::Secret, crate::SecretError> {
+        match self {
+            Self::StandardWebhooks => crate::Secret::from_base64(text),
+            _ => crate::Secret::from_raw(text),
+        }
+    }
+
     /// The signing scheme; TaskOn's needs its API key.
     pub fn scheme(self, api_key: Option<ApiKey>) -> Result<Box<dyn Scheme>, MissingApiKey> {
         Ok(match self {

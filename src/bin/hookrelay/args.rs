@@ -27,6 +27,53 @@ pub(crate) enum Command {
     /// Receive webhooks on 127.0.0.1: verify, de-duplicate, reply as the profile expects,
     /// and print each accepted event as one JSON line.
     Listen(ListenArgs),
+    /// Deliver one event with a profile's envelope, headers, signature and retry policy;
+    /// prints one JSON line per attempt.
+    Send(SendArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Where to POST.
+    #[arg(long)]
+    pub(crate) url: String,
+    /// proposal-generator, tasklink, taskon, task-hub, standard-webhooks, github or stripe.
+    #[arg(long)]
+    pub(crate) profile: String,
+    /// The signing secret (`whsec_…` base64 for standard-webhooks; verbatim otherwise).
+    #[arg(long)]
+    pub(crate) secret: String,
+    /// The event type (not needed for taskon, whose type is the reward's `reward_type`).
+    #[arg(long)]
+    pub(crate) event: Option<String>,
+    /// The event data as JSON (for taskon: the flat reward object).
+    #[arg(long, required_unless_present = "data_file", conflicts_with = "data_file")]
+    pub(crate) data: Option<String>,
+    /// Read the event data from this file.
+    #[arg(long)]
+    pub(crate) data_file: Option<PathBuf>,
+    /// TaskOn's X-API-Key (required with --profile taskon).
+    #[arg(long)]
+    pub(crate) api_key: Option<String>,
+    /// The event id (default: a fresh `evt_…`).
+    #[arg(long)]
+    pub(crate) id: Option<String>,
+    /// Seconds to wait before each attempt, e.g. `0,1,1`: three attempts, now, 1 s later and
+    /// 1 s after that. Replaces the profile's schedule.
+    #[arg(long, conflicts_with = "max_attempts")]
+    pub(crate) retry_schedule: Option<String>,
+    /// Attempts in all, on the profile's schedule.
+    #[arg(long)]
+    pub(crate) max_attempts: Option<u32>,
+    /// Seconds each attempt may take (default: the profile's).
+    #[arg(long)]
+    pub(crate) timeout: Option<f64>,
+    /// Allow `http://` URLs (local development).
+    #[arg(long)]
+    pub(crate) allow_http: bool,
+    /// Allow loopback and private-network destinations (local development, internal use).
+    #[arg(long)]
+    pub(crate) allow_private_network: bool,
 }
 
 #[derive(Debug, Args)]
@@ -34,7 +81,7 @@ pub(crate) struct ListenArgs {
     /// The TCP port on 127.0.0.1 (0 picks a free one, printed on stderr).
     #[arg(long)]
     pub(crate) port: u16,
-    /// proposal-generator, tasklink, taskon, task-hub or standard-webhooks.
+    /// proposal-generator, tasklink, taskon, task-hub, standard-webhooks, github or stripe.
     #[arg(long)]
     pub(crate) profile: String,
     /// An active secret; repeat during a rotation.

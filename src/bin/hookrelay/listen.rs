@@ -8,7 +8,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use bytes::Bytes;
-use hookrelay::Secret;
 use hookrelay::profile::Profile;
 use hookrelay::receive::Receiver;
 use hookrelay::receive::axum::{Delivery, WebhookLayer};
@@ -25,11 +24,9 @@ pub(crate) fn run(args: &ListenArgs) -> Result<String, Failure> {
     let mut builder = Receiver::builder(profile)
         .tolerance(Tolerance::symmetric(Duration::from_secs(args.tolerance)));
     for text in &args.secret {
-        let secret = match profile {
-            Profile::StandardWebhooks => Secret::from_base64(text),
-            _ => Secret::from_raw(text),
-        }
-        .map_err(|err| Failure::Usage(format!("invalid --secret: {err}")))?;
+        let secret = profile
+            .secret_from_text(text)
+            .map_err(|err| Failure::Usage(format!("invalid --secret: {err}")))?;
         builder = builder.secret(secret);
     }
     if let Some(key) = &args.api_key {

@@ -1,11 +1,13 @@
-//! `hookrelay`: sign, verify and receive webhook requests from the command line.
+//! `hookrelay`: sign, verify, receive and send webhook requests from the command line.
 //!
-//! Exit codes: 0 success, 1 the operation failed (e.g. a signature did not verify),
+//! Exit codes: 0 success, 1 the operation failed (a signature did not verify, a delivery gave
+//! up or its destination was refused),
 //! 2 usage errors (bad arguments, unreadable body file, invalid secret).
 
 mod args;
 mod listen;
 mod log;
+mod send;
 mod sign;
 mod verify;
 
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
         args::Command::Sign(args) => sign::run(&args),
         args::Command::Verify(args) => verify::run(&args),
         args::Command::Listen(args) => listen::run(&args),
+        args::Command::Send(args) => send::run(&args),
     };
     match result {
         Ok(output) => {

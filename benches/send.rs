@@ -67,7 +67,11 @@ fn event(i: usize) -> OutgoingEvent {
 
 fn transport() -> ReqwestTransport {
     ReqwestTransport::builder()
-        .policy(AddressPolicy::default().allow_http().allow_private_networks())
+        .policy(
+            AddressPolicy::default()
+                .allow_http()
+                .allow_private_networks(),
+        )
         .build()
         .unwrap()
 }
@@ -96,7 +100,9 @@ async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
     let requests: Arc<Vec<(Vec<u8>, String)>> = Arc::new(
         (0..n)
             .map(|i| {
-                let body = Profile::TaskHub.render_body(&event(i), Default::default()).unwrap();
+                let body = Profile::TaskHub
+                    .render_body(&event(i), Default::default())
+                    .unwrap();
                 let sig = XHub::new().sign(&secret, &Message::new(&body)).unwrap();
                 let sig = sig.get("X-Hub-Signature").unwrap().to_owned();
                 (body, sig)
@@ -108,12 +114,18 @@ async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, requests, next, url) =
-            (client.clone(), Arc::clone(&requests), Arc::clone(&next), rx.url.clone());
+        let (client, requests, next, url) = (
+            client.clone(),
+            Arc::clone(&requests),
+            Arc::clone(&next),
+            rx.url.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((body, sig)) = requests.get(i) else { break };
+                let Some((body, sig)) = requests.get(i) else {
+                    break;
+                };
                 let response = client
                     .post(&url)
                     .header("content-type", "application/json")
@@ -133,10 +145,21 @@ async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn dispatcher_run<S: DeliveryStore>(store: S, rx: &Receiver, n: usize, concurrency: usize) -> f64 {
+async fn dispatcher_run<S: DeliveryStore>(
+    store: S,
+    rx: &Receiver,
+    n: usize,
+    concurrency: usize,
+) -> f64 {
     let sender = Sender::new(store);
-    sender.add_endpoint(endpoint(&rx.url, concurrency)).await.unwrap();
-    let handle = sender.dispatcher(transport()).concurrency(concurrency).spawn();
+    sender
+        .add_endpoint(endpoint(&rx.url, concurrency))
+        .await
+        .unwrap();
+    let handle = sender
+        .dispatcher(transport())
+        .concurrency(concurrency)
+        .spawn();
     let events: Vec<OutgoingEvent> = (0..n).map(event).collect();
     let start_hits = rx.hits.load(Ordering::SeqCst);
     let started = Instant::now();
@@ -150,7 +173,8 @@ async fn dispatcher_run<S: DeliveryStore>(store: S, rx: &Receiver, n: usize, con
 }
 
 fn temp_db(tag: &str) -> String {
-    let path = std::env::temp_dir().join(format!("hookrelay-bench-{tag}-{}.db", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("hookrelay-bench-{tag}-{}.db", std::process::id()));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
@@ -179,7 +203,9 @@ async fn latency<S: DeliveryStore>(store: S, rx: &Receiver, label: &str) {
         let started = Instant::now();
         sender.publish(event(i)).await.unwrap();
         while rx.hits.load(Ordering::SeqCst) == before {
-            tokio::time::timeout(Duration::from_secs(5), arrived.as_mut()).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(5), arrived.as_mut())
+                .await
+                .unwrap();
             arrived.set(rx.arrived.notified());
             arrived.as_mut().enable();
         }

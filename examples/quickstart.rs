@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
-use hookrelay::Secret;
 use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::receive::Receiver;
@@ -62,7 +61,11 @@ async fn start_receiver() -> Result<String, Box<dyn std::error::Error>> {
 }
 
 fn secret_for(profile: Profile) -> &'static str {
-    if profile == Profile::StandardWebhooks { SW_SECRET } else { SECRET }
+    if profile == Profile::StandardWebhooks {
+        SW_SECRET
+    } else {
+        SECRET
+    }
 }
 
 #[tokio::main]
@@ -78,7 +81,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .jitter(hookrelay::retry::Jitter::None)
         .build()?;
     for (name, path, profile, subscribe) in [
-        ("proposals", "/proposals", Profile::ProposalGenerator, "job.*"),
+        (
+            "proposals",
+            "/proposals",
+            Profile::ProposalGenerator,
+            "job.*",
+        ),
         ("tasklink", "/tasklink", Profile::TaskLink, "*"),
         ("task-hub", "/tasks", Profile::TaskHub, "task.*"),
         ("flaky", "/flaky", Profile::StandardWebhooks, "*"),
@@ -93,30 +101,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sender.add_endpoint(endpoint).await?;
     }
     let transport = ReqwestTransport::builder()
-        .policy(AddressPolicy::default().allow_http().allow_private_networks())
+        .policy(
+            AddressPolicy::default()
+                .allow_http()
+                .allow_private_networks(),
+        )
         .build()?;
     let dispatcher = sender.dispatcher(transport).spawn();
 
     let started = Instant::now();
     sender
-        .publish(OutgoingEvent::new("job.completed", json!({"job_id": "job_123", "status": "completed"})))
+        .publish(OutgoingEvent::new(
+            "job.completed",
+            json!({"job_id": "job_123", "status": "completed"}),
+        ))
         .await?;
     sender
-        .publish(OutgoingEvent::new("task.created", json!({"taskId": "123", "title": "Ship it"})))
+        .publish(OutgoingEvent::new(
+            "task.created",
+            json!({"taskId": "123", "title": "Ship it"}),
+        ))
         .await?;
 
     // Wait (bounded) until every delivery is finished.
     let all = DeliveryQuery::default();
     for _ in 0..100 {
         let deliveries = sender.store().deliveries(&all).await?;
-        if deliveries.iter().all(|d| d.status != DeliveryStatus::Pending) {
+        if deliveries
+            .iter()
+            .all(|d| d.status != DeliveryStatus::Pending)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     dispatcher.shutdown(Duration::from_secs(2)).await?;
 
-    println!("{:<10} {:<19} {:<14} {:>8}  {:<10} statuses", "endpoint", "profile", "event", "attempts", "outcome");
+    println!(
+        "{:<10} {:<19} {:<14} {:>8}  {:<10} statuses",
+        "endpoint", "profile", "event", "attempts", "outcome"
+    );
     for delivery in sender.store().deliveries(&all).await? {
         let endpoint = sender
             .store()

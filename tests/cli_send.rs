@@ -20,13 +20,20 @@ const API_KEY: &str = "your-test-api-key";
 const REWARD: &str = r#"{"task_id":111111,"reward_type":"Token","reward_amount":"0.1","token_symbol":"USDT","user_id":11111,"email":"user@example.com","timestamp":1758251308}"#;
 
 fn secret_for(profile: Profile) -> &'static str {
-    if profile == Profile::StandardWebhooks { SW_SECRET } else { SECRET }
+    if profile == Profile::StandardWebhooks {
+        SW_SECRET
+    } else {
+        SECRET
+    }
 }
 
 /// A receiver built with hookrelay's own layer; records each accepted event's body.
-async fn receiver(profile: Profile, fail_first: usize) -> (String, Arc<Mutex<Vec<Value>>>, Arc<AtomicUsize>) {
-    let mut builder = Receiver::builder(profile)
-        .secret(profile.secret_from_text(secret_for(profile)).unwrap());
+async fn receiver(
+    profile: Profile,
+    fail_first: usize,
+) -> (String, Arc<Mutex<Vec<Value>>>, Arc<AtomicUsize>) {
+    let mut builder =
+        Receiver::builder(profile).secret(profile.secret_from_text(secret_for(profile)).unwrap());
     if profile == Profile::TaskOn {
         builder = builder.api_key(ApiKey::new(API_KEY).unwrap());
     }
@@ -80,7 +87,12 @@ fn base(url: &str, profile: Profile) -> Vec<String> {
     ];
     match profile {
         Profile::TaskOn => {
-            args.extend(["--data".into(), REWARD.into(), "--api-key".into(), API_KEY.into()]);
+            args.extend([
+                "--data".into(),
+                REWARD.into(),
+                "--api-key".into(),
+                API_KEY.into(),
+            ]);
         }
         _ => args.extend([
             "--event".into(),
@@ -135,9 +147,16 @@ async fn retries_on_the_given_schedule_then_delivers() {
     let mut args = base(&url, Profile::TaskLink);
     args.extend(["--retry-schedule".into(), "0,0.2,0.2".into()]);
     let output = send(args).await;
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let attempts = lines(&output);
-    let outcomes: Vec<_> = attempts.iter().map(|a| a["outcome"].as_str().unwrap().to_owned()).collect();
+    let outcomes: Vec<_> = attempts
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(outcomes, ["retrying", "retrying", "delivered"]);
     assert_eq!(attempts[0]["status"], 503);
     assert_eq!(attempts[2]["attempt"], 3);
@@ -168,7 +187,10 @@ async fn private_and_plain_http_destinations_are_refused_before_connecting() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("destination refused"), "{stderr}");
-    assert!(!stderr.contains("127.0.0.1"), "the refused address is not revealed: {stderr}");
+    assert!(
+        !stderr.contains("127.0.0.1"),
+        "the refused address is not revealed: {stderr}"
+    );
     assert_eq!(lines(&output)[0]["outcome"], "refused");
 
     let mut args = base(&url, Profile::TaskHub);
@@ -182,19 +204,123 @@ async fn private_and_plain_http_destinations_are_refused_before_connecting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_errors_exit_2() {
     let cases: Vec<Vec<&str>> = vec![
-        vec!["--url", "http://127.0.0.1:9/", "--profile", "nope", "--secret", "s", "--event", "a", "--data", "{}"],
-        vec!["--url", "http://127.0.0.1:9/", "--profile", "task-hub", "--secret", "s", "--data", "{}"],
-        vec!["--url", "http://127.0.0.1:9/", "--profile", "task-hub", "--secret", "s", "--event", "a", "--data", "{not json"],
-        vec!["--url", "ftp://127.0.0.1:9/", "--profile", "task-hub", "--secret", "s", "--event", "a", "--data", "{}"],
-        vec!["--url", "http://127.0.0.1:9/", "--profile", "taskon", "--secret", "s", "--data", REWARD],
-        vec!["--url", "http://127.0.0.1:9/", "--profile", "task-hub", "--secret", "s", "--event", "a"],
-        vec!["--url", "http://127.0.0.1:9/", "--profile", "task-hub", "--secret", "s", "--event", "a", "--data", "{}", "--retry-schedule", "0,x"],
-        vec!["--url", "http://127.0.0.1:9/", "--profile", "task-hub", "--secret", "s", "--event", "a", "--data", "{}", "--retry-schedule", "0", "--max-attempts", "2"],
-        vec!["--url", "http://127.0.0.1:9/", "--profile", "task-hub", "--secret", "s", "--event", "a", "--data", r#"{"n":9007199254740993}"#],
+        vec![
+            "--url",
+            "http://127.0.0.1:9/",
+            "--profile",
+            "nope",
+            "--secret",
+            "s",
+            "--event",
+            "a",
+            "--data",
+            "{}",
+        ],
+        vec![
+            "--url",
+            "http://127.0.0.1:9/",
+            "--profile",
+            "task-hub",
+            "--secret",
+            "s",
+            "--data",
+            "{}",
+        ],
+        vec![
+            "--url",
+            "http://127.0.0.1:9/",
+            "--profile",
+            "task-hub",
+            "--secret",
+            "s",
+            "--event",
+            "a",
+            "--data",
+            "{not json",
+        ],
+        vec![
+            "--url",
+            "ftp://127.0.0.1:9/",
+            "--profile",
+            "task-hub",
+            "--secret",
+            "s",
+            "--event",
+            "a",
+            "--data",
+            "{}",
+        ],
+        vec![
+            "--url",
+            "http://127.0.0.1:9/",
+            "--profile",
+            "taskon",
+            "--secret",
+            "s",
+            "--data",
+            REWARD,
+        ],
+        vec![
+            "--url",
+            "http://127.0.0.1:9/",
+            "--profile",
+            "task-hub",
+            "--secret",
+            "s",
+            "--event",
+            "a",
+        ],
+        vec![
+            "--url",
+            "http://127.0.0.1:9/",
+            "--profile",
+            "task-hub",
+            "--secret",
+            "s",
+            "--event",
+            "a",
+            "--data",
+            "{}",
+            "--retry-schedule",
+            "0,x",
+        ],
+        vec![
+            "--url",
+            "http://127.0.0.1:9/",
+            "--profile",
+            "task-hub",
+            "--secret",
+            "s",
+            "--event",
+            "a",
+            "--data",
+            "{}",
+            "--retry-schedule",
+            "0",
+            "--max-attempts",
+            "2",
+        ],
+        vec![
+            "--url",
+            "http://127.0.0.1:9/",
+            "--profile",
+            "task-hub",
+            "--secret",
+            "s",
+            "--event",
+            "a",
+            "--data",
+            r#"{"n":9007199254740993}"#,
+        ],
     ];
     for case in cases {
         let output = send(case.iter().map(|s| s.to_string()).collect()).await;
-        assert_eq!(output.status.code(), Some(2), "{case:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{case:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert!(output.stdout.is_empty(), "{case:?}");
     }
 }

@@ -37,7 +37,9 @@ fn crash_child() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let store = SqliteStore::connect(&format!("sqlite://{db}?mode=rwc")).await.unwrap();
+        let store = SqliteStore::connect(&format!("sqlite://{db}?mode=rwc"))
+            .await
+            .unwrap();
         let sender = Sender::new(store);
         let endpoint = Endpoint::builder(url, Profile::TaskHub)
             .id(EndpointId::new("ep_crash").unwrap())
@@ -48,7 +50,11 @@ fn crash_child() {
             .unwrap();
         sender.add_endpoint(endpoint).await.unwrap();
         let transport = ReqwestTransport::builder()
-            .policy(AddressPolicy::default().allow_http().allow_private_networks())
+            .policy(
+                AddressPolicy::default()
+                    .allow_http()
+                    .allow_private_networks(),
+            )
             .build()
             .unwrap();
         let dispatcher = sender
@@ -60,7 +66,10 @@ fn crash_child() {
             for &i in chunk {
                 let event = OutgoingEvent::new("task.created", serde_json::json!({ "n": i }))
                     .with_id(format!("evt_{i:05}").into());
-                sender.publish_with_key(event, format!("crash-{i}")).await.unwrap();
+                sender
+                    .publish_with_key(event, format!("crash-{i}"))
+                    .await
+                    .unwrap();
             }
         }
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -69,7 +78,10 @@ fn crash_child() {
             if counts.pending + counts.in_flight == 0 {
                 break;
             }
-            assert!(Instant::now() < deadline, "child did not finish: {counts:?}");
+            assert!(
+                Instant::now() < deadline,
+                "child did not finish: {counts:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         dispatcher.shutdown(Duration::from_secs(5)).await.unwrap();
@@ -141,7 +153,9 @@ async fn sigkill_at_random_moments_loses_nothing() {
     .unwrap();
     assert!(status.success(), "the last run finished cleanly");
 
-    let store = SqliteStore::connect(&format!("sqlite://{db}?mode=rwc")).await.unwrap();
+    let store = SqliteStore::connect(&format!("sqlite://{db}?mode=rwc"))
+        .await
+        .unwrap();
     let counts = store.counts(UnixMillis::now()).await.unwrap();
     assert_eq!(counts.pending, 0, "{counts:?}");
     assert_eq!(counts.in_flight, 0, "{counts:?}");

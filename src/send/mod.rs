@@ -40,8 +40,11 @@
 mod clock;
 mod dispatcher;
 mod endpoint;
+#[cfg(feature = "reqwest")]
+mod http;
 mod id;
 mod sender;
+mod ssrf;
 pub mod store;
 mod transport;
 
@@ -50,8 +53,15 @@ pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherHandle, ShutdownRe
 pub use endpoint::{
     Endpoint, EndpointBuilder, EndpointError, EndpointStatus, EventFilter, JsonMode, SigningSecret,
 };
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use http::{
+    HostResolver, Lookup, ReqwestTransport, ReqwestTransportBuilder, StaticResolver,
+    SystemResolver, TransportBuildError,
+};
 pub use id::{DeliveryId, EndpointId, InvalidId, MessageId};
 pub use sender::{PublishError, Sender};
+pub use ssrf::{AddressPolicy, Destination, InvalidRange, IpRange, is_public};
 pub use store::{
     AttemptLog, DeliveryCounts, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore,
     MemoryStore,

@@ -47,7 +47,11 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     pub(crate) event: Option<String>,
     /// The event data as JSON (for taskon: the flat reward object).
-    #[arg(long, required_unless_present = "data_file", conflicts_with = "data_file")]
+    #[arg(
+        long,
+        required_unless_present = "data_file",
+        conflicts_with = "data_file"
+    )]
     pub(crate) data: Option<String>,
     /// Read the event data from this file.
     #[arg(long)]

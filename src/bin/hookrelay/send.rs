@@ -90,16 +90,25 @@ fn policy(profile: Profile, args: &SendArgs) -> Result<(RetryPolicy, Duration), 
                     .ok()
                     .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
                     .map(Duration::from_secs_f64)
-                    .ok_or_else(|| usage(format!("--retry-schedule: {item:?} is not a number of seconds")))
+                    .ok_or_else(|| {
+                        usage(format!(
+                            "--retry-schedule: {item:?} is not a number of seconds"
+                        ))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let (head, rest) = delays
             .split_first()
             .ok_or_else(|| usage("--retry-schedule is empty".into()))?;
         first = *head;
-        let attempts = u32::try_from(delays.len()).map_err(|_| usage("--retry-schedule is too long".into()))?;
+        let attempts = u32::try_from(delays.len())
+            .map_err(|_| usage("--retry-schedule is too long".into()))?;
         // A one-attempt schedule has no retry delays; any list works then.
-        let retry_delays = if rest.is_empty() { vec![Duration::ZERO] } else { rest.to_vec() };
+        let retry_delays = if rest.is_empty() {
+            vec![Duration::ZERO]
+        } else {
+            rest.to_vec()
+        };
         builder = builder
             .delays(retry_delays)
             .max_attempts(attempts)
@@ -137,7 +146,9 @@ async fn deliver(
         .build();
     tokio::time::sleep(first_delay).await;
     let message = sender.publish(event).await.map_err(|err| match err {
-        hookrelay::send::PublishError::Body(e) => Failure::Usage(format!("--data cannot be sent: {e}")),
+        hookrelay::send::PublishError::Body(e) => {
+            Failure::Usage(format!("--data cannot be sent: {e}"))
+        }
         other => failed(other.to_string()),
     })?;
     let delivery = sender
@@ -150,7 +161,10 @@ async fn deliver(
     let mut printed = 0;
     // Bounded: one round per attempt the policy allows, plus slack for pacing.
     for _ in 0..10_000 {
-        dispatcher.run_due().await.map_err(|e| failed(e.to_string()))?;
+        dispatcher
+            .run_due()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
         let record = sender
             .store()
             .delivery(&delivery.id)
@@ -186,7 +200,9 @@ async fn deliver(
             DeliveryStatus::Delivered => return Ok(String::new()),
             DeliveryStatus::DeadLettered(reason) => {
                 let why = match log.last().and_then(|a| a.error) {
-                    Some(AttemptError::Refused(refusal)) => format!("destination refused: {refusal}"),
+                    Some(AttemptError::Refused(refusal)) => {
+                        format!("destination refused: {refusal}")
+                    }
                     _ => match log.last().and_then(|a| a.status) {
                         Some(status) => format!(
                             "gave up after {} attempts ({}); last status {status}",
@@ -197,7 +213,9 @@ async fn deliver(
                             "gave up after {} attempts ({}); last error {}",
                             record.attempts,
                             reason.as_str(),
-                            log.last().and_then(|a| a.error).map_or("none", AttemptError::as_str)
+                            log.last()
+                                .and_then(|a| a.error)
+                                .map_or("none", AttemptError::as_str)
                         ),
                     },
                 };

@@ -73,6 +73,8 @@ pub mod secret;
 #[cfg(feature = "send")]
 #[cfg_attr(docsrs, doc(cfg(feature = "send")))]
 pub mod send;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 pub mod verify;
 
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp, TimestampError};

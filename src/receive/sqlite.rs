@@ -1,7 +1,7 @@
 //! The idempotency store in SQLite, for receivers that restart or run several workers on one
 //! host.
 
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::SqlitePool;
 
 use super::idempotency::{Claim, IdempotencyKey, IdempotencyStore, Retention, StoreError, expiry};
 use crate::Timestamp;
@@ -41,30 +41,17 @@ pub struct SqliteIdempotencyStore {
 
 fn backend(err: sqlx::Error) -> StoreError {
     // sqlx errors can carry file paths; keep the kind only.
-    let kind = match err {
-        sqlx::Error::Database(_) => "database error",
-        sqlx::Error::Io(_) => "i/o error",
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => "connection pool unavailable",
-        _ => "sqlite error",
-    };
-    StoreError::Backend(kind.to_owned())
+    StoreError::Backend(crate::sqlite::error_kind(&err).to_owned())
 }
 
 impl SqliteIdempotencyStore {
     /// Opens (creating if needed) the database at `url`, e.g. `sqlite://hooks.db` or
-    /// `sqlite::memory:`, and creates the table.
+    /// `sqlite::memory:` (WAL, `synchronous = FULL`), and creates the table. To share one
+    /// pool with the delivery store, open it once and use [`from_pool`](Self::from_pool).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options: SqliteConnectOptions = url
-            .parse::<SqliteConnectOptions>()
-            .map_err(|_| StoreError::Backend("invalid sqlite url".to_owned()))?
-            .create_if_missing(true);
-        // One connection for `:memory:` (each connection would be its own database).
-        let max = if url.contains(":memory:") { 1 } else { 4 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .connect_with(options)
+        let pool = crate::sqlite::open(url)
             .await
-            .map_err(backend)?;
+            .map_err(|kind| StoreError::Backend(kind.to_owned()))?;
         Self::from_pool(pool).await
     }
 

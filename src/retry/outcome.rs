@@ -118,6 +118,14 @@ impl Classifier {
         self
     }
 
+    pub(crate) fn client_errors(&self) -> ClientErrors {
+        self.client_errors
+    }
+
+    pub(crate) fn overrides(&self) -> &[(u16, OutcomeClass)] {
+        &self.overrides
+    }
+
     /// Classifies one outcome. Allocation-free.
     pub fn classify(&self, outcome: &AttemptOutcome) -> OutcomeClass {
         match *outcome {

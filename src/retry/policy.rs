@@ -496,8 +496,134 @@ impl RetryPolicyBuilder {
     }
 }
 
+/// The stored form of a policy (for delivery stores), as JSON.
+impl RetryPolicy {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let schedule = match &self.schedule {
+            Schedule::List(delays) => json!({ "delays_ms": delays.to_vec() }),
+            Schedule::Exponential { base, factor, cap } => {
+                json!({ "base_ms": base, "factor": factor, "cap_ms": cap })
+            }
+        };
+        let jitter = match self.jitter {
+            Jitter::None => json!("none"),
+            Jitter::Full => json!("full"),
+            Jitter::Equal => json!("equal"),
+            Jitter::Proportional { percent } => json!({ "percent": percent }),
+        };
+        let class = |c: OutcomeClass| match c {
+            OutcomeClass::Delivered => "delivered",
+            OutcomeClass::Retryable => "retryable",
+            OutcomeClass::Final => "final",
+            OutcomeClass::DisableEndpoint => "disable_endpoint",
+        };
+        json!({
+            "schedule": schedule,
+            "max_attempts": self.max_attempts,
+            "max_age_ms": self.max_age_ms,
+            "jitter": jitter,
+            "timeout_ms": duration_to_millis(self.timeout),
+            "retry_after_cap_ms": self.retry_after_cap_ms,
+            "client_errors": match self.classifier.client_errors() {
+                ClientErrors::Final => "final",
+                _ => "retry",
+            },
+            "overrides": self.classifier.overrides().iter()
+                .map(|&(code, c)| json!([code, class(c)])).collect::<Vec<_>>(),
+            "rate_limit": self.rate_limit.map(|l| json!([l.requests(), duration_to_millis(l.interval()), l.burst()])),
+            "attempts_range": [self.attempts_range.0, self.attempts_range.1],
+        })
+    }
+
+    /// The policy [`to_json`](Self::to_json) wrote; `None` if `value` is not one.
+    pub(crate) fn from_json(value: &serde_json::Value) -> Option<Self> {
+        let ms = |v: &serde_json::Value| v.as_u64().map(Duration::from_millis);
+        let u32_of = |v: &serde_json::Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+        let schedule = &value["schedule"];
+        let mut builder = RetryPolicy::builder();
+        builder = if let Some(delays) = schedule["delays_ms"].as_array() {
+            builder.delays(delays.iter().map(ms).collect::<Option<Vec<_>>>()?)
+        } else {
+            builder.exponential(
+                ms(&schedule["base_ms"])?,
+                schedule["factor"].as_f64()?,
+                ms(&schedule["cap_ms"])?,
+            )
+        };
+        builder.attempts_range = (
+            u32_of(&value["attempts_range"][0])?,
+            u32_of(&value["attempts_range"][1])?,
+        );
+        builder = builder
+            .max_attempts(u32_of(&value["max_attempts"])?)
+            .timeout(ms(&value["timeout_ms"])?)
+            .retry_after_cap(ms(&value["retry_after_cap_ms"])?);
+        builder = match &value["max_age_ms"] {
+            serde_json::Value::Null => builder.without_max_age(),
+            age => builder.max_age(ms(age)?),
+        };
+        builder = builder.jitter(match &value["jitter"] {
+            serde_json::Value::String(s) if s == "none" => Jitter::None,
+            serde_json::Value::String(s) if s == "full" => Jitter::Full,
+            serde_json::Value::String(s) if s == "equal" => Jitter::Equal,
+            other => Jitter::Proportional {
+                percent: u8::try_from(other["percent"].as_u64()?).ok()?,
+            },
+        });
+        let mut classifier =
+            Classifier::new().with_client_errors(if value["client_errors"] == "final" {
+                ClientErrors::Final
+            } else {
+                ClientErrors::Retry
+            });
+        for rule in value["overrides"].as_array()? {
+            let code = u16::try_from(rule[0].as_u64()?).ok()?;
+            let class = match rule[1].as_str()? {
+                "delivered" => OutcomeClass::Delivered,
+                "retryable" => OutcomeClass::Retryable,
+                "final" => OutcomeClass::Final,
+                "disable_endpoint" => OutcomeClass::DisableEndpoint,
+                _ => return None,
+            };
+            classifier = classifier.with_status(code, class);
+        }
+        builder = builder.classifier(classifier);
+        builder = match &value["rate_limit"] {
+            serde_json::Value::Null => builder.without_rate_limit(),
+            limit => builder.rate_limit(
+                RateLimit::new(u32_of(&limit[0])?, ms(&limit[1])?, u32_of(&limit[2])?).ok()?,
+            ),
+        };
+        builder.build().ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_form_round_trips() {
+        use super::*;
+        for policy in [
+            RetryPolicy::proposal_generator(),
+            RetryPolicy::tasklink(),
+            RetryPolicy::taskon(),
+            RetryPolicy::task_hub_builder()
+                .max_attempts(10)
+                .build()
+                .unwrap(),
+            RetryPolicy::standard_webhooks(),
+            RetryPolicy::builder()
+                .exponential(Duration::from_secs(2), 1.5, Duration::from_secs(90))
+                .classify_status(404, OutcomeClass::Final)
+                .client_errors(ClientErrors::Final)
+                .build()
+                .unwrap(),
+        ] {
+            assert_eq!(RetryPolicy::from_json(&policy.to_json()), Some(policy));
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -87,6 +87,11 @@ impl ApiKey {
         Ok(Self(key.into()))
     }
 
+    /// The key text, for stores that must persist it. Do not log it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
     fn matches(&self, presented: &str) -> bool {
         // Hashing first makes the comparison independent of both lengths.
         let expected = Sha256::digest(self.0.as_bytes());

@@ -340,6 +340,86 @@ impl Endpoint {
         self.status = status;
         self
     }
+
+    /// The stored form, for delivery stores: every setting, secrets included (as
+    /// `whsec_<base64>`), so the store must be protected like the secrets themselves.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        json!({
+            "url": self.url.as_str(),
+            "profile": self.profile.name(),
+            "api_key": self.api_key.as_ref().map(ApiKey::expose),
+            "secrets": self.secrets.iter().map(|s| json!({
+                "key": s.secret.reveal_whsec(),
+                "until_ms": s.until.map(UnixMillis::as_millis),
+            })).collect::<Vec<_>>(),
+            "filter": self.filter.patterns(),
+            "status": self.status.as_str(),
+            "rate_limit": self.rate_limit.map(|l| json!([
+                l.requests(),
+                u64::try_from(l.interval().as_millis()).unwrap_or(u64::MAX),
+                l.burst(),
+            ])),
+            "concurrency": self.concurrency.get(),
+            "json": self.json.code(),
+            "headers": self.headers.iter()
+                .filter_map(|(k, v)| Some(json!([k.as_str(), v.to_str().ok()?])))
+                .collect::<Vec<_>>(),
+            "name": self.name,
+            "description": self.description,
+            "policy": self.policy.to_json(),
+        })
+    }
+
+    /// The endpoint [`to_json`](Self::to_json) wrote, under `id`; `None` if it is not one.
+    pub(crate) fn from_json(id: EndpointId, value: &serde_json::Value) -> Option<Endpoint> {
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        let profile: Profile = value["profile"].as_str()?.parse().ok()?;
+        let mut builder = Endpoint::builder(value["url"].as_str()?, profile)
+            .id(id)
+            .status(EndpointStatus::parse(value["status"].as_str()?)?)
+            .concurrency(u32::try_from(value["concurrency"].as_u64()?).ok()?)
+            .json(match value["json"].as_u64()? {
+                1 => JsonMode::PythonAscii,
+                _ => JsonMode::JavaScript,
+            })
+            .retry_policy(RetryPolicy::from_json(&value["policy"])?);
+        if let Some(key) = value["api_key"].as_str() {
+            builder = builder.api_key(ApiKey::new(key).ok()?);
+        }
+        let mut secrets = Vec::new();
+        for s in value["secrets"].as_array()? {
+            secrets.push(SigningSecret {
+                secret: Secret::from_base64(s["key"].as_str()?).ok()?,
+                until: s["until_ms"].as_u64().map(UnixMillis::from_millis),
+            });
+        }
+        builder = builder.secrets(secrets);
+        for pattern in value["filter"].as_array()? {
+            builder = builder.subscribe(pattern.as_str()?);
+        }
+        builder = match &value["rate_limit"] {
+            serde_json::Value::Null => builder.without_rate_limit(),
+            l => builder.rate_limit(
+                RateLimit::new(
+                    u32::try_from(l[0].as_u64()?).ok()?,
+                    Duration::from_millis(l[1].as_u64()?),
+                    u32::try_from(l[2].as_u64()?).ok()?,
+                )
+                .ok()?,
+            ),
+        };
+        for header in value["headers"].as_array()? {
+            builder = builder.header(header[0].as_str()?, header[1].as_str()?);
+        }
+        if let Some(name) = text(&value["name"]) {
+            builder = builder.name(name);
+        }
+        if let Some(description) = text(&value["description"]) {
+            builder = builder.description(description);
+        }
+        builder.build().ok()
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -15,8 +15,13 @@
 //! endpoints it fans out to; deliveries refer to it.
 
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteStore;
 
 use std::fmt;
 use std::future::Future;

@@ -1,0 +1,693 @@
+//! [`SqliteStore`]: the delivery store in one SQLite file (feature `sqlite`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Row as _, Sqlite, Transaction};
+
+use super::{
+    AttemptError, AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryQuery,
+    DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NextStep, Publication,
+    Recorded, Release, StoreError,
+};
+use crate::retry::UnixMillis;
+use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Refusal};
+
+/// The schema, applied in order; `PRAGMA user_version` counts the steps applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE hookrelay_endpoints (
+    id TEXT PRIMARY KEY NOT NULL,
+    status TEXT NOT NULL,
+    settings TEXT NOT NULL
+);
+CREATE TABLE hookrelay_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE hookrelay_bodies (
+    message_seq INTEGER NOT NULL,
+    form INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (message_seq, form)
+) WITHOUT ROWID;
+CREATE TABLE hookrelay_deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    message_seq INTEGER NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    form INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    dead_reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_status INTEGER,
+    due_at INTEGER,
+    lease_token INTEGER,
+    lease_until INTEGER
+);
+CREATE INDEX hookrelay_deliveries_due ON hookrelay_deliveries (due_at) WHERE status = 'pending';
+CREATE INDEX hookrelay_deliveries_message ON hookrelay_deliveries (message_seq);
+CREATE INDEX hookrelay_deliveries_endpoint ON hookrelay_deliveries (endpoint_id, seq);
+CREATE INDEX hookrelay_deliveries_dead ON hookrelay_deliveries (seq) WHERE status = 'dead';
+CREATE TABLE hookrelay_attempts (
+    delivery_seq INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    latency_ms INTEGER NOT NULL,
+    status INTEGER,
+    error TEXT,
+    response_headers TEXT NOT NULL,
+    response_body BLOB NOT NULL,
+    PRIMARY KEY (delivery_seq, attempt)
+) WITHOUT ROWID;
+CREATE TABLE hookrelay_publish_keys (
+    key TEXT PRIMARY KEY NOT NULL,
+    message_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE hookrelay_counters (
+    name TEXT PRIMARY KEY NOT NULL,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO hookrelay_counters (name, value) VALUES ('fencing_token', 0);
+"#];
+
+/// Endpoints, messages, deliveries and the attempt log in SQLite tables (`hookrelay_*`).
+///
+/// **Durability.** The database runs in WAL mode with `synchronous = FULL`: every call that
+/// returned — an accepted publish, a recorded attempt — is committed to the log and synced,
+/// so it survives the process being killed *and* a power cut (as far as the disk honours
+/// `fsync`). A process killed mid-call loses only that call's work, which its caller never
+/// saw succeed; claims it held run out after their lease and are claimed again.
+///
+/// **Throughput.** Each call is one transaction however many deliveries it carries: the
+/// dispatcher claims a batch and records every finished attempt in one commit, so the cost
+/// of `fsync` is shared.
+///
+/// **Sharing.** SQLite has one writer at a time: this store is for one process (several
+/// tasks). The pool can be shared with [`SqliteIdempotencyStore`](crate::receive::SqliteIdempotencyStore):
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// use hookrelay::receive::SqliteIdempotencyStore;
+/// use hookrelay::send::SqliteStore;
+///
+/// let deliveries = SqliteStore::connect("sqlite::memory:").await?;
+/// let idempotency = SqliteIdempotencyStore::from_pool(deliveries.pool().clone()).await?;
+/// # let _ = idempotency;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Endpoint settings are stored with their secrets (`whsec_` base64): protect the file as
+/// you would the secrets.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn backend(err: sqlx::Error) -> StoreError {
+    StoreError::Backend(crate::sqlite::error_kind(&err).to_owned())
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn ms(t: UnixMillis) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn from_ms(v: i64) -> UnixMillis {
+    UnixMillis::from_millis(u64::try_from(v).unwrap_or(0))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url`, e.g. `sqlite://webhooks.db?mode=rwc`
+    /// or `sqlite::memory:`, and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = crate::sqlite::open(url)
+            .await
+            .map_err(|kind| StoreError::Backend(kind.to_owned()))?;
+        Self::from_pool(pool).await
+    }
+
+    /// Uses an existing pool and applies the migrations it lacks.
+    pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+            sqlx::raw_sql(migration)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            sqlx::raw_sql(&format!("PRAGMA user_version = {}", i + 1))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The pool, to share with the idempotency store or your own tables.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// How many message bodies are stored (one per message and body form).
+    pub async fn body_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hookrelay_bodies")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+fn endpoint_of(row: &SqliteRow) -> Result<Endpoint, StoreError> {
+    let id: String = row.try_get("id").map_err(backend)?;
+    let settings: String = row.try_get("settings").map_err(backend)?;
+    let status: String = row.try_get("status").map_err(backend)?;
+    let id = EndpointId::new(&id).map_err(|_| corrupt("endpoint id"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&settings).map_err(|_| corrupt("endpoint settings"))?;
+    let status = EndpointStatus::parse(&status).ok_or_else(|| corrupt("endpoint status"))?;
+    Endpoint::from_json(id, &value)
+        .map(|e| e.with_status(status))
+        .ok_or_else(|| corrupt("endpoint settings"))
+}
+
+const DELIVERY_COLUMNS: &str = "d.id, d.status, d.dead_reason, d.attempts, d.last_status, \
+     d.due_at, d.lease_until, d.endpoint_id, m.id AS message_id, m.event_id, m.event_type, \
+     m.created_at";
+
+fn delivery_of(row: &SqliteRow, now: UnixMillis) -> Result<DeliveryRecord, StoreError> {
+    let get_s = |name: &str| row.try_get::<String, _>(name).map_err(backend);
+    let status = match get_s("status")?.as_str() {
+        "pending" => DeliveryStatus::Pending,
+        "delivered" => DeliveryStatus::Delivered,
+        "dead" => DeliveryStatus::DeadLettered(
+            row.try_get::<Option<String>, _>("dead_reason")
+                .map_err(backend)?
+                .as_deref()
+                .and_then(DeadReason::parse)
+                .ok_or_else(|| corrupt("dead reason"))?,
+        ),
+        _ => return Err(corrupt("delivery status")),
+    };
+    let lease_until: Option<i64> = row.try_get("lease_until").map_err(backend)?;
+    let due_at: Option<i64> = row.try_get("due_at").map_err(backend)?;
+    let last_status: Option<i64> = row.try_get("last_status").map_err(backend)?;
+    let attempts: i64 = row.try_get("attempts").map_err(backend)?;
+    let pending = status == DeliveryStatus::Pending;
+    Ok(DeliveryRecord {
+        id: DeliveryId::new(get_s("id")?).map_err(|_| corrupt("delivery id"))?,
+        message: MessageId::new(get_s("message_id")?).map_err(|_| corrupt("message id"))?,
+        endpoint: EndpointId::new(get_s("endpoint_id")?).map_err(|_| corrupt("endpoint id"))?,
+        event_id: get_s("event_id")?.into(),
+        event_type: get_s("event_type")?.into(),
+        status,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        created_at: from_ms(row.try_get("created_at").map_err(backend)?),
+        next_attempt_at: if pending { due_at.map(from_ms) } else { None },
+        claimed: pending && lease_until.is_some_and(|t| t > ms(now)),
+        last_status: last_status.and_then(|s| u16::try_from(s).ok()),
+    })
+}
+
+fn error_text(error: Option<AttemptError>) -> Option<String> {
+    error.map(|e| match e {
+        AttemptError::Refused(r) => format!("refused:{}", refusal_name(r)),
+        other => other.as_str().to_owned(),
+    })
+}
+
+fn refusal_name(r: Refusal) -> &'static str {
+    match r {
+        Refusal::Scheme => "scheme",
+        Refusal::InsecureScheme => "insecure_scheme",
+        Refusal::Userinfo => "userinfo",
+        Refusal::NoHost => "no_host",
+        Refusal::NonPublicAddress => "non_public_address",
+        Refusal::Unresolvable => "unresolvable",
+    }
+}
+
+fn parse_error(text: &str) -> AttemptError {
+    match text {
+        "timeout" => AttemptError::Timeout,
+        "connection" => AttemptError::Connection,
+        "unsignable" => AttemptError::Unsignable,
+        _ => match text.strip_prefix("refused:") {
+            Some(reason) => AttemptError::Refused(
+                [
+                    Refusal::Scheme,
+                    Refusal::InsecureScheme,
+                    Refusal::Userinfo,
+                    Refusal::NoHost,
+                    Refusal::NonPublicAddress,
+                    Refusal::Unresolvable,
+                ]
+                .into_iter()
+                .find(|r| refusal_name(*r) == reason)
+                .unwrap_or(Refusal::NonPublicAddress),
+            ),
+            None => AttemptError::Other,
+        },
+    }
+}
+
+async fn next_tokens(tx: &mut Transaction<'_, Sqlite>, n: usize) -> Result<u64, StoreError> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE hookrelay_counters SET value = value + ?1 WHERE name = 'fencing_token' RETURNING value",
+    )
+    .bind(n)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(u64::try_from(last - n).unwrap_or(0))
+}
+
+impl DeliveryStore for SqliteStore {
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO hookrelay_endpoints (id, status, settings) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET status = excluded.status, settings = excluded.settings",
+        )
+        .bind(endpoint.id().as_str())
+        .bind(endpoint.status().as_str())
+        .bind(endpoint.to_json().to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn endpoint(&self, id: &EndpointId) -> Result<Option<Arc<Endpoint>>, StoreError> {
+        let row = sqlx::query("SELECT id, status, settings FROM hookrelay_endpoints WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|r| endpoint_of(&r).map(Arc::new)).transpose()
+    }
+
+    async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
+        let rows = sqlx::query("SELECT id, status, settings FROM hookrelay_endpoints ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(|r| endpoint_of(r).map(Arc::new)).collect()
+    }
+
+    async fn set_endpoint_status(
+        &self,
+        id: &EndpointId,
+        status: EndpointStatus,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE hookrelay_endpoints SET status = ?2 WHERE id = ?1")
+            .bind(id.as_str())
+            .bind(status.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownEndpoint);
+        }
+        Ok(())
+    }
+
+    async fn enqueue(
+        &self,
+        publications: Vec<Publication>,
+        now: UnixMillis,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let mut out = Vec::with_capacity(publications.len());
+        for publication in publications {
+            if let Some(key) = &publication.key {
+                let existing: Option<String> = sqlx::query_scalar(
+                    "SELECT message_id FROM hookrelay_publish_keys WHERE key = ?1 AND expires_at > ?2",
+                )
+                .bind(&key.key)
+                .bind(ms(now))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+                if let Some(first) = existing {
+                    out.push(Enqueued::Existing(
+                        MessageId::new(first).map_err(|_| corrupt("message id"))?,
+                    ));
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO hookrelay_publish_keys (key, message_id, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at",
+                )
+                .bind(&key.key)
+                .bind(publication.message.id.as_str())
+                .bind(ms(key.expires_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            let m = &publication.message;
+            let seq: i64 = sqlx::query_scalar(
+                "INSERT INTO hookrelay_messages (id, event_id, event_type, created_at)
+                 VALUES (?1, ?2, ?3, ?4) RETURNING seq",
+            )
+            .bind(m.id.as_str())
+            .bind(m.event_id.as_str())
+            .bind(m.event_type.as_str())
+            .bind(ms(m.created_at))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+            for (form, body) in m.bodies.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO hookrelay_bodies (message_seq, form, body) VALUES (?1, ?2, ?3)",
+                )
+                .bind(seq)
+                .bind(i64::try_from(form).unwrap_or(0))
+                .bind(&body[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            for d in &publication.deliveries {
+                sqlx::query(
+                    "INSERT INTO hookrelay_deliveries (id, message_seq, endpoint_id, form, status, due_at)
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+                )
+                .bind(d.id.as_str())
+                .bind(seq)
+                .bind(d.endpoint.as_str())
+                .bind(i64::from(d.body))
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            out.push(Enqueued::Created(m.id.clone()));
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+
+    async fn claim(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease: Duration,
+        skip: &[EndpointId],
+    ) -> Result<Vec<Claim>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let skip_json =
+            serde_json::to_string(&skip.iter().map(EndpointId::as_str).collect::<Vec<_>>())
+                .unwrap_or_else(|_| "[]".to_owned());
+        let rows = sqlx::query(
+            "SELECT d.seq, d.id, d.endpoint_id, d.attempts, m.id AS message_id, m.event_id,
+                    m.event_type, m.created_at, b.body
+             FROM hookrelay_deliveries d
+             JOIN hookrelay_endpoints e ON e.id = d.endpoint_id AND e.status = 'active'
+             JOIN hookrelay_messages m ON m.seq = d.message_seq
+             JOIN hookrelay_bodies b ON b.message_seq = d.message_seq AND b.form = d.form
+             WHERE d.status = 'pending' AND d.due_at <= ?1
+               AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2))
+             ORDER BY d.due_at
+             LIMIT ?3",
+        )
+        .bind(ms(now))
+        .bind(&skip_json)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if rows.is_empty() {
+            tx.commit().await.map_err(backend)?;
+            return Ok(Vec::new());
+        }
+        let first = next_tokens(&mut tx, rows.len()).await?;
+        let until = ms(now.saturating_add(lease));
+        let mut claims = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let token = first + 1 + i as u64;
+            let seq: i64 = row.try_get("seq").map_err(backend)?;
+            sqlx::query(
+                "UPDATE hookrelay_deliveries SET lease_token = ?2, lease_until = ?3, due_at = ?3
+                 WHERE seq = ?1",
+            )
+            .bind(seq)
+            .bind(i64::try_from(token).unwrap_or(i64::MAX))
+            .bind(until)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let get_s = |name: &str| row.try_get::<String, _>(name).map_err(backend);
+            let body: Vec<u8> = row.try_get("body").map_err(backend)?;
+            let attempts: i64 = row.try_get("attempts").map_err(backend)?;
+            claims.push(Claim {
+                delivery: DeliveryId::new(get_s("id")?).map_err(|_| corrupt("delivery id"))?,
+                message: MessageId::new(get_s("message_id")?).map_err(|_| corrupt("message id"))?,
+                endpoint: EndpointId::new(get_s("endpoint_id")?)
+                    .map_err(|_| corrupt("endpoint id"))?,
+                event_id: get_s("event_id")?.into(),
+                event_type: get_s("event_type")?.into(),
+                body: Bytes::from(body),
+                created_at: from_ms(row.try_get("created_at").map_err(backend)?),
+                attempts: u32::try_from(attempts).unwrap_or(0),
+                token: FencingToken(token),
+            });
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(claims)
+    }
+
+    async fn record(&self, results: Vec<AttemptRecord>) -> Result<Vec<Recorded>, StoreError> {
+        if results.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            let token = i64::try_from(r.token.0).unwrap_or(i64::MAX);
+            let (status, dead_reason, due_at) = match r.next {
+                NextStep::RetryAt(at) => ("pending", None, Some(ms(at))),
+                NextStep::Delivered => ("delivered", None, None),
+                NextStep::DeadLetter(reason) => ("dead", Some(reason.as_str()), None),
+                NextStep::DisableEndpoint => {
+                    ("dead", Some(DeadReason::EndpointGone.as_str()), None)
+                }
+            };
+            let attempt = i64::from(r.attempt);
+            let updated: Option<(i64, String)> = sqlx::query_as(
+                "UPDATE hookrelay_deliveries
+                 SET status = ?3, dead_reason = ?4, due_at = ?5, lease_token = NULL, lease_until = NULL,
+                     attempts = CASE WHEN ?6 > 0 THEN MAX(attempts, ?6) ELSE attempts END,
+                     last_status = CASE WHEN ?6 > 0 THEN ?7 ELSE last_status END
+                 WHERE id = ?1 AND lease_token = ?2 AND status = 'pending'
+                 RETURNING seq, endpoint_id",
+            )
+            .bind(r.delivery.as_str())
+            .bind(token)
+            .bind(status)
+            .bind(dead_reason)
+            .bind(due_at)
+            .bind(attempt)
+            .bind(r.status.map(i64::from))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let Some((seq, endpoint)) = updated else {
+                out.push(Recorded::Stale);
+                continue;
+            };
+            if r.next == NextStep::DisableEndpoint {
+                sqlx::query("UPDATE hookrelay_endpoints SET status = 'disabled' WHERE id = ?1")
+                    .bind(&endpoint)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+            if r.attempt > 0 {
+                let headers =
+                    serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned());
+                sqlx::query(
+                    "INSERT OR REPLACE INTO hookrelay_attempts
+                     (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers, response_body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .bind(seq)
+                .bind(attempt)
+                .bind(ms(r.started_at))
+                .bind(i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX))
+                .bind(r.status.map(i64::from))
+                .bind(error_text(r.error))
+                .bind(headers)
+                .bind(&r.response_body[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            out.push(Recorded::Saved);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+
+    async fn release(&self, releases: Vec<Release>) -> Result<(), StoreError> {
+        if releases.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        for r in releases {
+            sqlx::query(
+                "UPDATE hookrelay_deliveries SET lease_token = NULL, lease_until = NULL, due_at = ?3
+                 WHERE id = ?1 AND lease_token = ?2 AND status = 'pending'",
+            )
+            .bind(r.delivery.as_str())
+            .bind(i64::try_from(r.token.0).unwrap_or(i64::MAX))
+            .bind(ms(r.due_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn next_due(&self) -> Result<Option<UnixMillis>, StoreError> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(due_at) FROM hookrelay_deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(next.map(from_ms))
+    }
+
+    async fn delivery(&self, id: &DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM hookrelay_deliveries d
+             JOIN hookrelay_messages m ON m.seq = d.message_seq WHERE d.id = ?1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|r| delivery_of(&r, UnixMillis::now())).transpose()
+    }
+
+    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let limit = if query.limit == 0 {
+            -1
+        } else {
+            i64::try_from(query.limit).unwrap_or(i64::MAX)
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM hookrelay_deliveries d
+             JOIN hookrelay_messages m ON m.seq = d.message_seq
+             WHERE (?1 IS NULL OR m.id = ?1) AND (?2 IS NULL OR d.endpoint_id = ?2)
+               AND (?3 = 0 OR d.status = 'dead')
+             ORDER BY d.seq LIMIT ?4"
+        ))
+        .bind(query.message.as_ref().map(MessageId::as_str))
+        .bind(query.endpoint.as_ref().map(EndpointId::as_str))
+        .bind(i64::from(query.dead_only))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let now = UnixMillis::now();
+        rows.iter().map(|r| delivery_of(r, now)).collect()
+    }
+
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.attempt, a.started_at, a.latency_ms, a.status, a.error, a.response_headers,
+                    a.response_body
+             FROM hookrelay_attempts a JOIN hookrelay_deliveries d ON d.seq = a.delivery_seq
+             WHERE d.id = ?1 ORDER BY a.attempt",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let headers: String = row.try_get("response_headers").map_err(backend)?;
+                let body: Vec<u8> = row.try_get("response_body").map_err(backend)?;
+                let attempt: i64 = row.try_get("attempt").map_err(backend)?;
+                let latency: i64 = row.try_get("latency_ms").map_err(backend)?;
+                let status: Option<i64> = row.try_get("status").map_err(backend)?;
+                let error: Option<String> = row.try_get("error").map_err(backend)?;
+                Ok(AttemptLog {
+                    delivery: id.clone(),
+                    attempt: u32::try_from(attempt).unwrap_or(0),
+                    started_at: from_ms(row.try_get("started_at").map_err(backend)?),
+                    latency_ms: u64::try_from(latency).unwrap_or(0),
+                    status: status.and_then(|s| u16::try_from(s).ok()),
+                    error: error.as_deref().map(parse_error),
+                    response_headers: serde_json::from_str(&headers)
+                        .map_err(|_| corrupt("response headers"))?,
+                    response_body: Bytes::from(body),
+                })
+            })
+            .collect()
+    }
+
+    async fn counts(&self, now: UnixMillis) -> Result<DeliveryCounts, StoreError> {
+        let row = sqlx::query(
+            "SELECT
+               COALESCE(SUM(status = 'pending' AND (lease_until IS NULL OR lease_until <= ?1)), 0) AS pending,
+               COALESCE(SUM(status = 'pending' AND lease_until > ?1), 0) AS in_flight,
+               COALESCE(SUM(status = 'delivered'), 0) AS delivered,
+               COALESCE(SUM(status = 'dead'), 0) AS dead
+             FROM hookrelay_deliveries",
+        )
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        let get = |name: &str| -> Result<u64, StoreError> {
+            let v: i64 = row.try_get(name).map_err(backend)?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        };
+        Ok(DeliveryCounts {
+            pending: get("pending")?,
+            in_flight: get("in_flight")?,
+            delivered: get("delivered")?,
+            dead: get("dead")?,
+        })
+    }
+}

@@ -1,0 +1,529 @@
+//! One conformance suite for every delivery store: the same scenarios, generic over
+//! `DeliveryStore`, against `MemoryStore` and `SqliteStore` (a fresh temporary file each).
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookrelay::Secret;
+use hookrelay::profile::Profile;
+use hookrelay::retry::UnixMillis;
+use hookrelay::send::store::{
+    AttemptRecord, DeadReason, DeliveryStore, Enqueued, NewDelivery, NewMessage, NextStep,
+    Publication, PublishKey, Recorded, Release,
+};
+use hookrelay::send::{
+    DeliveryId, DeliveryQuery, DeliveryStatus, Endpoint, EndpointId, EndpointStatus, MemoryStore,
+    MessageId, SqliteStore,
+};
+
+const T0: u64 = 1_700_000_000_000;
+const LEASE: Duration = Duration::from_secs(30);
+
+fn at(offset_ms: u64) -> UnixMillis {
+    UnixMillis::from_millis(T0 + offset_ms)
+}
+
+fn endpoint(id: &str) -> Endpoint {
+    Endpoint::builder(format!("https://{id}.example/hook"), Profile::TaskHub)
+        .id(EndpointId::new(id).unwrap())
+        .secret(Secret::from_raw("conformance").unwrap())
+        .build()
+        .unwrap()
+}
+
+fn publication(endpoints: &[&str], key: Option<&str>) -> Publication {
+    Publication {
+        message: NewMessage {
+            id: MessageId::generate(),
+            event_id: "evt_1".into(),
+            event_type: "task.created".into(),
+            created_at: at(0),
+            bodies: vec![Bytes::from_static(br#"{"id":"evt_1"}"#)],
+        },
+        deliveries: endpoints
+            .iter()
+            .map(|e| NewDelivery {
+                id: DeliveryId::generate(),
+                endpoint: EndpointId::new(e).unwrap(),
+                body: 0,
+            })
+            .collect(),
+        key: key.map(|k| PublishKey {
+            key: k.to_owned(),
+            expires_at: at(60_000),
+        }),
+    }
+}
+
+fn result(claim: &hookrelay::send::store::Claim, next: NextStep, status: u16) -> AttemptRecord {
+    AttemptRecord {
+        delivery: claim.delivery.clone(),
+        token: claim.token,
+        attempt: claim.attempts + 1,
+        started_at: at(0),
+        latency: Duration::from_millis(7),
+        status: Some(status),
+        error: None,
+        response_headers: vec![("content-type".into(), "text/plain".into())],
+        response_body: Bytes::from_static(b"last words"),
+        next,
+    }
+}
+
+async fn claim_returns_the_body_and_respects_limit_and_due_time<S: DeliveryStore>(store: S) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    let out = store
+        .enqueue(
+            vec![publication(&["ep_a"], None), publication(&["ep_a"], None)],
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out[0], Enqueued::Created(_)));
+    assert!(
+        store
+            .claim(at(0).saturating_add(Duration::ZERO), 0, LEASE, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let one = store.claim(at(0), 1, LEASE, &[]).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(&one[0].body[..], br#"{"id":"evt_1"}"#);
+    assert_eq!(one[0].event_type.as_str(), "task.created");
+    assert_eq!(one[0].attempts, 0);
+    let rest = store.claim(at(0), 10, LEASE, &[]).await.unwrap();
+    assert_eq!(rest.len(), 1, "the first is leased");
+    assert!(store.claim(at(0), 10, LEASE, &[]).await.unwrap().is_empty());
+}
+
+async fn inactive_and_skipped_endpoints_are_not_claimed<S: DeliveryStore>(store: S) {
+    for id in ["ep_a", "ep_b", "ep_c"] {
+        store.put_endpoint(&endpoint(id)).await.unwrap();
+    }
+    store
+        .enqueue(vec![publication(&["ep_a", "ep_b", "ep_c"], None)], at(0))
+        .await
+        .unwrap();
+    store
+        .set_endpoint_status(&EndpointId::new("ep_b").unwrap(), EndpointStatus::Paused)
+        .await
+        .unwrap();
+    let skip = [EndpointId::new("ep_c").unwrap()];
+    let claims = store.claim(at(0), 10, LEASE, &skip).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].endpoint.as_str(), "ep_a");
+    assert!(matches!(
+        store
+            .set_endpoint_status(&EndpointId::new("ep_zz").unwrap(), EndpointStatus::Paused)
+            .await,
+        Err(hookrelay::send::store::StoreError::UnknownEndpoint)
+    ));
+}
+
+async fn an_expired_lease_is_claimed_again_and_the_stale_result_refused<S: DeliveryStore>(
+    store: S,
+) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    store
+        .enqueue(vec![publication(&["ep_a"], None)], at(0))
+        .await
+        .unwrap();
+    let first = store.claim(at(0), 10, LEASE, &[]).await.unwrap().remove(0);
+    assert!(
+        store
+            .claim(at(29_999), 10, LEASE, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let second = store
+        .claim(at(30_000), 10, LEASE, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(first.delivery, second.delivery);
+    assert!(second.token > first.token, "a fresh token");
+    let stale = store
+        .record(vec![result(&first, NextStep::Delivered, 200)])
+        .await
+        .unwrap();
+    assert_eq!(stale, vec![Recorded::Stale]);
+    let record = store.delivery(&first.delivery).await.unwrap().unwrap();
+    assert_eq!(
+        record.status,
+        DeliveryStatus::Pending,
+        "the stale result changed nothing"
+    );
+    assert!(store.attempts(&first.delivery).await.unwrap().is_empty());
+    let saved = store
+        .record(vec![result(&second, NextStep::RetryAt(at(90_000)), 503)])
+        .await
+        .unwrap();
+    assert_eq!(saved, vec![Recorded::Saved]);
+    let again = store
+        .record(vec![result(&second, NextStep::Delivered, 200)])
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec![Recorded::Stale],
+        "a token is good for one result"
+    );
+}
+
+async fn results_move_deliveries_along<S: DeliveryStore>(store: S) {
+    for id in ["ep_a", "ep_b", "ep_c"] {
+        store.put_endpoint(&endpoint(id)).await.unwrap();
+    }
+    store
+        .enqueue(vec![publication(&["ep_a", "ep_b", "ep_c"], None)], at(0))
+        .await
+        .unwrap();
+    let claims = store.claim(at(0), 10, LEASE, &[]).await.unwrap();
+    let by = |e: &str| {
+        claims
+            .iter()
+            .find(|c| c.endpoint.as_str() == e)
+            .unwrap()
+            .clone()
+    };
+    let (a, b, c) = (by("ep_a"), by("ep_b"), by("ep_c"));
+    let out = store
+        .record(vec![
+            result(&a, NextStep::RetryAt(at(5_000)), 500),
+            result(&b, NextStep::DeadLetter(DeadReason::Exhausted), 500),
+            result(&c, NextStep::DisableEndpoint, 410),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out, vec![Recorded::Saved; 3]);
+
+    let ra = store.delivery(&a.delivery).await.unwrap().unwrap();
+    assert_eq!(ra.status, DeliveryStatus::Pending);
+    assert_eq!(ra.attempts, 1);
+    assert_eq!(ra.next_attempt_at, Some(at(5_000)));
+    assert_eq!(ra.last_status, Some(500));
+    assert_eq!(store.next_due().await.unwrap(), Some(at(5_000)));
+    assert!(
+        store
+            .claim(at(4_999), 10, LEASE, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retry = store
+        .claim(at(5_000), 10, LEASE, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(retry.attempts, 1);
+    store
+        .record(vec![result(&retry, NextStep::Delivered, 200)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delivery(&a.delivery).await.unwrap().unwrap().status,
+        DeliveryStatus::Delivered
+    );
+    let log = store.attempts(&a.delivery).await.unwrap();
+    assert_eq!(log.iter().map(|l| l.attempt).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(log[0].status, Some(500));
+    assert_eq!(log[0].latency_ms, 7);
+    assert_eq!(
+        log[0].response_headers,
+        vec![("content-type".to_owned(), "text/plain".to_owned())]
+    );
+
+    let dead = store
+        .deliveries(&DeliveryQuery {
+            dead_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 2);
+    let rb = dead.iter().find(|d| d.id == b.delivery).unwrap();
+    assert_eq!(
+        rb.status,
+        DeliveryStatus::DeadLettered(DeadReason::Exhausted)
+    );
+    let last = store.attempts(&b.delivery).await.unwrap().pop().unwrap();
+    assert_eq!(
+        &last.response_body[..],
+        b"last words",
+        "the dead letter keeps its last response"
+    );
+    let rc = dead.iter().find(|d| d.id == c.delivery).unwrap();
+    assert_eq!(
+        rc.status,
+        DeliveryStatus::DeadLettered(DeadReason::EndpointGone)
+    );
+    let gone = store
+        .endpoint(&EndpointId::new("ep_c").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(gone.status(), EndpointStatus::Disabled);
+
+    let counts = store.counts(at(6_000)).await.unwrap();
+    assert_eq!(
+        (
+            counts.pending,
+            counts.in_flight,
+            counts.delivered,
+            counts.dead
+        ),
+        (0, 0, 1, 2)
+    );
+}
+
+async fn release_hands_back_without_an_attempt<S: DeliveryStore>(store: S) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    store
+        .enqueue(vec![publication(&["ep_a"], None)], at(0))
+        .await
+        .unwrap();
+    let claim = store.claim(at(0), 10, LEASE, &[]).await.unwrap().remove(0);
+    assert_eq!(store.counts(at(0)).await.unwrap().in_flight, 1);
+    store
+        .release(vec![Release {
+            delivery: claim.delivery.clone(),
+            token: claim.token,
+            due_at: at(2_000),
+        }])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim(at(1_999), 10, LEASE, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim(at(2_000), 10, LEASE, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.attempts, 0, "a release is not an attempt");
+    assert_eq!(store.counts(at(2_000)).await.unwrap().in_flight, 1);
+}
+
+async fn publish_keys_deduplicate_within_their_window<S: DeliveryStore>(store: S) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    let first = store
+        .enqueue(vec![publication(&["ep_a"], Some("order-1"))], at(0))
+        .await
+        .unwrap()
+        .remove(0);
+    let Enqueued::Created(first_id) = first else {
+        panic!("{first:?}")
+    };
+    let again = store
+        .enqueue(vec![publication(&["ep_a"], Some("order-1"))], at(1_000))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(again, Enqueued::Existing(first_id.clone()));
+    assert_eq!(
+        store.counts(at(1_000)).await.unwrap().pending,
+        1,
+        "nothing created"
+    );
+    let later = store
+        .enqueue(vec![publication(&["ep_a"], Some("order-1"))], at(60_001))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(matches!(later, Enqueued::Created(id) if id != first_id));
+}
+
+async fn listing_by_message_and_endpoint<S: DeliveryStore>(store: S) {
+    for id in ["ep_a", "ep_b"] {
+        store.put_endpoint(&endpoint(id)).await.unwrap();
+    }
+    let p = publication(&["ep_a", "ep_b"], None);
+    let message = p.message.id.clone();
+    store
+        .enqueue(vec![p, publication(&["ep_a"], None)], at(0))
+        .await
+        .unwrap();
+    let of_message = store
+        .deliveries(&DeliveryQuery {
+            message: Some(message),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_message.len(), 2);
+    let of_a = store
+        .deliveries(&DeliveryQuery {
+            endpoint: Some(EndpointId::new("ep_a").unwrap()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_a.len(), 2);
+    let limited = store
+        .deliveries(&DeliveryQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    let listed = store.endpoints().await.unwrap();
+    assert_eq!(listed.len(), 2);
+}
+
+async fn run_all<S: DeliveryStore, F: Future<Output = S>>(make: impl Fn() -> F) {
+    claim_returns_the_body_and_respects_limit_and_due_time(make().await).await;
+    inactive_and_skipped_endpoints_are_not_claimed(make().await).await;
+    an_expired_lease_is_claimed_again_and_the_stale_result_refused(make().await).await;
+    results_move_deliveries_along(make().await).await;
+    release_hands_back_without_an_attempt(make().await).await;
+    publish_keys_deduplicate_within_their_window(make().await).await;
+    listing_by_message_and_endpoint(make().await).await;
+}
+
+fn temp_db() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "hookrelay-conformance-{}-{}.db",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    run_all(|| async { MemoryStore::new() }).await;
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    run_all(|| async {
+        SqliteStore::connect(&format!("sqlite://{}?mode=rwc", temp_db()))
+            .await
+            .unwrap()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_everything_across_a_reopen() {
+    let path = temp_db();
+    let url = format!("sqlite://{path}?mode=rwc");
+    let secret = Secret::from_raw("rotate-me").unwrap();
+    let original = Endpoint::builder("https://keep.example/hook", Profile::TaskLink)
+        .id(EndpointId::new("ep_keep").unwrap())
+        .secret(secret.clone())
+        .retiring_secret(
+            Secret::from_raw("old").unwrap(),
+            std::time::UNIX_EPOCH + Duration::from_secs(2_000_000_000),
+        )
+        .subscribe("job.*")
+        .concurrency(3)
+        .header("X-Tenant", "acme")
+        .name("keep")
+        .retry_policy(hookrelay::retry::RetryPolicy::tasklink())
+        .build()
+        .unwrap();
+    let (delivery, token) = {
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.put_endpoint(&original).await.unwrap();
+        store
+            .enqueue(vec![publication(&["ep_keep"], None)], at(0))
+            .await
+            .unwrap();
+        let claim = store.claim(at(0), 1, LEASE, &[]).await.unwrap().remove(0);
+        (claim.delivery, claim.token)
+    };
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let loaded = store
+        .endpoint(&EndpointId::new("ep_keep").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(loaded.url(), original.url());
+    assert_eq!(loaded.profile(), Profile::TaskLink);
+    assert_eq!(loaded.filter(), original.filter());
+    assert_eq!(loaded.concurrency().get(), 3);
+    assert_eq!(loaded.name(), Some("keep"));
+    assert_eq!(loaded.headers().get("x-tenant").unwrap(), "acme");
+    assert_eq!(loaded.retry_policy(), original.retry_policy());
+    assert_eq!(loaded.secrets().len(), 2);
+    assert_eq!(loaded.secrets()[1].until(), original.secrets()[1].until());
+    assert_eq!(
+        loaded.secrets()[0].secret().mac(&[b"x"]).to_hex(),
+        secret.mac(&[b"x"]).to_hex(),
+        "the reloaded secret signs the same"
+    );
+    let record = store.delivery(&delivery).await.unwrap().unwrap();
+    assert_eq!(record.status, DeliveryStatus::Pending);
+    let next = store
+        .claim(at(LEASE.as_millis() as u64), 1, LEASE, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        next.token > token,
+        "fencing tokens keep increasing across a reopen"
+    );
+    assert_eq!(store.body_count().await.unwrap(), 1);
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+}
+
+#[tokio::test]
+async fn a_fan_out_stores_its_body_once() {
+    let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", temp_db()))
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..10).map(|i| format!("ep_{i}")).collect();
+    for id in &ids {
+        store.put_endpoint(&endpoint(id)).await.unwrap();
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    store
+        .enqueue(vec![publication(&refs, None)], at(0))
+        .await
+        .unwrap();
+    assert_eq!(store.body_count().await.unwrap(), 1);
+    let claims = store.claim(at(0), 100, LEASE, &[]).await.unwrap();
+    assert_eq!(claims.len(), 10);
+    assert!(claims.iter().all(|c| c.body == claims[0].body));
+}
+
+#[tokio::test]
+async fn one_pool_serves_both_sqlite_stores() {
+    use hookrelay::receive::{
+        Claim, IdempotencyKey, IdempotencyStore, Retention, SqliteIdempotencyStore,
+    };
+    let deliveries = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", temp_db()))
+        .await
+        .unwrap();
+    let idempotency = SqliteIdempotencyStore::from_pool(deliveries.pool().clone())
+        .await
+        .unwrap();
+    deliveries.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    let key = IdempotencyKey::new("evt_1");
+    let now = hookrelay::Timestamp::from_unix(1_700_000_000);
+    assert_eq!(
+        idempotency
+            .claim(&key, now, Retention::default())
+            .await
+            .unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(deliveries.endpoints().await.unwrap().len(), 1);
+}

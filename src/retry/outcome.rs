@@ -118,10 +118,12 @@ impl Classifier {
         self
     }
 
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn client_errors(&self) -> ClientErrors {
         self.client_errors
     }
 
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn overrides(&self) -> &[(u16, OutcomeClass)] {
         &self.overrides
     }

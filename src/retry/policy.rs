@@ -498,6 +498,7 @@ impl RetryPolicyBuilder {
 
 /// The stored form of a policy (for delivery stores), as JSON.
 impl RetryPolicy {
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn to_json(&self) -> serde_json::Value {
         use serde_json::json;
         let schedule = match &self.schedule {
@@ -537,6 +538,7 @@ impl RetryPolicy {
     }
 
     /// The policy [`to_json`](Self::to_json) wrote; `None` if `value` is not one.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn from_json(value: &serde_json::Value) -> Option<Self> {
         let ms = |v: &serde_json::Value| v.as_u64().map(Duration::from_millis);
         let u32_of = |v: &serde_json::Value| v.as_u64().and_then(|n| u32::try_from(n).ok());

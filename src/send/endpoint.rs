@@ -343,6 +343,7 @@ impl Endpoint {
 
     /// The stored form, for delivery stores: every setting, secrets included (as
     /// `whsec_<base64>`), so the store must be protected like the secrets themselves.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn to_json(&self) -> serde_json::Value {
         use serde_json::json;
         json!({
@@ -372,6 +373,7 @@ impl Endpoint {
     }
 
     /// The endpoint [`to_json`](Self::to_json) wrote, under `id`; `None` if it is not one.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn from_json(id: EndpointId, value: &serde_json::Value) -> Option<Endpoint> {
         let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
         let profile: Profile = value["profile"].as_str()?.parse().ok()?;

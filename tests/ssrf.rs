@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hookrelay::send::{
-    AddressPolicy, IpRange, OutboundRequest, Refusal, ReqwestTransport, StaticResolver,
-    Transport, TransportError, is_public,
+    AddressPolicy, IpRange, OutboundRequest, Refusal, ReqwestTransport, StaticResolver, Transport,
+    TransportError, is_public,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
@@ -40,7 +40,11 @@ fn d33_literal_internal_destinations() {
         "https://[fd00:ec2::254]/",
         "https://metadata.google.internal/computeMetadata/v1/",
     ] {
-        assert_eq!(refused(&policy, target), Some(Refusal::NonPublicAddress), "{target}");
+        assert_eq!(
+            refused(&policy, target),
+            Some(Refusal::NonPublicAddress),
+            "{target}"
+        );
     }
 }
 
@@ -55,7 +59,11 @@ fn d34_encoded_loopback_is_classified_after_parsing() {
         "https://[::ffff:127.0.0.1]/",
         "https://[0:0:0:0:0:ffff:7f00:1]/",
     ] {
-        assert_eq!(refused(&policy, target), Some(Refusal::NonPublicAddress), "{target}");
+        assert_eq!(
+            refused(&policy, target),
+            Some(Refusal::NonPublicAddress),
+            "{target}"
+        );
     }
 }
 
@@ -68,7 +76,11 @@ fn d35_ipv6_forms_wrapping_ipv4() {
         "https://[64:ff9b::a9fe:a9fe]/",
         "https://[2002:a9fe:a9fe::1]/",
     ] {
-        assert_eq!(refused(&policy, target), Some(Refusal::NonPublicAddress), "{target}");
+        assert_eq!(
+            refused(&policy, target),
+            Some(Refusal::NonPublicAddress),
+            "{target}"
+        );
     }
     assert_eq!(refused(&policy, "https://[64:ff9b::1.1.1.1]/"), None);
 }
@@ -76,14 +88,34 @@ fn d35_ipv6_forms_wrapping_ipv4() {
 #[test]
 fn d36_ranges_and_public_edges() {
     for refused in [
-        "10.0.0.1", "172.16.0.1", "192.168.0.1", "100.64.0.1", "192.0.0.1", "198.18.0.1",
-        "198.19.255.255", "192.0.2.1", "198.51.100.1", "203.0.113.1", "240.0.0.1",
-        "255.255.255.255", "224.0.0.1", "239.255.255.255", "fe80::1", "fc00::1", "fdff::1",
-        "2001:db8::1", "ff02::1",
+        "10.0.0.1",
+        "172.16.0.1",
+        "192.168.0.1",
+        "100.64.0.1",
+        "192.0.0.1",
+        "198.18.0.1",
+        "198.19.255.255",
+        "192.0.2.1",
+        "198.51.100.1",
+        "203.0.113.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "224.0.0.1",
+        "239.255.255.255",
+        "fe80::1",
+        "fc00::1",
+        "fdff::1",
+        "2001:db8::1",
+        "ff02::1",
     ] {
         assert!(!is_public(ip(refused)), "{refused}");
     }
-    for allowed in ["1.1.1.1", "223.255.255.255", "2606:4700:4700::1111", "8.8.8.8"] {
+    for allowed in [
+        "1.1.1.1",
+        "223.255.255.255",
+        "2606:4700:4700::1111",
+        "8.8.8.8",
+    ] {
         assert!(is_public(ip(allowed)), "{allowed}");
     }
 }
@@ -91,12 +123,30 @@ fn d36_ranges_and_public_edges() {
 #[test]
 fn d42_schemes_credentials_and_https() {
     let policy = AddressPolicy::new();
-    assert_eq!(refused(&policy, "ftp://example.com/"), Some(Refusal::Scheme));
-    assert_eq!(refused(&policy, "file:///etc/passwd"), Some(Refusal::Scheme));
-    assert_eq!(refused(&policy, "http://example.com/"), Some(Refusal::InsecureScheme));
-    assert_eq!(refused(&policy, "https://user:pw@example.com/"), Some(Refusal::Userinfo));
-    assert_eq!(refused(&policy, "https://user@example.com/"), Some(Refusal::Userinfo));
-    assert_eq!(refused(&policy.clone().allow_http(), "http://example.com/"), None);
+    assert_eq!(
+        refused(&policy, "ftp://example.com/"),
+        Some(Refusal::Scheme)
+    );
+    assert_eq!(
+        refused(&policy, "file:///etc/passwd"),
+        Some(Refusal::Scheme)
+    );
+    assert_eq!(
+        refused(&policy, "http://example.com/"),
+        Some(Refusal::InsecureScheme)
+    );
+    assert_eq!(
+        refused(&policy, "https://user:pw@example.com/"),
+        Some(Refusal::Userinfo)
+    );
+    assert_eq!(
+        refused(&policy, "https://user@example.com/"),
+        Some(Refusal::Userinfo)
+    );
+    assert_eq!(
+        refused(&policy.clone().allow_http(), "http://example.com/"),
+        None
+    );
     assert_eq!(refused(&policy, "https://example.com/"), None);
 }
 
@@ -155,14 +205,20 @@ async fn d37_a_name_resolving_to_a_private_address_is_refused_at_connect_time() 
         .build()
         .unwrap();
     let err = transport
-        .send(request(&format!("http://hooks.example.com:{port}/"), Duration::from_secs(5)))
+        .send(request(
+            &format!("http://hooks.example.com:{port}/"),
+            Duration::from_secs(5),
+        ))
         .await
         .unwrap_err();
     assert_eq!(err, TransportError::Refused(Refusal::NonPublicAddress));
     assert_eq!(resolver.lookups("hooks.example.com"), 1);
     assert_eq!(hits.load(Ordering::SeqCst), 0, "no connection was made");
     let shown = format!("{err} {err:?}");
-    assert!(!shown.contains("127.0.0.1") && !shown.contains("hooks.example.com"), "{shown}");
+    assert!(
+        !shown.contains("127.0.0.1") && !shown.contains("hooks.example.com"),
+        "{shown}"
+    );
 }
 
 #[tokio::test]
@@ -182,7 +238,14 @@ async fn d38_dns_rebinding_cannot_move_a_connection() {
     };
     let target = format!("http://rebind.example.com:{port}/");
     let first = build();
-    assert_eq!(first.send(request(&target, Duration::from_secs(5))).await.unwrap().status, 200);
+    assert_eq!(
+        first
+            .send(request(&target, Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
     // The same client reuses its connection to the vetted address, or resolves again and
     // vets the new answer: either way nothing reaches 127.0.0.2.
     let again = first.send(request(&target, Duration::from_secs(5))).await;
@@ -215,7 +278,10 @@ async fn d39_mixed_answers_connect_only_to_the_vetted_addresses() {
         .build()
         .unwrap();
     let response = transport
-        .send(request(&format!("http://mixed.example.com:{port}/"), Duration::from_secs(5)))
+        .send(request(
+            &format!("http://mixed.example.com:{port}/"),
+            Duration::from_secs(5),
+        ))
         .await
         .unwrap();
     assert_eq!(response.status, 200);
@@ -264,9 +330,15 @@ async fn d43_bodies_are_capped_and_a_trickle_hits_the_deadline() {
             });
         }
     });
-    let transport = ReqwestTransport::builder().policy(local_only()).build().unwrap();
+    let transport = ReqwestTransport::builder()
+        .policy(local_only())
+        .build()
+        .unwrap();
     let answer = transport
-        .send(request(&format!("http://127.0.0.1:{port}/"), Duration::from_secs(5)))
+        .send(request(
+            &format!("http://127.0.0.1:{port}/"),
+            Duration::from_secs(5),
+        ))
         .await
         .unwrap();
     assert_eq!(answer.status, 500);
@@ -294,7 +366,10 @@ async fn d43_bodies_are_capped_and_a_trickle_hits_the_deadline() {
     });
     let started = std::time::Instant::now();
     let err = transport
-        .send(request(&format!("http://127.0.0.1:{port}/"), Duration::from_millis(500)))
+        .send(request(
+            &format!("http://127.0.0.1:{port}/"),
+            Duration::from_millis(500),
+        ))
         .await
         .unwrap_err();
     assert_eq!(err, TransportError::Timeout);
@@ -310,7 +385,10 @@ async fn d43_bodies_are_capped_and_a_trickle_hits_the_deadline() {
         }
     });
     let err = transport
-        .send(request(&format!("http://127.0.0.1:{port}/"), Duration::from_millis(300)))
+        .send(request(
+            &format!("http://127.0.0.1:{port}/"),
+            Duration::from_millis(300),
+        ))
         .await
         .unwrap_err();
     assert_eq!(err, TransportError::Timeout);
@@ -333,6 +411,12 @@ async fn d44_refusals_never_reveal_the_address() {
             assert!(!shown.contains(secret_part), "{shown}");
         }
     }
-    let shown = format!("{:?}", request("https://example.com/path?token=abc", Duration::from_secs(1)));
-    assert!(!shown.contains("token=abc") && !shown.contains("/path"), "{shown}");
+    let shown = format!(
+        "{:?}",
+        request("https://example.com/path?token=abc", Duration::from_secs(1))
+    );
+    assert!(
+        !shown.contains("token=abc") && !shown.contains("/path"),
+        "{shown}"
+    );
 }

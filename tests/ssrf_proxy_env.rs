@@ -36,7 +36,8 @@ async fn proxy_variables_are_ignored() {
     if std::env::var(CHILD).is_ok() {
         return child().await;
     }
-    let (proxy_port, proxy_hits) = listener(b"HTTP/1.1 502 Proxy\r\ncontent-length: 0\r\n\r\n").await;
+    let (proxy_port, proxy_hits) =
+        listener(b"HTTP/1.1 502 Proxy\r\ncontent-length: 0\r\n\r\n").await;
     let proxy = format!("http://127.0.0.1:{proxy_port}");
     let output = tokio::task::spawn_blocking(move || {
         Command::new(std::env::current_exe().unwrap())
@@ -86,13 +87,21 @@ async fn child() {
         .await
         .unwrap();
     assert_eq!(response.status, 200);
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "went straight to the destination");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "went straight to the destination"
+    );
     // Control: a default client honours the variables, so they are in effect here.
     let control = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/"))
         .send()
         .await
         .unwrap();
-    assert_eq!(control.status().as_u16(), 502, "the control request went to the proxy");
+    assert_eq!(
+        control.status().as_u16(),
+        502,
+        "the control request went to the proxy"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }

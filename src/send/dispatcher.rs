@@ -1,13 +1,5 @@
 //! [`Dispatcher`]: claims due deliveries, signs and sends each attempt, records the result,
 //! and asks the retry planner what comes next.
-//!
-//! One loop per dispatcher: record finished attempts (in one batch), claim as many due
-//! deliveries as there are free slots, start them, then sleep until an attempt finishes, work
-//! is published, the next delivery falls due, or shutdown. Each endpoint's rate limit and
-//! concurrency cap are state kept per endpoint: a claimed delivery whose endpoint is
-//! saturated goes straight back to the store, due when the endpoint will have room, and that
-//! endpoint is left out of claims until then — so a slow, dead or rate-limited endpoint never
-//! holds a slot another endpoint could use.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -113,7 +105,15 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
     }
 }
 
-/// Delivers due work from a store. See the [module docs](self).
+/// Delivers due work from a store.
+///
+/// One loop per dispatcher: record finished attempts (in one batch), claim as many due
+/// deliveries as there are free slots, start them, then sleep until an attempt finishes, work
+/// is published, the next delivery falls due, or shutdown. Each endpoint's rate limit and
+/// concurrency cap are state kept per endpoint: a claimed delivery whose endpoint is
+/// saturated goes straight back to the store, due when the endpoint will have room, and that
+/// endpoint is left out of claims until then — so a slow, dead or rate-limited endpoint never
+/// holds a slot another endpoint could use.
 pub struct Dispatcher<S, T> {
     shared: Arc<Shared<S>>,
     transport: Arc<T>,

@@ -40,8 +40,11 @@ impl HostResolver for SystemResolver {
 /// repeating (so a second lookup can answer differently, as a rebinding attacker's DNS does).
 #[derive(Debug, Clone, Default)]
 pub struct StaticResolver {
-    answers: Arc<Mutex<HashMap<String, (usize, Vec<Vec<IpAddr>>)>>>,
+    answers: Arc<Mutex<HashMap<String, Answers>>>,
 }
+
+/// Lookups made so far, and the answers in order.
+type Answers = (usize, Vec<Vec<IpAddr>>);
 
 impl StaticResolver {
     /// No names known.

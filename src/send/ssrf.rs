@@ -1,22 +1,5 @@
 //! The SSRF guard's address policy: which destinations a sender may connect to. Pure: no
 //! I/O; the reqwest transport applies it before connecting and to every resolved address.
-//!
-//! By default only public unicast addresses over `https` are allowed. Refused, in IPv4:
-//! `0/8`, `10/8`, `100.64/10`, `127/8`, `169.254/16`, `172.16/12`, `192.0.0/24`, `192.0.2/24`,
-//! `192.88.99/24`, `192.168/16`, `198.18/15`, `198.51.100/24`, `203.0.113/24`, `224/4`,
-//! `240/4`. In IPv6: `::`, `::1`, `100::/64`, `2001::/23` (Teredo, benchmarking, ORCHID and
-//! other IETF special ranges), `2001:db8::/32`, `fc00::/7`, `fe80::/10`, `fec0::/10`,
-//! `ff00::/8`, `64:ff9b:1::/48`; and every form that carries an IPv4 address is judged by
-//! that address: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, SIIT
-//! `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` and 6to4 `2002:aabb:ccdd::`. Host names
-//! `localhost`, `*.localhost`, `*.local`, `*.internal` (`metadata.google.internal`) and
-//! `*.home.arpa` are refused without a lookup.
-//!
-//! Hosts are classified from the parsed URL, never the raw text: the WHATWG parser has
-//! already turned `2130706433`, `0x7f.1`, `0177.0.0.1` and `127.1` into `127.0.0.1`.
-//!
-//! When a name resolves to several addresses, the guard connects only to the permitted
-//! ones, and refuses the destination if none is.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -104,7 +87,24 @@ pub enum Destination {
     Name(String),
 }
 
-/// Which destinations may be delivered to. See the [module docs](self).
+/// Which destinations may be delivered to.
+///
+/// By default only public unicast addresses over `https` are allowed. Refused, in IPv4:
+/// `0/8`, `10/8`, `100.64/10`, `127/8`, `169.254/16`, `172.16/12`, `192.0.0/24`, `192.0.2/24`,
+/// `192.88.99/24`, `192.168/16`, `198.18/15`, `198.51.100/24`, `203.0.113/24`, `224/4`,
+/// `240/4`. In IPv6: `::`, `::1`, `100::/64`, `2001::/23` (Teredo, benchmarking, ORCHID and
+/// other IETF special ranges), `2001:db8::/32`, `fc00::/7`, `fe80::/10`, `fec0::/10`,
+/// `ff00::/8`, `64:ff9b:1::/48`; and every form that carries an IPv4 address is judged by
+/// that address: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, SIIT
+/// `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` and 6to4 `2002:aabb:ccdd::`. Host names
+/// `localhost`, `*.localhost`, `*.local`, `*.internal` (`metadata.google.internal`) and
+/// `*.home.arpa` are refused without a lookup.
+///
+/// Hosts are classified from the parsed URL, never the raw text: the WHATWG parser has
+/// already turned `2130706433`, `0x7f.1`, `0177.0.0.1` and `127.1` into `127.0.0.1`.
+///
+/// When a name resolves to several addresses, the guard connects only to the permitted
+/// ones, and refuses the destination if none is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressPolicy {
     http: bool,
@@ -188,7 +188,7 @@ fn is_reserved_name(name: &str) -> bool {
     })
 }
 
-/// Whether `ip` is a public unicast address (see the [module docs](self) for the ranges).
+/// Whether `ip` is a public unicast address (see [`AddressPolicy`] for the ranges).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),

@@ -6,8 +6,9 @@
 //! ```
 //!
 //! Throughput, at concurrency 1, 16 and 64: the dispatcher over `MemoryStore` and over
-//! `SqliteStore` (publish in batches while the dispatcher runs; timed from the first publish
-//! to the receiver's last request), each paired in the same round with the **plain loop**:
+//! `SqliteStore` delivering a published backlog (published untimed, in batches of 500; timed
+//! from starting the dispatcher to the receiver's last request, so claims, signing, sending
+//! and recording every result are inside), each paired in the same round with the **plain loop**:
 //! the same number of tasks POSTing the same bodies, signed in advance, with a bare
 //! `reqwest::Client`. Rounds alternate and the median of each is reported with its ratio.
 //!
@@ -25,7 +26,8 @@ use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::scheme::{Message, Scheme, XHub};
 use hookrelay::send::{
-    AddressPolicy, DeliveryStore, Endpoint, MemoryStore, ReqwestTransport, Sender, SqliteStore,
+    AddressPolicy, DeliveryStore, Durability, Endpoint, MemoryStore, ReqwestTransport, Sender,
+    SqliteStore,
 };
 use tokio::sync::Notify;
 
@@ -145,6 +147,7 @@ async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Publishes `n` events (untimed), then times the dispatcher delivering them all.
 async fn dispatcher_run<S: DeliveryStore>(
     store: S,
     rx: &Receiver,
@@ -156,16 +159,16 @@ async fn dispatcher_run<S: DeliveryStore>(
         .add_endpoint(endpoint(&rx.url, concurrency))
         .await
         .unwrap();
+    let events: Vec<OutgoingEvent> = (0..n).map(event).collect();
+    for chunk in events.chunks(500) {
+        sender.publish_batch(chunk.to_vec()).await.unwrap();
+    }
+    let start_hits = rx.hits.load(Ordering::SeqCst);
+    let started = Instant::now();
     let handle = sender
         .dispatcher(transport())
         .concurrency(concurrency)
         .spawn();
-    let events: Vec<OutgoingEvent> = (0..n).map(event).collect();
-    let start_hits = rx.hits.load(Ordering::SeqCst);
-    let started = Instant::now();
-    for chunk in events.chunks(500) {
-        sender.publish_batch(chunk.to_vec()).await.unwrap();
-    }
     wait_for(rx, start_hits + n).await;
     let rate = n as f64 / started.elapsed().as_secs_f64();
     handle.shutdown(Duration::from_secs(5)).await.unwrap();
@@ -181,8 +184,44 @@ fn temp_db(tag: &str) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
+/// What bounds SQLite at concurrency 1: a delivery needs at least one commit (its result
+/// and the next claim share it), so commits per second cap deliveries per second there.
+async fn commit_floor() {
+    for (durability, label) in [
+        (Durability::PowerLoss, "FULL"),
+        (Durability::ProcessCrash, "NORMAL"),
+    ] {
+        let store = SqliteStore::connect_with(&temp_db(&format!("floor-{label}")), durability)
+            .await
+            .unwrap();
+        let pool = store.pool();
+        sqlx::query("CREATE TABLE IF NOT EXISTS floor (id INTEGER PRIMARY KEY, n INTEGER)")
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT OR REPLACE INTO floor (id, n) VALUES (1, 0)")
+            .execute(pool)
+            .await
+            .unwrap();
+        let n = 2_000;
+        let started = Instant::now();
+        for _ in 0..n {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            sqlx::query("UPDATE floor SET n = n + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        println!(
+            "sqlite commit floor ({label}): {:.0} one-row write transactions/s",
+            n as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
@@ -230,26 +269,55 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let rx = receiver().await;
-        println!("machine: {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+        println!(
+            "machine: {} cores",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        // `SEND_BENCH=memory,sqlite,latency,floor` (the default: all) picks what runs.
+        let only =
+            std::env::var("SEND_BENCH").unwrap_or_else(|_| "memory,sqlite,latency,floor".into());
+        if only.contains("floor") {
+            commit_floor().await;
+        }
         for &concurrency in &[1usize, 16, 64] {
             let n = if concurrency == 1 { 2_000 } else { 6_000 };
-            let (mut plain, mut memory, mut sqlite) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut plain, mut memory, mut full, mut normal) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for round in 0..ROUNDS {
                 plain.push(plain_loop(&rx, n, concurrency).await);
-                memory.push(dispatcher_run(MemoryStore::new(), &rx, n, concurrency).await);
-                let db = temp_db(&format!("c{concurrency}r{round}"));
-                let store = SqliteStore::connect(&db).await.unwrap();
-                sqlite.push(dispatcher_run(store, &rx, n, concurrency).await);
+                if only.contains("memory") {
+                    memory.push(dispatcher_run(MemoryStore::new(), &rx, n, concurrency).await);
+                }
+                if only.contains("sqlite") {
+                    for (list, durability, tag) in [
+                        (&mut full, Durability::PowerLoss, "full"),
+                        (&mut normal, Durability::ProcessCrash, "normal"),
+                    ] {
+                        let db = temp_db(&format!("c{concurrency}r{round}{tag}"));
+                        let store = SqliteStore::connect_with(&db, durability).await.unwrap();
+                        list.push(dispatcher_run(store, &rx, n, concurrency).await);
+                    }
+                }
             }
-            let (p, m, s) = (median(plain), median(memory), median(sqlite));
+            let p = median(plain);
+            let show = |label: &str, v: Vec<f64>, target: f64| {
+                if v.is_empty() {
+                    return String::new();
+                }
+                let m = median(v);
+                format!(" | {label} {m:>6.0}/s ({:.2}x, target {target}x)", m / p)
+            };
             println!(
-                "concurrency {concurrency:>2}: plain reqwest loop {p:>7.0}/s | memory store {m:>7.0}/s ({:.2}x, target 0.85x) | sqlite store {s:>7.0}/s ({:.2}x, target 0.5x)",
-                m / p,
-                s / p
+                "concurrency {concurrency:>2}: plain reqwest loop {p:>6.0}/s{}{}{}",
+                show("memory", memory, 0.85),
+                show("sqlite FULL", full, 0.5),
+                show("sqlite NORMAL", normal, 0.5),
             );
         }
-        latency(MemoryStore::new(), &rx, "memory").await;
-        let store = SqliteStore::connect(&temp_db("latency")).await.unwrap();
-        latency(store, &rx, "sqlite").await;
+        if only.contains("latency") {
+            latency(MemoryStore::new(), &rx, "memory").await;
+            let store = SqliteStore::connect(&temp_db("latency")).await.unwrap();
+            latency(store, &rx, "sqlite").await;
+        }
     });
 }

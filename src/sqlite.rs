@@ -11,12 +11,20 @@ use sqlx::sqlite::{
 /// 5 s busy timeout; one connection for `:memory:` (each connection would be its own
 /// database), four otherwise.
 pub(crate) async fn open(url: &str) -> Result<SqlitePool, &'static str> {
+    open_with(url, SqliteSynchronous::Full).await
+}
+
+/// [`open`] with another `synchronous` setting.
+pub(crate) async fn open_with(
+    url: &str,
+    synchronous: SqliteSynchronous,
+) -> Result<SqlitePool, &'static str> {
     let memory = url.contains(":memory:") || url.contains("mode=memory");
     let mut options: SqliteConnectOptions = url
         .parse::<SqliteConnectOptions>()
         .map_err(|_| "invalid sqlite url")?
         .create_if_missing(true)
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(synchronous)
         .busy_timeout(Duration::from_secs(5));
     if !memory {
         options = options.journal_mode(SqliteJournalMode::Wal);

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use super::sender::Shared;
 use super::store::{
@@ -92,7 +94,8 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
             jitter: self.jitter,
             gates: HashMap::new(),
             generation: u64::MAX,
-            in_flight: JoinSet::new(),
+            in_flight: FuturesUnordered::new(),
+            idle: true,
             finished: Vec::new(),
             claimed: HashMap::new(),
         }
@@ -123,7 +126,10 @@ pub struct Dispatcher<S, T> {
     jitter: SeededJitter,
     gates: HashMap<EndpointId, Gate>,
     generation: u64,
-    in_flight: JoinSet<Finished>,
+    /// Attempts in flight, polled by the dispatcher's own task (no task per attempt).
+    in_flight: FuturesUnordered<BoxFuture<'static, Finished>>,
+    /// The last claim found nothing due.
+    idle: bool,
     finished: Vec<Finished>,
     /// Claims held by attempts in flight, released on shutdown.
     claimed: HashMap<super::DeliveryId, super::store::FencingToken>,
@@ -234,16 +240,13 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     pub async fn run_due(&mut self) -> Result<usize, StoreError> {
         let mut attempts = 0;
         loop {
-            self.record_finished().await?;
             let started = self.claim_and_start().await?;
             if started == 0 && self.in_flight.is_empty() {
                 return Ok(attempts);
             }
             attempts += started;
-            while let Some(done) = self.in_flight.join_next().await {
-                if let Ok(done) = done {
-                    self.finished.push(done);
-                }
+            while let Some(done) = self.in_flight.next().await {
+                self.finished.push(done);
             }
         }
     }
@@ -271,10 +274,8 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             let sleep_for = self.sleep_for().await;
             tokio::select! {
                 _ = &mut wake => {}
-                Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
-                    if let Ok(done) = done {
-                        self.finished.push(done);
-                    }
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.finished.push(done);
                 }
                 _ = tokio::time::sleep(sleep_for) => {}
                 _ = stop.changed() => {}
@@ -286,20 +287,19 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
 
     /// One round: record what finished, claim and start what is due.
     async fn step(&mut self) -> Result<(), StoreError> {
-        while let Some(done) = self.in_flight.try_join_next() {
-            if let Ok(done) = done {
-                self.finished.push(done);
-            }
+        while let Some(Some(done)) = self.in_flight.next().now_or_never() {
+            self.finished.push(done);
         }
-        self.record_finished().await?;
-        self.claim_and_start().await?;
+        self.idle = self.claim_and_start().await? == 0;
         Ok(())
     }
 
-    async fn sleep_for(&self) -> Duration {
+    async fn sleep_for(&mut self) -> Duration {
         let now = self.shared.clock.now();
         let mut wait = self.poll_interval;
-        if self.in_flight.len() < self.concurrency {
+        // Ask the store only when the last claim found nothing: while work flows, every
+        // finished attempt wakes the loop anyway.
+        if self.idle && self.in_flight.len() < self.concurrency {
             if let Ok(Some(at)) = self.shared.store.next_due().await {
                 wait = wait.min(at.saturating_duration_since(now));
             }
@@ -317,20 +317,13 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     async fn drain(&mut self, deadline: Instant) -> Result<ShutdownReport, StoreError> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let _ = tokio::time::timeout(remaining, async {
-            while let Some(done) = self.in_flight.join_next().await {
-                if let Ok(done) = done {
-                    self.finished.push(done);
-                }
+            while let Some(done) = self.in_flight.next().await {
+                self.finished.push(done);
             }
         })
         .await;
-        self.in_flight.abort_all();
-        while let Some(joined) = self.in_flight.join_next().await {
-            if let Ok(done) = joined {
-                // It finished after all, between the deadline and the abort.
-                self.finished.push(done);
-            }
-        }
+        // Whatever is still running is abandoned here; its claims are released below.
+        self.in_flight = FuturesUnordered::new();
         let report = ShutdownReport {
             finished: self.finished.len(),
             released: self.claimed.len(),
@@ -384,24 +377,45 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         Ok(())
     }
 
+    /// Records what finished and claims what is due, in one store call, then starts the
+    /// claimed attempts.
     async fn claim_and_start(&mut self) -> Result<usize, StoreError> {
         self.refresh_endpoints().await?;
+        let records = self.plan_finished();
+        let disables = records.iter().any(|r| r.next == NextStep::DisableEndpoint);
         let free = self.concurrency.saturating_sub(self.in_flight.len());
-        if free == 0 {
-            return Ok(0);
-        }
         let now = self.shared.clock.now();
-        let skip: Vec<EndpointId> = self
-            .gates
-            .iter()
-            .filter(|(_, gate)| gate.saturated(now))
-            .map(|(id, _)| id.clone())
-            .collect();
-        let claims = self
-            .shared
-            .store
-            .claim(now, free, self.lease, &skip)
-            .await?;
+        let claims = if free == 0 {
+            if !records.is_empty() {
+                self.shared.store.record(records).await?;
+            }
+            Vec::new()
+        } else {
+            let skip: Vec<EndpointId> = self
+                .gates
+                .iter()
+                .filter(|(_, gate)| gate.saturated(now))
+                .map(|(id, _)| id.clone())
+                .collect();
+            if records.is_empty() {
+                self.shared
+                    .store
+                    .claim(now, free, self.lease, &skip)
+                    .await?
+            } else {
+                // Stale results are refused by the store one by one; nothing to do here.
+                let (_, claims) = self
+                    .shared
+                    .store
+                    .record_and_claim(records, now, free, self.lease, &skip)
+                    .await?;
+                claims
+            }
+        };
+        if disables {
+            self.shared.endpoints_changed();
+            self.refresh_endpoints().await?;
+        }
         let mut started = 0;
         let mut releases = Vec::new();
         let mut expired = Vec::new();
@@ -456,17 +470,20 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 Ok(request) => {
                     self.claimed.insert(claim.delivery.clone(), claim.token);
                     let transport = Arc::clone(&self.transport);
-                    self.in_flight.spawn(async move {
-                        let begun = Instant::now();
-                        let result = transport.send(request).await;
-                        Finished {
-                            claim,
-                            attempt,
-                            started_at: now,
-                            latency: begun.elapsed(),
-                            result,
+                    self.in_flight.push(
+                        async move {
+                            let begun = Instant::now();
+                            let result = transport.send(request).await;
+                            Finished {
+                                claim,
+                                attempt,
+                                started_at: now,
+                                latency: begun.elapsed(),
+                                result,
+                            }
                         }
-                    });
+                        .boxed(),
+                    );
                     started += 1;
                 }
                 Err(()) => {
@@ -497,25 +514,9 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
 
     /// Records every finished attempt in one store call and plans what comes next.
     async fn record_finished(&mut self) -> Result<(), StoreError> {
-        if self.finished.is_empty() {
+        let records = self.plan_finished();
+        if records.is_empty() {
             return Ok(());
-        }
-        let finished = std::mem::take(&mut self.finished);
-        let now = self.shared.clock.now();
-        let mut records = Vec::with_capacity(finished.len());
-        let mut freed = false;
-        for done in finished {
-            self.claimed.remove(&done.claim.delivery);
-            let gate = self.gates.get_mut(&done.claim.endpoint);
-            let record = match gate {
-                Some(gate) => {
-                    gate.in_flight = gate.in_flight.saturating_sub(1);
-                    freed = true;
-                    plan_next(gate, done, now, &mut self.jitter)
-                }
-                None => plan_next_without_endpoint(done, now),
-            };
-            records.push(record);
         }
         let disables = records.iter().any(|r| r.next == NextStep::DisableEndpoint);
         // Stale results (a lease that ran out) are refused by the store; nothing to do here.
@@ -523,10 +524,26 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         if disables {
             self.shared.endpoints_changed();
         }
-        if freed {
-            self.shared.wake.notify_waiters();
-        }
         Ok(())
+    }
+
+    /// Asks the planner what comes after each finished attempt, and frees their slots.
+    fn plan_finished(&mut self) -> Vec<AttemptRecord> {
+        let finished = std::mem::take(&mut self.finished);
+        let now = self.shared.clock.now();
+        let mut records = Vec::with_capacity(finished.len());
+        for done in finished {
+            self.claimed.remove(&done.claim.delivery);
+            let record = match self.gates.get_mut(&done.claim.endpoint) {
+                Some(gate) => {
+                    gate.in_flight = gate.in_flight.saturating_sub(1);
+                    plan_next(gate, done, now, &mut self.jitter)
+                }
+                None => plan_next_without_endpoint(done, now),
+            };
+            records.push(record);
+        }
+        records
     }
 }
 

@@ -62,13 +62,13 @@ pub use http::{
 pub use id::{DeliveryId, EndpointId, InvalidId, MessageId};
 pub use sender::{PublishError, Sender};
 pub use ssrf::{AddressPolicy, Destination, InvalidRange, IpRange, is_public};
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use store::SqliteStore;
 pub use store::{
     AttemptLog, DeliveryCounts, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore,
     MemoryStore,
 };
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use store::{Durability, SqliteStore};
 pub use transport::{
     LOGGED_RESPONSE_HEADERS, OutboundRequest, RESPONSE_BODY_CAP, Refusal, Transport,
     TransportError, TransportResponse,

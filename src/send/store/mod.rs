@@ -9,7 +9,7 @@
 //! | store | feature | survives a killed process | survives a power cut | shared by processes |
 //! |---|---|---|---|---|
 //! | [`MemoryStore`] | `send` | no | no | no |
-//! | `SqliteStore` | `sqlite` | yes: every accepted publish and every recorded attempt is committed (WAL) before the call returns | with `synchronous = FULL` (the default here); `NORMAL` may lose the last transactions but never corrupts | one process (one writer) |
+//! | `SqliteStore` | `sqlite` | yes: every accepted publish and every recorded attempt is committed (WAL) before the call returns | yes with `Durability::PowerLoss` (`synchronous = FULL`, the default); `Durability::ProcessCrash` (`NORMAL`) may lose the last commits, never corrupts | one process (one writer) |
 //!
 //! A message's body is stored once per body form (profile shape × JSON mode), however many
 //! endpoints it fans out to; deliveries refer to it.
@@ -21,7 +21,7 @@ mod sqlite;
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore};
 
 use std::fmt;
 use std::future::Future;
@@ -430,6 +430,23 @@ pub trait DeliveryStore: Send + Sync + 'static {
         &self,
         results: Vec<AttemptRecord>,
     ) -> impl Future<Output = Result<Vec<Recorded>, StoreError>> + Send;
+
+    /// [`record`](Self::record), then [`claim`](Self::claim), as one step where the backend
+    /// can (SQLite: one transaction, one commit). The dispatcher calls this every round.
+    fn record_and_claim(
+        &self,
+        results: Vec<AttemptRecord>,
+        now: UnixMillis,
+        limit: usize,
+        lease: Duration,
+        skip: &[EndpointId],
+    ) -> impl Future<Output = Result<(Vec<Recorded>, Vec<Claim>), StoreError>> + Send {
+        async move {
+            let recorded = self.record(results).await?;
+            let claims = self.claim(now, limit, lease, skip).await?;
+            Ok((recorded, claims))
+        }
+    }
 
     /// Hands claimed deliveries back without an attempt.
     fn release(

@@ -78,11 +78,13 @@ INSERT INTO hookrelay_counters (name, value) VALUES ('fencing_token', 0);
 
 /// Endpoints, messages, deliveries and the attempt log in SQLite tables (`hookrelay_*`).
 ///
-/// **Durability.** The database runs in WAL mode with `synchronous = FULL`: every call that
-/// returned — an accepted publish, a recorded attempt — is committed to the log and synced,
-/// so it survives the process being killed *and* a power cut (as far as the disk honours
-/// `fsync`). A process killed mid-call loses only that call's work, which its caller never
-/// saw succeed; claims it held run out after their lease and are claimed again.
+/// **Durability.** The database runs in WAL mode with `synchronous = FULL` by default: every
+/// call that returned — an accepted publish, a recorded attempt — is committed to the log and
+/// synced, so it survives the process being killed *and* a power cut (as far as the disk
+/// honours `fsync`). A process killed mid-call loses only that call's work, which its caller
+/// never saw succeed; claims it held run out after their lease and are claimed again.
+/// [`Durability::ProcessCrash`] (`synchronous = NORMAL`) keeps the first guarantee and drops
+/// the second for many fewer syncs.
 ///
 /// **Throughput.** Each call is one transaction however many deliveries it carries: the
 /// dispatcher claims a batch and records every finished attempt in one commit, so the cost
@@ -127,11 +129,34 @@ fn from_ms(v: i64) -> UnixMillis {
     UnixMillis::from_millis(u64::try_from(v).unwrap_or(0))
 }
 
+/// How much a commit survives: what [`SqliteStore::connect_with`] sets `synchronous` to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous = FULL`: each commit is synced to disk before the call returns; it
+    /// survives a killed process and a power cut. The default.
+    #[default]
+    PowerLoss,
+    /// `synchronous = NORMAL` (WAL): a commit survives a killed process, but a power cut or
+    /// an OS crash may lose the last commits (never corrupting the file). Far fewer syncs:
+    /// use it where a power cut losing the last moments of work is acceptable.
+    ProcessCrash,
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url`, e.g. `sqlite://webhooks.db?mode=rwc`
-    /// or `sqlite::memory:`, and applies the migrations.
+    /// or `sqlite::memory:`, and applies the migrations ([`Durability::PowerLoss`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = crate::sqlite::open(url)
+        Self::connect_with(url, Durability::PowerLoss).await
+    }
+
+    /// [`connect`](Self::connect) with the durability you choose.
+    pub async fn connect_with(url: &str, durability: Durability) -> Result<Self, StoreError> {
+        let synchronous = match durability {
+            Durability::PowerLoss => sqlx::sqlite::SqliteSynchronous::Full,
+            Durability::ProcessCrash => sqlx::sqlite::SqliteSynchronous::Normal,
+        };
+        let pool = crate::sqlite::open_with(url, synchronous)
             .await
             .map_err(|kind| StoreError::Backend(kind.to_owned()))?;
         Self::from_pool(pool).await
@@ -157,6 +182,13 @@ impl SqliteStore {
         }
         tx.commit().await.map_err(backend)?;
         Ok(SqliteStore { pool })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
     }
 
     /// The pool, to share with the idempotency store or your own tables.
@@ -277,6 +309,140 @@ async fn next_tokens(tx: &mut Transaction<'_, Sqlite>, n: usize) -> Result<u64, 
     .await
     .map_err(backend)?;
     Ok(u64::try_from(last - n).unwrap_or(0))
+}
+
+/// Claims due deliveries inside `tx` (see [`DeliveryStore::claim`]).
+async fn claim_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    now: UnixMillis,
+    limit: usize,
+    lease: Duration,
+    skip: &[EndpointId],
+) -> Result<Vec<Claim>, StoreError> {
+    let skip_json = serde_json::to_string(&skip.iter().map(EndpointId::as_str).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".to_owned());
+    let rows = sqlx::query(
+        "SELECT d.seq, d.id, d.endpoint_id, d.attempts, m.id AS message_id, m.event_id,
+                    m.event_type, m.created_at, b.body
+             FROM hookrelay_deliveries d
+             JOIN hookrelay_endpoints e ON e.id = d.endpoint_id AND e.status = 'active'
+             JOIN hookrelay_messages m ON m.seq = d.message_seq
+             JOIN hookrelay_bodies b ON b.message_seq = d.message_seq AND b.form = d.form
+             WHERE d.status = 'pending' AND d.due_at <= ?1
+               AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2))
+             ORDER BY d.due_at
+             LIMIT ?3",
+    )
+    .bind(ms(now))
+    .bind(&skip_json)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(backend)?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first = next_tokens(tx, rows.len()).await?;
+    let until = ms(now.saturating_add(lease));
+    let mut claims = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let token = first + 1 + i as u64;
+        let seq: i64 = row.try_get("seq").map_err(backend)?;
+        sqlx::query(
+            "UPDATE hookrelay_deliveries SET lease_token = ?2, lease_until = ?3, due_at = ?3
+                 WHERE seq = ?1",
+        )
+        .bind(seq)
+        .bind(i64::try_from(token).unwrap_or(i64::MAX))
+        .bind(until)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+        let get_s = |name: &str| row.try_get::<String, _>(name).map_err(backend);
+        let body: Vec<u8> = row.try_get("body").map_err(backend)?;
+        let attempts: i64 = row.try_get("attempts").map_err(backend)?;
+        claims.push(Claim {
+            delivery: DeliveryId::new(get_s("id")?).map_err(|_| corrupt("delivery id"))?,
+            message: MessageId::new(get_s("message_id")?).map_err(|_| corrupt("message id"))?,
+            endpoint: EndpointId::new(get_s("endpoint_id")?).map_err(|_| corrupt("endpoint id"))?,
+            event_id: get_s("event_id")?.into(),
+            event_type: get_s("event_type")?.into(),
+            body: Bytes::from(body),
+            created_at: from_ms(row.try_get("created_at").map_err(backend)?),
+            attempts: u32::try_from(attempts).unwrap_or(0),
+            token: FencingToken(token),
+        });
+    }
+    Ok(claims)
+}
+
+/// Records results inside `tx` (see [`DeliveryStore::record`]).
+async fn record_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    results: Vec<AttemptRecord>,
+) -> Result<Vec<Recorded>, StoreError> {
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        let token = i64::try_from(r.token.0).unwrap_or(i64::MAX);
+        let (status, dead_reason, due_at) = match r.next {
+            NextStep::RetryAt(at) => ("pending", None, Some(ms(at))),
+            NextStep::Delivered => ("delivered", None, None),
+            NextStep::DeadLetter(reason) => ("dead", Some(reason.as_str()), None),
+            NextStep::DisableEndpoint => ("dead", Some(DeadReason::EndpointGone.as_str()), None),
+        };
+        let attempt = i64::from(r.attempt);
+        let updated: Option<(i64, String)> = sqlx::query_as(
+                "UPDATE hookrelay_deliveries
+                 SET status = ?3, dead_reason = ?4, due_at = ?5, lease_token = NULL, lease_until = NULL,
+                     attempts = CASE WHEN ?6 > 0 THEN MAX(attempts, ?6) ELSE attempts END,
+                     last_status = CASE WHEN ?6 > 0 THEN ?7 ELSE last_status END
+                 WHERE id = ?1 AND lease_token = ?2 AND status = 'pending'
+                 RETURNING seq, endpoint_id",
+            )
+            .bind(r.delivery.as_str())
+            .bind(token)
+            .bind(status)
+            .bind(dead_reason)
+            .bind(due_at)
+            .bind(attempt)
+            .bind(r.status.map(i64::from))
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(backend)?;
+        let Some((seq, endpoint)) = updated else {
+            out.push(Recorded::Stale);
+            continue;
+        };
+        if r.next == NextStep::DisableEndpoint {
+            sqlx::query("UPDATE hookrelay_endpoints SET status = 'disabled' WHERE id = ?1")
+                .bind(&endpoint)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+        }
+        if r.attempt > 0 {
+            let headers =
+                serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned());
+            sqlx::query(
+                    "INSERT OR REPLACE INTO hookrelay_attempts
+                     (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers, response_body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .bind(seq)
+                .bind(attempt)
+                .bind(ms(r.started_at))
+                .bind(i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX))
+                .bind(r.status.map(i64::from))
+                .bind(error_text(r.error))
+                .bind(headers)
+                .bind(&r.response_body[..])
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+        }
+        out.push(Recorded::Saved);
+    }
+    Ok(out)
 }
 
 impl DeliveryStore for SqliteStore {
@@ -419,68 +585,8 @@ impl DeliveryStore for SqliteStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        let skip_json =
-            serde_json::to_string(&skip.iter().map(EndpointId::as_str).collect::<Vec<_>>())
-                .unwrap_or_else(|_| "[]".to_owned());
-        let rows = sqlx::query(
-            "SELECT d.seq, d.id, d.endpoint_id, d.attempts, m.id AS message_id, m.event_id,
-                    m.event_type, m.created_at, b.body
-             FROM hookrelay_deliveries d
-             JOIN hookrelay_endpoints e ON e.id = d.endpoint_id AND e.status = 'active'
-             JOIN hookrelay_messages m ON m.seq = d.message_seq
-             JOIN hookrelay_bodies b ON b.message_seq = d.message_seq AND b.form = d.form
-             WHERE d.status = 'pending' AND d.due_at <= ?1
-               AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2))
-             ORDER BY d.due_at
-             LIMIT ?3",
-        )
-        .bind(ms(now))
-        .bind(&skip_json)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if rows.is_empty() {
-            tx.commit().await.map_err(backend)?;
-            return Ok(Vec::new());
-        }
-        let first = next_tokens(&mut tx, rows.len()).await?;
-        let until = ms(now.saturating_add(lease));
-        let mut claims = Vec::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            let token = first + 1 + i as u64;
-            let seq: i64 = row.try_get("seq").map_err(backend)?;
-            sqlx::query(
-                "UPDATE hookrelay_deliveries SET lease_token = ?2, lease_until = ?3, due_at = ?3
-                 WHERE seq = ?1",
-            )
-            .bind(seq)
-            .bind(i64::try_from(token).unwrap_or(i64::MAX))
-            .bind(until)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            let get_s = |name: &str| row.try_get::<String, _>(name).map_err(backend);
-            let body: Vec<u8> = row.try_get("body").map_err(backend)?;
-            let attempts: i64 = row.try_get("attempts").map_err(backend)?;
-            claims.push(Claim {
-                delivery: DeliveryId::new(get_s("id")?).map_err(|_| corrupt("delivery id"))?,
-                message: MessageId::new(get_s("message_id")?).map_err(|_| corrupt("message id"))?,
-                endpoint: EndpointId::new(get_s("endpoint_id")?)
-                    .map_err(|_| corrupt("endpoint id"))?,
-                event_id: get_s("event_id")?.into(),
-                event_type: get_s("event_type")?.into(),
-                body: Bytes::from(body),
-                created_at: from_ms(row.try_get("created_at").map_err(backend)?),
-                attempts: u32::try_from(attempts).unwrap_or(0),
-                token: FencingToken(token),
-            });
-        }
+        let mut tx = self.begin().await?;
+        let claims = claim_in(&mut tx, now, limit, lease, skip).await?;
         tx.commit().await.map_err(backend)?;
         Ok(claims)
     }
@@ -489,76 +595,30 @@ impl DeliveryStore for SqliteStore {
         if results.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        let mut out = Vec::with_capacity(results.len());
-        for r in results {
-            let token = i64::try_from(r.token.0).unwrap_or(i64::MAX);
-            let (status, dead_reason, due_at) = match r.next {
-                NextStep::RetryAt(at) => ("pending", None, Some(ms(at))),
-                NextStep::Delivered => ("delivered", None, None),
-                NextStep::DeadLetter(reason) => ("dead", Some(reason.as_str()), None),
-                NextStep::DisableEndpoint => {
-                    ("dead", Some(DeadReason::EndpointGone.as_str()), None)
-                }
-            };
-            let attempt = i64::from(r.attempt);
-            let updated: Option<(i64, String)> = sqlx::query_as(
-                "UPDATE hookrelay_deliveries
-                 SET status = ?3, dead_reason = ?4, due_at = ?5, lease_token = NULL, lease_until = NULL,
-                     attempts = CASE WHEN ?6 > 0 THEN MAX(attempts, ?6) ELSE attempts END,
-                     last_status = CASE WHEN ?6 > 0 THEN ?7 ELSE last_status END
-                 WHERE id = ?1 AND lease_token = ?2 AND status = 'pending'
-                 RETURNING seq, endpoint_id",
-            )
-            .bind(r.delivery.as_str())
-            .bind(token)
-            .bind(status)
-            .bind(dead_reason)
-            .bind(due_at)
-            .bind(attempt)
-            .bind(r.status.map(i64::from))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-            let Some((seq, endpoint)) = updated else {
-                out.push(Recorded::Stale);
-                continue;
-            };
-            if r.next == NextStep::DisableEndpoint {
-                sqlx::query("UPDATE hookrelay_endpoints SET status = 'disabled' WHERE id = ?1")
-                    .bind(&endpoint)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            }
-            if r.attempt > 0 {
-                let headers =
-                    serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned());
-                sqlx::query(
-                    "INSERT OR REPLACE INTO hookrelay_attempts
-                     (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers, response_body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .bind(seq)
-                .bind(attempt)
-                .bind(ms(r.started_at))
-                .bind(i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX))
-                .bind(r.status.map(i64::from))
-                .bind(error_text(r.error))
-                .bind(headers)
-                .bind(&r.response_body[..])
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            }
-            out.push(Recorded::Saved);
-        }
+        let mut tx = self.begin().await?;
+        let out = record_in(&mut tx, results).await?;
         tx.commit().await.map_err(backend)?;
         Ok(out)
+    }
+
+    /// One transaction, one commit, for both.
+    async fn record_and_claim(
+        &self,
+        results: Vec<AttemptRecord>,
+        now: UnixMillis,
+        limit: usize,
+        lease: Duration,
+        skip: &[EndpointId],
+    ) -> Result<(Vec<Recorded>, Vec<Claim>), StoreError> {
+        let mut tx = self.begin().await?;
+        let recorded = record_in(&mut tx, results).await?;
+        let claims = if limit == 0 {
+            Vec::new()
+        } else {
+            claim_in(&mut tx, now, limit, lease, skip).await?
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok((recorded, claims))
     }
 
     async fn release(&self, releases: Vec<Release>) -> Result<(), StoreError> {

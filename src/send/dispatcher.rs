@@ -276,6 +276,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 _ = &mut wake => {}
                 Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.finished.push(done);
+                    self.linger().await;
                 }
                 _ = tokio::time::sleep(sleep_for) => {}
                 _ = stop.changed() => {}
@@ -283,6 +284,22 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         }
         let deadline = (*stop.borrow()).unwrap_or_else(Instant::now);
         self.drain(deadline).await
+    }
+
+    /// Collects more finished attempts for up to the store's batch window, so that one
+    /// commit records many (SQLite); a no-op for stores without a window.
+    async fn linger(&mut self) {
+        let window = self.shared.store.batch_window();
+        if window.is_zero() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + window;
+        while !self.in_flight.is_empty() {
+            tokio::select! {
+                Some(done) = self.in_flight.next() => self.finished.push(done),
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
     }
 
     /// One round: record what finished, claim and start what is due.

@@ -448,6 +448,13 @@ pub trait DeliveryStore: Send + Sync + 'static {
         }
     }
 
+    /// How long the dispatcher may hold finished results to record them together (default
+    /// zero). Stores whose commits are costly return a few milliseconds: results are
+    /// recorded that much later, and first attempts are not delayed.
+    fn batch_window(&self) -> Duration {
+        Duration::ZERO
+    }
+
     /// Hands claimed deliveries back without an attempt.
     fn release(
         &self,

@@ -342,22 +342,26 @@ async fn claim_in(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let first = next_tokens(tx, rows.len()).await?;
+    // One fencing token per claim: every delivery claimed here carries it; a later claim
+    // of any of them gets a larger one.
+    let token = next_tokens(tx, 1).await? + 1;
     let until = ms(now.saturating_add(lease));
+    let mut seqs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        seqs.push(row.try_get::<i64, _>("seq").map_err(backend)?);
+    }
+    sqlx::query(
+        "UPDATE hookrelay_deliveries SET lease_token = ?2, lease_until = ?3, due_at = ?3
+         WHERE seq IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(serde_json::to_string(&seqs).unwrap_or_else(|_| "[]".to_owned()))
+    .bind(i64::try_from(token).unwrap_or(i64::MAX))
+    .bind(until)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
     let mut claims = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let token = first + 1 + i as u64;
-        let seq: i64 = row.try_get("seq").map_err(backend)?;
-        sqlx::query(
-            "UPDATE hookrelay_deliveries SET lease_token = ?2, lease_until = ?3, due_at = ?3
-                 WHERE seq = ?1",
-        )
-        .bind(seq)
-        .bind(i64::try_from(token).unwrap_or(i64::MAX))
-        .bind(until)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
+    for row in &rows {
         let get_s = |name: &str| row.try_get::<String, _>(name).map_err(backend);
         let body: Vec<u8> = row.try_get("body").map_err(backend)?;
         let attempts: i64 = row.try_get("attempts").map_err(backend)?;
@@ -376,71 +380,108 @@ async fn claim_in(
     Ok(claims)
 }
 
-/// Records results inside `tx` (see [`DeliveryStore::record`]).
+/// Records results inside `tx` (see [`DeliveryStore::record`]): three set-based statements
+/// however many results there are.
 async fn record_in(
     tx: &mut Transaction<'_, Sqlite>,
     results: Vec<AttemptRecord>,
 ) -> Result<Vec<Recorded>, StoreError> {
+    if results.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            let (status, reason, due) = match r.next {
+                NextStep::RetryAt(at) => ("pending", None, Some(ms(at))),
+                NextStep::Delivered => ("delivered", None, None),
+                NextStep::DeadLetter(reason) => ("dead", Some(reason.as_str()), None),
+                NextStep::DisableEndpoint => {
+                    ("dead", Some(DeadReason::EndpointGone.as_str()), None)
+                }
+            };
+            serde_json::json!({
+                "id": r.delivery.as_str(),
+                "token": i64::try_from(r.token.0).unwrap_or(i64::MAX),
+                "status": status,
+                "reason": reason,
+                "due": due,
+                "attempt": r.attempt,
+                "http": r.status,
+            })
+        })
+        .collect();
+    let updated: Vec<(String, i64, String)> = sqlx::query_as(
+        "UPDATE hookrelay_deliveries AS d
+         SET status = j.status, dead_reason = j.reason, due_at = j.due,
+             lease_token = NULL, lease_until = NULL,
+             attempts = CASE WHEN j.attempt > 0 THEN MAX(d.attempts, j.attempt) ELSE d.attempts END,
+             last_status = CASE WHEN j.attempt > 0 THEN j.http ELSE d.last_status END
+         FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.token') AS token,
+                      json_extract(value, '$.status') AS status, json_extract(value, '$.reason') AS reason,
+                      json_extract(value, '$.due') AS due, json_extract(value, '$.attempt') AS attempt,
+                      json_extract(value, '$.http') AS http
+               FROM json_each(?1)) AS j
+         WHERE d.id = j.id AND d.lease_token = j.token AND d.status = 'pending'
+         RETURNING hookrelay_deliveries.id, hookrelay_deliveries.seq, hookrelay_deliveries.endpoint_id",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(backend)?;
+    let saved: std::collections::HashMap<&str, (i64, &str)> = updated
+        .iter()
+        .map(|(id, seq, endpoint)| (id.as_str(), (*seq, endpoint.as_str())))
+        .collect();
     let mut out = Vec::with_capacity(results.len());
-    for r in results {
-        let token = i64::try_from(r.token.0).unwrap_or(i64::MAX);
-        let (status, dead_reason, due_at) = match r.next {
-            NextStep::RetryAt(at) => ("pending", None, Some(ms(at))),
-            NextStep::Delivered => ("delivered", None, None),
-            NextStep::DeadLetter(reason) => ("dead", Some(reason.as_str()), None),
-            NextStep::DisableEndpoint => ("dead", Some(DeadReason::EndpointGone.as_str()), None),
-        };
-        let attempt = i64::from(r.attempt);
-        let updated: Option<(i64, String)> = sqlx::query_as(
-                "UPDATE hookrelay_deliveries
-                 SET status = ?3, dead_reason = ?4, due_at = ?5, lease_token = NULL, lease_until = NULL,
-                     attempts = CASE WHEN ?6 > 0 THEN MAX(attempts, ?6) ELSE attempts END,
-                     last_status = CASE WHEN ?6 > 0 THEN ?7 ELSE last_status END
-                 WHERE id = ?1 AND lease_token = ?2 AND status = 'pending'
-                 RETURNING seq, endpoint_id",
-            )
-            .bind(r.delivery.as_str())
-            .bind(token)
-            .bind(status)
-            .bind(dead_reason)
-            .bind(due_at)
-            .bind(attempt)
-            .bind(r.status.map(i64::from))
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(backend)?;
-        let Some((seq, endpoint)) = updated else {
+    let mut attempts = Vec::new();
+    let mut disable = Vec::new();
+    for r in &results {
+        let Some(&(seq, endpoint)) = saved.get(r.delivery.as_str()) else {
             out.push(Recorded::Stale);
             continue;
         };
+        out.push(Recorded::Saved);
         if r.next == NextStep::DisableEndpoint {
-            sqlx::query("UPDATE hookrelay_endpoints SET status = 'disabled' WHERE id = ?1")
-                .bind(&endpoint)
-                .execute(&mut **tx)
-                .await
-                .map_err(backend)?;
+            disable.push(endpoint);
         }
         if r.attempt > 0 {
-            let headers =
-                serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned());
-            sqlx::query(
-                    "INSERT OR REPLACE INTO hookrelay_attempts
-                     (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers, response_body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .bind(seq)
-                .bind(attempt)
-                .bind(ms(r.started_at))
-                .bind(i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX))
-                .bind(r.status.map(i64::from))
-                .bind(error_text(r.error))
-                .bind(headers)
-                .bind(&r.response_body[..])
-                .execute(&mut **tx)
-                .await
-                .map_err(backend)?;
+            attempts.push(serde_json::json!({
+                "seq": seq,
+                "attempt": r.attempt,
+                "started": ms(r.started_at),
+                "latency": i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX),
+                "http": r.status,
+                "error": error_text(r.error),
+                "headers": serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned()),
+                "body": hex::encode(&r.response_body),
+            }));
         }
-        out.push(Recorded::Saved);
+    }
+    if !disable.is_empty() {
+        sqlx::query(
+            "UPDATE hookrelay_endpoints SET status = 'disabled'
+             WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(&disable).unwrap_or_else(|_| "[]".to_owned()))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    if !attempts.is_empty() {
+        sqlx::query(
+            "INSERT OR REPLACE INTO hookrelay_attempts
+             (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers, response_body)
+             SELECT json_extract(value, '$.seq'), json_extract(value, '$.attempt'),
+                    json_extract(value, '$.started'), json_extract(value, '$.latency'),
+                    json_extract(value, '$.http'), json_extract(value, '$.error'),
+                    json_extract(value, '$.headers'), unhex(json_extract(value, '$.body'))
+             FROM json_each(?1)",
+        )
+        .bind(serde_json::Value::Array(attempts).to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
     }
     Ok(out)
 }
@@ -599,6 +640,12 @@ impl DeliveryStore for SqliteStore {
         let out = record_in(&mut tx, results).await?;
         tx.commit().await.map_err(backend)?;
         Ok(out)
+    }
+
+    /// 2 ms: each commit costs a round trip to SQLite's worker thread and, with
+    /// [`Durability::PowerLoss`], an fsync.
+    fn batch_window(&self) -> Duration {
+        Duration::from_millis(2)
     }
 
     /// One transaction, one commit, for both.

@@ -107,8 +107,7 @@ trait NowSecs {
 
 impl NowSecs for ManualClock {
     fn now_secs(&self) -> u64 {
-        use hookrelay::send::SendClock;
-        self.now().as_millis() / 1000
+        self.millis().as_millis() / 1000
     }
 }
 
@@ -407,7 +406,6 @@ trait NowMs {
 
 impl NowMs for ManualClock {
     fn now_ms(&self) -> UnixMillis {
-        use hookrelay::send::SendClock;
-        self.now()
+        self.millis()
     }
 }

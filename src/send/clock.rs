@@ -1,38 +1,26 @@
-//! The sender's clock, in milliseconds: the system's, or a manual one for tests.
+//! [`ManualClock`]: a clock that moves only when told to, for tests of senders and receivers.
 
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use crate::event::EventClock;
 use crate::retry::UnixMillis;
+use crate::{Clock, Timestamp};
 
-/// Where the sender reads the time: due times, leases, signing timestamps.
-pub trait SendClock: Send + Sync + fmt::Debug + 'static {
-    /// The current time.
-    fn now(&self) -> UnixMillis;
-}
-
-/// The system's wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemSendClock;
-
-impl SendClock for SystemSendClock {
-    fn now(&self) -> UnixMillis {
-        UnixMillis::now()
-    }
-}
-
-/// A clock that moves only when told to; clones share the time.
+/// A clock that moves only when told to; clones share the time. It is an [`EventClock`] (the
+/// clock a [`Sender`](super::Sender) reads for due times, leases and signing timestamps) and a
+/// [`Clock`] (the one a receiver checks timestamps against), so one clock can drive both sides
+/// of a test.
 ///
 /// ```
 /// use hookrelay::retry::UnixMillis;
-/// use hookrelay::send::{ManualClock, SendClock};
+/// use hookrelay::send::ManualClock;
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::at(UnixMillis::from_secs(1_700_000_000));
 /// clock.advance(Duration::from_secs(5));
-/// assert_eq!(clock.now(), UnixMillis::from_secs(1_700_000_005));
+/// assert_eq!(clock.millis(), UnixMillis::from_secs(1_700_000_005));
 /// ```
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<AtomicU64>);
@@ -53,10 +41,21 @@ impl ManualClock {
     pub fn set(&self, at: UnixMillis) {
         self.0.store(at.as_millis(), Ordering::SeqCst);
     }
+
+    /// The time it shows.
+    pub fn millis(&self) -> UnixMillis {
+        UnixMillis::from_millis(self.0.load(Ordering::SeqCst))
+    }
 }
 
-impl SendClock for ManualClock {
-    fn now(&self) -> UnixMillis {
-        UnixMillis::from_millis(self.0.load(Ordering::SeqCst))
+impl EventClock for ManualClock {
+    fn now(&self) -> SystemTime {
+        self.millis().to_system_time()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix(i64::try_from(self.millis().as_millis() / 1000).unwrap_or(i64::MAX))
     }
 }

@@ -312,7 +312,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     }
 
     async fn sleep_for(&mut self) -> Duration {
-        let now = self.shared.clock.now();
+        let now = self.shared.now();
         let mut wait = self.poll_interval;
         // Ask the store only when the last claim found nothing: while work flows, every
         // finished attempt wakes the loop anyway.
@@ -346,7 +346,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             released: self.claimed.len(),
         };
         self.record_finished().await?;
-        let now = self.shared.clock.now();
+        let now = self.shared.now();
         let releases: Vec<Release> = self
             .claimed
             .drain()
@@ -368,7 +368,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         if generation == self.generation {
             return Ok(());
         }
-        let now = self.shared.clock.now();
+        let now = self.shared.now();
         let endpoints = self.shared.store.endpoints().await?;
         let mut gates = HashMap::with_capacity(endpoints.len());
         for endpoint in endpoints {
@@ -401,7 +401,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         let records = self.plan_finished();
         let disables = records.iter().any(|r| r.next == NextStep::DisableEndpoint);
         let free = self.concurrency.saturating_sub(self.in_flight.len());
-        let now = self.shared.clock.now();
+        let now = self.shared.now();
         let claims = if free == 0 {
             if !records.is_empty() {
                 self.shared.store.record(records).await?;
@@ -547,7 +547,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     /// Asks the planner what comes after each finished attempt, and frees their slots.
     fn plan_finished(&mut self) -> Vec<AttemptRecord> {
         let finished = std::mem::take(&mut self.finished);
-        let now = self.shared.clock.now();
+        let now = self.shared.now();
         let mut records = Vec::with_capacity(finished.len());
         for done in finished {
             self.claimed.remove(&done.claim.delivery);

@@ -48,7 +48,7 @@ mod ssrf;
 pub mod store;
 mod transport;
 
-pub use clock::{ManualClock, SendClock, SystemSendClock};
+pub use clock::ManualClock;
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherHandle, ShutdownReport};
 pub use endpoint::{
     Endpoint, EndpointBuilder, EndpointError, EndpointStatus, EventFilter, JsonMode, SigningSecret,
@@ -73,5 +73,3 @@ pub use transport::{
     LOGGED_RESPONSE_HEADERS, OutboundRequest, RESPONSE_BODY_CAP, Refusal, Transport,
     TransportError, TransportResponse,
 };
-
-pub(crate) type ClockHandle = std::sync::Arc<dyn SendClock>;

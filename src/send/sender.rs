@@ -10,10 +10,9 @@ use tokio::sync::Notify;
 
 use super::store::{DeliveryStore, NewDelivery, NewMessage, Publication, PublishKey, StoreError};
 use super::{
-    ClockHandle, DeliveryId, DispatcherBuilder, Endpoint, EndpointId, EndpointStatus, MessageId,
-    SendClock, SystemSendClock, Transport,
+    DeliveryId, DispatcherBuilder, Endpoint, EndpointId, EndpointStatus, MessageId, Transport,
 };
-use crate::event::OutgoingEvent;
+use crate::event::{EventClock, OutgoingEvent, SystemEventClock};
 use crate::json::JsonError;
 use crate::profile::{EnvelopeShape, wire};
 
@@ -64,7 +63,7 @@ pub(crate) struct Shared<S> {
     pub(crate) store: S,
     /// Wakes idle dispatchers of this process when work is published.
     pub(crate) wake: Notify,
-    pub(crate) clock: ClockHandle,
+    clock: Arc<dyn EventClock>,
     endpoints: RwLock<Option<Arc<Vec<Arc<Endpoint>>>>>,
     /// Bumped whenever an endpoint changes through this sender.
     pub(crate) generation: std::sync::atomic::AtomicU64,
@@ -72,6 +71,11 @@ pub(crate) struct Shared<S> {
 }
 
 impl<S> Shared<S> {
+    /// The sender's time, in the planner's milliseconds.
+    pub(crate) fn now(&self) -> crate::retry::UnixMillis {
+        crate::retry::UnixMillis::from(self.clock.now())
+    }
+
     pub(crate) fn endpoints_changed(&self) {
         *self.endpoints.write().unwrap_or_else(|p| p.into_inner()) = None;
         self.generation
@@ -83,11 +87,12 @@ impl<S> Shared<S> {
 impl<S: DeliveryStore> Sender<S> {
     /// A sender over `store`, with the system clock and a 24 h publish-key window.
     pub fn new(store: S) -> Self {
-        Self::with_clock(store, SystemSendClock)
+        Self::with_clock(store, SystemEventClock)
     }
 
-    /// A sender reading time from `clock` (a [`ManualClock`](super::ManualClock) in tests).
-    pub fn with_clock(store: S, clock: impl SendClock) -> Self {
+    /// A sender reading time from `clock` (a [`ManualClock`](super::ManualClock) in tests):
+    /// due times, leases and signing timestamps.
+    pub fn with_clock(store: S, clock: impl EventClock + 'static) -> Self {
         Sender {
             shared: Arc::new(Shared {
                 store,
@@ -171,7 +176,7 @@ impl<S: DeliveryStore> Sender<S> {
         events: Vec<(OutgoingEvent, Option<String>)>,
     ) -> Result<Vec<MessageId>, PublishError> {
         let endpoints = self.cached_endpoints().await?;
-        let now = self.shared.clock.now();
+        let now = self.shared.now();
         let mut publications = Vec::with_capacity(events.len());
         for (event, key) in events {
             publications.push(build_publication(

@@ -55,6 +55,7 @@
 //! | `send` | `send`: endpoints, the in-memory delivery store, publishing, the tokio dispatcher |
 //! | `reqwest` | `send::ReqwestTransport`, the HTTP transport with the SSRF guard (implies `send`) |
 //! | `sqlite` | `receive::SqliteIdempotencyStore` and `send::SqliteStore` on one pool (implies `send`) |
+//! | `postgres` | `send::PostgresStore` (many dispatcher processes on many hosts, the transactional outbox `Sender::publish_in`, `LISTEN/NOTIFY`) and `receive::PostgresIdempotencyStore` (implies `send`) |
 //! | `tracing` | why the receiver refused a request, and idempotency-store failures, as `tracing` events |
 //! | `cli` | the `hookrelay` command-line tool (`sign`, `verify`, `listen`, `send`) |
 //!
@@ -65,6 +66,8 @@ pub mod clock;
 pub mod event;
 pub mod headers;
 pub mod json;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod profile;
 pub mod receive;
 pub mod retry;

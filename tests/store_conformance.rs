@@ -1,5 +1,10 @@
 //! One conformance suite for every delivery store: the same scenarios, generic over
-//! `DeliveryStore`, against `MemoryStore` and `SqliteStore` (a fresh temporary file each).
+//! `DeliveryStore`, against `MemoryStore`, `SqliteStore` (a fresh temporary file each) and,
+//! with the `postgres` feature and `HOOKRELAY_TEST_DATABASE_URL`, `PostgresStore` (a fresh
+//! schema each).
+
+#[cfg(feature = "postgres")]
+mod pg_support;
 
 use std::future::Future;
 use std::time::Duration;
@@ -28,6 +33,9 @@ fn endpoint(id: &str) -> Endpoint {
     Endpoint::builder(format!("https://{id}.example/hook"), Profile::TaskHub)
         .id(EndpointId::new(id).unwrap())
         .secret(Secret::from_raw("conformance").unwrap())
+        // No rate limit: PostgresStore enforces endpoint limits in its claims (across
+        // processes); the scenarios here claim several deliveries at one instant.
+        .without_rate_limit()
         .build()
         .unwrap()
 }
@@ -400,6 +408,29 @@ fn temp_db() -> String {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     path.display().to_string()
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_store_conforms() {
+    let Some(url) = pg_support::database_url("postgres_store_conforms") else {
+        return;
+    };
+    let schemas = std::sync::Mutex::new(Vec::new());
+    run_all(|| async {
+        let schema = pg_support::fresh_schema(&url, "conf").await;
+        schemas.lock().unwrap().push(schema.clone());
+        hookrelay::send::PostgresStore::builder()
+            .schema(schema)
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .unwrap()
+    })
+    .await;
+    for schema in schemas.into_inner().unwrap() {
+        pg_support::drop_schema(&url, &schema).await;
+    }
 }
 
 #[tokio::test]

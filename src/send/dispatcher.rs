@@ -265,6 +265,10 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             let wake = shared.wake.notified();
             tokio::pin!(wake);
             wake.as_mut().enable();
+            // Work committed by other processes (PostgreSQL: LISTEN/NOTIFY); never resolves
+            // for stores without such a signal.
+            let new_work = shared.store.new_work();
+            tokio::pin!(new_work);
 
             if let Err(e) = self.step().await {
                 store_failed(&e);
@@ -274,6 +278,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             let sleep_for = self.sleep_for().await;
             tokio::select! {
                 _ = &mut wake => {}
+                _ = &mut new_work => {}
                 Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.finished.push(done);
                     self.linger().await;

@@ -27,7 +27,7 @@
 //! |---|---|
 //! | [`Endpoint`] | URL, profile, secrets (rotation), subscriptions, status, rate limit, concurrency cap, JSON mode, custom headers |
 //! | [`Sender`] | registers endpoints; [`publish`](Sender::publish) fixes the body bytes once and fans out one delivery per matching active endpoint |
-//! | [`store`] | the [`DeliveryStore`] trait: claim due work with a lease and a fencing token; [`MemoryStore`], `SqliteStore` |
+//! | [`store`] | the [`DeliveryStore`] trait: claim due work with a lease and a fencing token; [`MemoryStore`], `SqliteStore`, `PostgresStore` (many processes, transactional outbox) |
 //! | [`Dispatcher`] | claims, signs every attempt afresh, sends, records, asks the retry planner; per-endpoint limits; graceful shutdown |
 //! | [`Transport`] | the HTTP seam; `ReqwestTransport` (feature `reqwest`) with the SSRF guard |
 //!
@@ -43,6 +43,8 @@ mod endpoint;
 #[cfg(feature = "reqwest")]
 mod http;
 mod id;
+#[cfg(feature = "postgres")]
+mod outbox;
 mod sender;
 mod ssrf;
 pub mod store;
@@ -69,6 +71,9 @@ pub use store::{
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::{Durability, SqliteStore};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::{Migrations, PostgresStore, PostgresStoreBuilder};
 pub use transport::{
     LOGGED_RESPONSE_HEADERS, OutboundRequest, RESPONSE_BODY_CAP, Refusal, Transport,
     TransportError, TransportResponse,

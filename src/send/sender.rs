@@ -67,7 +67,7 @@ pub(crate) struct Shared<S> {
     endpoints: RwLock<Option<Arc<Vec<Arc<Endpoint>>>>>,
     /// Bumped whenever an endpoint changes through this sender.
     pub(crate) generation: std::sync::atomic::AtomicU64,
-    key_window: Duration,
+    pub(crate) key_window: Duration,
 }
 
 impl<S> Shared<S> {
@@ -209,7 +209,7 @@ impl<S: DeliveryStore> Sender<S> {
             .await
     }
 
-    async fn cached_endpoints(&self) -> Result<Arc<Vec<Arc<Endpoint>>>, StoreError> {
+    pub(crate) async fn cached_endpoints(&self) -> Result<Arc<Vec<Arc<Endpoint>>>, StoreError> {
         if let Some(list) = self
             .shared
             .endpoints
@@ -229,7 +229,7 @@ impl<S: DeliveryStore> Sender<S> {
     }
 }
 
-fn build_publication(
+pub(crate) fn build_publication(
     event: &OutgoingEvent,
     endpoints: &[Arc<Endpoint>],
     now: crate::retry::UnixMillis,

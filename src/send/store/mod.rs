@@ -10,15 +10,21 @@
 //! |---|---|---|---|---|
 //! | [`MemoryStore`] | `send` | no | no | no |
 //! | `SqliteStore` | `sqlite` | yes: every accepted publish and every recorded attempt is committed (WAL) before the call returns | yes with `Durability::PowerLoss` (`synchronous = FULL`, the default); `Durability::ProcessCrash` (`NORMAL`) may lose the last commits, never corrupts | one process (one writer) |
+//! | `PostgresStore` | `postgres` | yes: every call that returned is committed | yes, with the server's default `synchronous_commit = on` (and replication as you run it) | any number of processes on any number of hosts; endpoint limits hold across all of them |
 //!
 //! A message's body is stored once per body form (profile shape × JSON mode), however many
 //! endpoints it fans out to; deliveries refer to it.
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{Migrations, PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{Durability, SqliteStore};
@@ -453,6 +459,15 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// recorded that much later, and first attempts are not delayed.
     fn batch_window(&self) -> Duration {
         Duration::ZERO
+    }
+
+    /// A future that resolves when the store learns that new work may have been committed
+    /// by another process (PostgreSQL: a `NOTIFY`); by default it never resolves, and
+    /// dispatchers rely on polling. The dispatcher calls this *before* it looks at the
+    /// store and waits on the future afterwards, so a signal in between is not lost: an
+    /// implementation must resolve for any signal that arrives after the call.
+    fn new_work(&self) -> impl Future<Output = ()> + Send + 'static {
+        std::future::pending()
     }
 
     /// Hands claimed deliveries back without an attempt.

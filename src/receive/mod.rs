@@ -3,7 +3,7 @@
 //! | piece | what it does |
 //! |---|---|
 //! | [`Receiver`] | the framework-neutral pipeline over any header map and body bytes |
-//! | [`IdempotencyStore`] | remembers processed deliveries: [`MemoryIdempotencyStore`], `SqliteIdempotencyStore` (feature `sqlite`) |
+//! | [`IdempotencyStore`] | remembers processed deliveries: [`MemoryIdempotencyStore`], `SqliteIdempotencyStore` (feature `sqlite`), `PostgresIdempotencyStore` (feature `postgres`, usable inside the handler's transaction) |
 //! | [`Reply`], [`Rejection`] | status codes and the profile's reply bodies |
 //! | `axum` (feature `axum`) | an extractor and a tower layer |
 //!
@@ -32,6 +32,8 @@
 mod idempotency;
 mod natural_key;
 mod payload;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod receiver;
 mod reply;
 #[cfg(feature = "sqlite")]
@@ -47,6 +49,9 @@ pub use idempotency::{
     WhenFull,
 };
 pub use payload::{Json, WebhookPayload};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresIdempotencyStore;
 pub use receiver::{Begin, HandlerOutcome, Inbound, Receiver, ReceiverBuilder, ReceiverError};
 pub use reply::{Rejection, Reply};
 #[cfg(feature = "sqlite")]

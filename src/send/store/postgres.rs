@@ -71,7 +71,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sqlx::postgres::{PgConnection, PgListener, PgPool, PgRow};
-use sqlx::{Acquire as _, Row as _};
+use sqlx::{Acquire as _, Executor as _, Row as _};
 use tokio::sync::watch;
 
 use super::{
@@ -234,44 +234,42 @@ fn invalid_schema() -> StoreError {
 /// Applies the missing steps of `steps` to `schema`, under an advisory lock.
 pub(crate) async fn migrate(pool: &PgPool, schema: &str, steps: &[&str]) -> Result<(), StoreError> {
     let quoted = format!("\"{schema}\"");
-    let mut tx = pool.begin().await.map_err(backend)?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-        .bind(format!("hookrelay migrations {schema}"))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-    sqlx::raw_sql(&format!(
+    let lock_name = format!("hookrelay migrations {schema}");
+    let prelude = format!(
         "CREATE SCHEMA IF NOT EXISTS {quoted};
          CREATE TABLE IF NOT EXISTS {quoted}.hookrelay_migrations (
              version int4 PRIMARY KEY,
              applied_at timestamptz NOT NULL DEFAULT now()
          );"
-    ))
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?;
-    let applied: Vec<i32> = sqlx::query_scalar(&format!(
-        "SELECT version FROM {quoted}.hookrelay_migrations"
-    ))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(backend)?;
+    );
+    let select = format!("SELECT version FROM {quoted}.hookrelay_migrations");
+    let insert = format!("INSERT INTO {quoted}.hookrelay_migrations (version) VALUES ($1)");
+    let steps: Vec<String> = steps.iter().map(|s| s.replace("{s}", &quoted)).collect();
+    let mut tx = pool.begin().await.map_err(backend)?;
+    let conn: &mut PgConnection = &mut tx;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(&lock_name)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    conn.execute(sqlx::raw_sql(&prelude))
+        .await
+        .map_err(backend)?;
+    let applied: Vec<i32> = sqlx::query_scalar(&select)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
     for (i, step) in steps.iter().enumerate() {
         let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
         if applied.contains(&version) {
             continue;
         }
-        sqlx::raw_sql(&step.replace("{s}", &quoted))
-            .execute(&mut *tx)
+        conn.execute(sqlx::raw_sql(step)).await.map_err(backend)?;
+        sqlx::query(&insert)
+            .bind(version)
+            .execute(&mut *conn)
             .await
             .map_err(backend)?;
-        sqlx::query(&format!(
-            "INSERT INTO {quoted}.hookrelay_migrations (version) VALUES ($1)"
-        ))
-        .bind(version)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
     }
     tx.commit().await.map_err(backend)?;
     Ok(())
@@ -1268,4 +1266,16 @@ impl DeliveryStore for PostgresStore {
             dead: get("dead")?,
         })
     }
+}
+/// Compile-time check: opening the store is a `Send` future (sqlx's `raw_sql(…).execute`
+/// is not, for every lifetime; `Executor::execute` is), so it can be spawned.
+#[cfg(test)]
+#[allow(dead_code)]
+fn _send_checks(pool: PgPool) {
+    fn is_send<T: Send + 'static>(_: T) {}
+    let p = pool.clone();
+    is_send(async move { migrate(&p, "x", MIGRATIONS).await });
+    let p = pool.clone();
+    is_send(async move { PostgresStore::builder().pool(p).await });
+    is_send(async move { PostgresStore::builder().connect("x").await });
 }

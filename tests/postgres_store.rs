@@ -1,0 +1,624 @@
+//! PostgreSQL, store level: the transactional outbox (CHECKLIST E45), a stalled worker's late
+//! result (E48), endpoint limits shared by independent stores (each with its own pool, as
+//! separate processes would have), concurrent claims that never overlap, migrations applied
+//! by many processes at once, `LISTEN/NOTIFY`, the purge, and the idempotency store
+//! (50 concurrent identical deliveries across two receivers → one handler run).
+//!
+//! Needs `HOOKRELAY_TEST_DATABASE_URL`; each test works in its own schema.
+
+mod pg_support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookrelay::Secret;
+use hookrelay::event::OutgoingEvent;
+use hookrelay::profile::Profile;
+use hookrelay::retry::{RateLimit, UnixMillis};
+use hookrelay::send::store::{
+    AttemptRecord, Claim, DeliveryStore, NewDelivery, NewMessage, NextStep, Publication, Recorded,
+};
+use hookrelay::send::{
+    DeliveryId, DeliveryStatus, Endpoint, EndpointId, MessageId, Migrations, PostgresStore, Sender,
+};
+
+const T0: u64 = 1_700_000_000_000;
+
+fn at(offset_ms: u64) -> UnixMillis {
+    UnixMillis::from_millis(T0 + offset_ms)
+}
+
+fn endpoint(id: &str) -> hookrelay::send::EndpointBuilder {
+    Endpoint::builder(format!("https://{id}.example/hook"), Profile::TaskHub)
+        .id(EndpointId::new(id).unwrap())
+        .secret(Secret::from_raw("pg-secret").unwrap())
+}
+
+fn publication(endpoint: &str) -> Publication {
+    Publication {
+        message: NewMessage {
+            id: MessageId::generate(),
+            event_id: "evt_1".into(),
+            event_type: "task.created".into(),
+            created_at: at(0),
+            bodies: vec![Bytes::from_static(br#"{"id":"evt_1"}"#)],
+        },
+        deliveries: vec![NewDelivery {
+            id: DeliveryId::generate(),
+            endpoint: EndpointId::new(endpoint).unwrap(),
+            body: 0,
+        }],
+        key: None,
+    }
+}
+
+fn delivered(claim: &Claim, started: UnixMillis) -> AttemptRecord {
+    AttemptRecord {
+        delivery: claim.delivery.clone(),
+        token: claim.token,
+        attempt: claim.attempts + 1,
+        started_at: started,
+        latency: Duration::from_millis(3),
+        status: Some(200),
+        error: None,
+        response_headers: Vec::new(),
+        response_body: Bytes::new(),
+        next: NextStep::Delivered,
+    }
+}
+
+/// A store on its own pool (another process would have its own).
+async fn open(url: &str, schema: &str) -> PostgresStore {
+    PostgresStore::builder()
+        .schema(schema)
+        .max_connections(4)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+macro_rules! setup {
+    ($name:literal) => {{
+        let Some(url) = pg_support::database_url($name) else {
+            return;
+        };
+        let schema = pg_support::fresh_schema(&url, $name).await;
+        (url, schema)
+    }};
+}
+
+#[tokio::test]
+async fn outbox_rollback_leaves_nothing_and_commit_exactly_one() {
+    let (url, schema) = setup!("outbox");
+    let store = open(&url, &schema).await;
+    let sender = Sender::new(store.clone());
+    sender
+        .add_endpoint(endpoint("ep_a").without_rate_limit().build().unwrap())
+        .await
+        .unwrap();
+    let dispatcher_view = open(&url, &schema).await;
+    let pool = store.pool().clone();
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE \"{schema}\".orders (id int8 PRIMARY KEY, state text NOT NULL)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let count = |table: &'static str| {
+        let pool = pool.clone();
+        let schema = schema.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM \"{schema}\".{table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+
+    // Rolled back: no order, no message, no delivery.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(&format!(
+        "INSERT INTO \"{schema}\".orders VALUES (1, 'paid')"
+    ))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let event = OutgoingEvent::new("order.paid", serde_json::json!({"orderId": 1}));
+    sender.publish_in(&mut tx, event).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(count("orders").await, 0);
+    assert_eq!(count("hookrelay_messages").await, 0);
+    assert_eq!(count("hookrelay_deliveries").await, 0);
+    assert_eq!(count("hookrelay_bodies").await, 0);
+
+    // Open: a dispatcher's claim sees nothing.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(&format!(
+        "INSERT INTO \"{schema}\".orders VALUES (2, 'paid')"
+    ))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let event = OutgoingEvent::new("order.paid", serde_json::json!({"orderId": 2}));
+    let message = sender.publish_in(&mut tx, event).await.unwrap();
+    let now = UnixMillis::now();
+    assert!(
+        dispatcher_view
+            .claim(now, 10, Duration::from_secs(30), &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "not visible before the commit"
+    );
+    // Committed: exactly one message, one delivery, claimable.
+    tx.commit().await.unwrap();
+    assert_eq!(count("orders").await, 1);
+    assert_eq!(count("hookrelay_messages").await, 1);
+    assert_eq!(count("hookrelay_deliveries").await, 1);
+    let claims = dispatcher_view
+        .claim(now, 10, Duration::from_secs(30), &[])
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].message, message);
+    let body: serde_json::Value = serde_json::from_slice(&claims[0].body).unwrap();
+    assert_eq!(body["data"]["orderId"], 2);
+
+    // A batch and a keyed publish in one transaction; the key deduplicates on a second try.
+    let mut tx = pool.begin().await.unwrap();
+    let ids = sender
+        .publish_batch_in(
+            &mut tx,
+            (0..5)
+                .map(|i| OutgoingEvent::new("order.paid", serde_json::json!({"orderId": 10 + i})))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 5);
+    let first = sender
+        .publish_with_key_in(
+            &mut tx,
+            OutgoingEvent::new("order.paid", serde_json::json!({})),
+            "order-99",
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let again = sender
+        .publish_with_key_in(
+            &mut tx,
+            OutgoingEvent::new("order.paid", serde_json::json!({})),
+            "order-99",
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(first, again);
+    assert_eq!(count("hookrelay_messages").await, 1 + 5 + 1);
+    drop((store, dispatcher_view));
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+/// E48: a worker stalls past its lease; another claims the delivery and records it; the
+/// stalled worker's late result is refused and does not touch the delivery or its log.
+#[tokio::test]
+async fn a_stalled_worker_cannot_overwrite_the_newer_attempt() {
+    let (url, schema) = setup!("stale");
+    let slow = open(&url, &schema).await;
+    let fast = open(&url, &schema).await;
+    slow.put_endpoint(&endpoint("ep_a").without_rate_limit().build().unwrap())
+        .await
+        .unwrap();
+    slow.enqueue(vec![publication("ep_a")], at(0))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(10);
+    let stalled = slow.claim(at(0), 1, lease, &[]).await.unwrap().remove(0);
+    assert!(
+        fast.claim(at(9_999), 1, lease, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let newer = fast
+        .claim(at(10_000), 1, lease, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(newer.delivery, stalled.delivery);
+    assert!(newer.token > stalled.token);
+    // The newer attempt failed and is to be retried; the stalled one "succeeded" late.
+    let mut retry = delivered(&newer, at(10_000));
+    retry.status = Some(503);
+    retry.next = NextStep::RetryAt(at(60_000));
+    assert_eq!(fast.record(vec![retry]).await.unwrap(), [Recorded::Saved]);
+    let late = delivered(&stalled, at(0));
+    assert_eq!(slow.record(vec![late]).await.unwrap(), [Recorded::Stale]);
+    let record = slow.delivery(&stalled.delivery).await.unwrap().unwrap();
+    assert_eq!(record.status, DeliveryStatus::Pending);
+    assert_eq!(record.last_status, Some(503));
+    assert_eq!(record.next_attempt_at, Some(at(60_000)));
+    let log = slow.attempts(&stalled.delivery).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].status, Some(503));
+    // And a result recorded in the same transaction as a claim is fenced the same way.
+    let (recorded, _) = slow
+        .record_and_claim(vec![delivered(&stalled, at(0))], at(10_001), 5, lease, &[])
+        .await
+        .unwrap();
+    assert_eq!(recorded, [Recorded::Stale]);
+    drop((slow, fast));
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+#[tokio::test]
+async fn concurrent_claims_from_many_stores_never_overlap() {
+    let (url, schema) = setup!("overlap");
+    let first = open(&url, &schema).await;
+    first
+        .put_endpoint(
+            &endpoint("ep_a")
+                .without_rate_limit()
+                .concurrency(10_000)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let publications: Vec<_> = (0..600).map(|_| publication("ep_a")).collect();
+    first.enqueue(publications, at(0)).await.unwrap();
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let store = open(&url, &schema).await;
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..100 {
+                let claims = store
+                    .claim(at(1), 7, Duration::from_secs(600), &[])
+                    .await
+                    .unwrap();
+                if claims.is_empty() {
+                    break;
+                }
+                mine.extend(claims.into_iter().map(|c| (c.delivery, c.token)));
+            }
+            mine
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut tokens = HashSet::new();
+    for worker in workers {
+        for (delivery, token) in worker.await.unwrap() {
+            assert!(seen.insert(delivery), "a delivery claimed twice");
+            tokens.insert(token);
+        }
+    }
+    assert_eq!(seen.len(), 600);
+    assert!(tokens.len() >= 600 / 7, "one fresh token per claim");
+    drop(first);
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+/// The concurrency cap counts unexpired leases in the database; the token bucket lives in
+/// the endpoint's row: both hold across stores with separate pools.
+#[tokio::test]
+async fn endpoint_limits_hold_across_stores() {
+    let (url, schema) = setup!("limits");
+    let a = open(&url, &schema).await;
+    let b = open(&url, &schema).await;
+    let lease = Duration::from_secs(30);
+    a.put_endpoint(
+        &endpoint("ep_capped")
+            .without_rate_limit()
+            .concurrency(3)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    a.put_endpoint(
+        &endpoint("ep_paced")
+            .rate_limit(RateLimit::new(10, Duration::from_secs(1), 2).unwrap())
+            .concurrency(100)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let publications: Vec<_> = (0..10)
+        .flat_map(|_| [publication("ep_capped"), publication("ep_paced")])
+        .collect();
+    a.enqueue(publications, at(0)).await.unwrap();
+    let paced = EndpointId::new("ep_paced").unwrap();
+    let capped = EndpointId::new("ep_capped").unwrap();
+
+    // Concurrency: 3 in flight in all, whoever claims.
+    let mine = a
+        .claim(at(0), 10, lease, std::slice::from_ref(&paced))
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 3);
+    assert!(
+        b.claim(at(0), 10, lease, std::slice::from_ref(&paced))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    a.record(vec![delivered(&mine[0], at(0))]).await.unwrap();
+    let theirs = b
+        .claim(at(1), 10, lease, std::slice::from_ref(&paced))
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1, "one slot freed");
+    // An expired lease no longer counts.
+    let after_lease = b
+        .claim(at(30_001), 10, lease, std::slice::from_ref(&paced))
+        .await
+        .unwrap();
+    assert_eq!(after_lease.len(), 3);
+
+    // Rate: 10/s, bursts of 2 → 2 at once, then one per 100 ms, whoever claims.
+    let skip = std::slice::from_ref(&capped);
+    assert_eq!(a.claim(at(0), 10, lease, skip).await.unwrap().len(), 2);
+    assert!(b.claim(at(0), 10, lease, skip).await.unwrap().is_empty());
+    assert!(b.claim(at(99), 10, lease, skip).await.unwrap().is_empty());
+    assert_eq!(b.next_due().await.unwrap(), Some(at(100)));
+    assert_eq!(b.claim(at(100), 10, lease, skip).await.unwrap().len(), 1);
+    assert_eq!(a.claim(at(350), 10, lease, skip).await.unwrap().len(), 2);
+    drop((a, b));
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+#[tokio::test]
+async fn migrations_apply_once_when_many_processes_start_together() {
+    let (url, schema) = setup!("migrate");
+    let opens: Vec<_> = (0..6)
+        .map(|_| {
+            let (url, schema) = (url.clone(), schema.clone());
+            tokio::spawn(async move { open(&url, &schema).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for o in opens {
+        stores.push(o.await.unwrap());
+    }
+    let versions: Vec<i32> = sqlx::query_scalar(&format!(
+        "SELECT version FROM \"{schema}\".hookrelay_migrations ORDER BY version"
+    ))
+    .fetch_all(stores[0].pool())
+    .await
+    .unwrap();
+    assert_eq!(versions, [1]);
+    drop(stores);
+    pg_support::drop_schema(&url, &schema).await;
+
+    // The same script from the application's own migration tool, then AlreadyApplied.
+    let script = PostgresStore::migration_sql(&schema).unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(&script).execute(&pool).await.unwrap();
+    let store = PostgresStore::builder()
+        .schema(&schema)
+        .migrations(Migrations::AlreadyApplied)
+        .pool(pool.clone())
+        .await
+        .unwrap();
+    store
+        .put_endpoint(&endpoint("ep_a").build().unwrap())
+        .await
+        .unwrap();
+    // Applying again finds every step recorded and changes nothing.
+    let again = PostgresStore::builder().schema(&schema).pool(pool).await;
+    assert!(again.is_ok());
+    assert!(PostgresStore::migration_sql("Bad-Name").is_none());
+    assert!(
+        PostgresStore::builder()
+            .schema("x; DROP TABLE y")
+            .connect(&url)
+            .await
+            .is_err()
+    );
+    drop((store, again));
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+/// A commit in one store wakes a waiter on another (its own listener connection).
+#[tokio::test]
+async fn a_commit_notifies_listening_stores() {
+    let (url, schema) = setup!("notify");
+    let producer = open(&url, &schema).await;
+    let idle = open(&url, &schema).await;
+    producer
+        .put_endpoint(&endpoint("ep_a").build().unwrap())
+        .await
+        .unwrap();
+    // Subscribe, and wait until the listener is connected (it signals once when it is).
+    idle.new_work().await;
+    let woken = idle.new_work();
+    let sender = Sender::new(producer.clone());
+    let mut tx = producer.pool().begin().await.unwrap();
+    sender
+        .publish_in(
+            &mut tx,
+            OutgoingEvent::new("task.created", serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), woken)
+        .await
+        .expect("the NOTIFY sent at commit reached the other store");
+    drop((producer, idle));
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+#[tokio::test]
+async fn purge_removes_finished_history_in_batches() {
+    let (url, schema) = setup!("purge");
+    let store = open(&url, &schema).await;
+    store
+        .put_endpoint(
+            &endpoint("ep_a")
+                .without_rate_limit()
+                .concurrency(1000)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    store
+        .enqueue((0..25).map(|_| publication("ep_a")).collect(), at(0))
+        .await
+        .unwrap();
+    let claims = store
+        .claim(at(0), 20, Duration::from_secs(30), &[])
+        .await
+        .unwrap();
+    let results = claims.iter().map(|c| delivered(c, at(1))).collect();
+    store.record(results).await.unwrap();
+    let mut purged = 0;
+    for _ in 0..10 {
+        let n = store.purge(at(1), 8).await.unwrap();
+        purged += n;
+        if n < 8 {
+            break;
+        }
+    }
+    assert_eq!(purged, 20);
+    let counts = store.counts(at(1)).await.unwrap();
+    assert_eq!((counts.pending, counts.delivered), (5, 0));
+    let messages: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM \"{schema}\".hookrelay_messages"
+    ))
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(messages, 5);
+    drop(store);
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+/// 50 concurrent copies of one delivery, split across two receivers with their own pools
+/// (as two receiver processes would be): the handler runs once; every copy is eventually
+/// acknowledged (409 while in progress, like a sender's retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_copies_across_two_receivers_run_the_handler_once() {
+    use hookrelay::receive::{PostgresIdempotencyStore, Receiver};
+    use hookrelay::scheme::{Message, Scheme as _, XHub};
+    let (url, schema) = setup!("idem");
+    let secret = Secret::from_raw("pg-receiver").unwrap();
+    let body = Bytes::from_static(br#"{"id":"evt_1","type":"task.completed","data":{}}"#);
+    let mut headers: Vec<(String, String)> = XHub::new()
+        .sign(&secret, &Message::new(&body))
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    headers.push(("X-Delivery-ID".into(), "dlv_once".into()));
+    let mut receivers = Vec::new();
+    for _ in 0..2 {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(5)
+            .connect(&url)
+            .await
+            .unwrap();
+        let store = PostgresIdempotencyStore::from_pool_in(pool, &schema)
+            .await
+            .unwrap();
+        receivers.push(Arc::new(
+            Receiver::builder(Profile::TaskHub)
+                .secret(secret.clone())
+                .store(store)
+                .build()
+                .unwrap(),
+        ));
+    }
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut copies = Vec::new();
+    for i in 0..50 {
+        let receiver = Arc::clone(&receivers[i % 2]);
+        let (headers, body, runs) = (headers.clone(), body.clone(), Arc::clone(&runs));
+        copies.push(tokio::spawn(async move {
+            for _ in 0..200 {
+                let runs = Arc::clone(&runs);
+                let reply = receiver
+                    .handle(&headers, body.clone(), |_| async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok::<(), std::io::Error>(())
+                    })
+                    .await;
+                if reply.status.is_success() {
+                    return;
+                }
+                assert_eq!(reply.status, 409, "in progress elsewhere");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("never acknowledged");
+        }));
+    }
+    for copy in copies {
+        copy.await.unwrap();
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+/// Inside the handler's own transaction: the effect and the memory of it commit together;
+/// a rolled-back attempt leaves neither, so the retry processes it.
+#[tokio::test]
+async fn idempotency_inside_the_handlers_transaction() {
+    use hookrelay::receive::{Claim as Idem, IdempotencyKey, PostgresIdempotencyStore, Retention};
+    let (url, schema) = setup!("idemtx");
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let store = PostgresIdempotencyStore::from_pool_in(pool.clone(), &schema)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE \"{schema}\".payments (event_id text PRIMARY KEY)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let key = IdempotencyKey::new("evt_pay_1");
+    let now = hookrelay::Timestamp::from_unix(1_700_000_000);
+    let retention = Retention::default();
+    for commit in [false, true, true] {
+        let mut tx = pool.begin().await.unwrap();
+        if store.claim_in(&mut tx, &key, now, retention).await.unwrap() == Idem::Acquired {
+            sqlx::query(&format!("INSERT INTO \"{schema}\".payments VALUES ($1)"))
+                .bind("evt_pay_1")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            store
+                .complete_in(&mut tx, &key, now, retention)
+                .await
+                .unwrap();
+        }
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+    }
+    let payments: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{schema}\".payments"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(payments, 1);
+    use hookrelay::receive::IdempotencyStore as _;
+    assert_eq!(store.claim(&key, now, retention).await.unwrap(), Idem::Done);
+    assert!(
+        store
+            .sweep(hookrelay::Timestamp::from_unix(1_900_000_000), 100)
+            .await
+            .unwrap()
+            >= 1
+    );
+    pg_support::drop_schema(&url, &schema).await;
+}

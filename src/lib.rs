@@ -87,6 +87,12 @@ pub use secret::{MacTag, Secret, SecretError};
 pub use verify::{BuildError, PayloadError, Verified, Verifier, VerifierBuilder, VerifyError};
 
 /// The README's Rust examples, compiled and run as doctests.
-#[cfg(all(doctest, feature = "axum", feature = "reqwest", feature = "sqlite"))]
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "reqwest",
+    feature = "sqlite",
+    feature = "postgres"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

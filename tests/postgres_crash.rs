@@ -132,6 +132,8 @@ async fn wait_all(children: Vec<Child>) {
 struct Seen {
     /// Event id → requests.
     events: HashMap<String, usize>,
+    /// Event id → the delivery ids it arrived under (a redelivery keeps its id: E47).
+    delivery_ids: HashMap<String, std::collections::HashSet<String>>,
     /// Delivery id → requests being answered right now.
     active: HashMap<String, usize>,
     /// Requests that arrived while another for the same delivery was being answered.
@@ -168,6 +170,10 @@ async fn recording_receiver() -> (String, Arc<Mutex<Seen>>) {
                 {
                     let mut s = seen.lock().unwrap();
                     s.arrivals.push(Instant::now());
+                    s.delivery_ids
+                        .entry(id.clone())
+                        .or_default()
+                        .insert(delivery.clone());
                     let active = s.active.entry(delivery.clone()).or_default();
                     *active += 1;
                     if *active > 1 {
@@ -259,6 +265,10 @@ async fn four_dispatchers_one_killed_lose_nothing_and_never_overlap() {
         .collect();
     assert!(missing.is_empty(), "never delivered: {missing:?}");
     assert_eq!(seen.overlaps, 0, "a delivery was in flight in two workers");
+    assert!(
+        seen.delivery_ids.values().all(|ids| ids.len() == 1),
+        "a redelivery changed its delivery id"
+    );
     let total: usize = seen.events.values().sum();
     println!(
         "postgres crash test: 4 dispatchers, {kills} SIGKILLs, {EVENTS} events delivered, \

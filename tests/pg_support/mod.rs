@@ -9,7 +9,11 @@ pub fn database_url(test: &str) -> Option<String> {
     match std::env::var("HOOKRELAY_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!(
+            // Straight to stderr, not `eprintln!`: the test harness captures the macros, and
+            // a skip must be visible in a normal `cargo test` run.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr().lock(),
                 "SKIPPED {test}: set HOOKRELAY_TEST_DATABASE_URL (e.g. \
                  postgres://postgres@127.0.0.1:5432/test) to run the PostgreSQL tests"
             );

@@ -53,6 +53,15 @@
 //! transaction while the row is locked. Every dispatcher still keeps its own per-process
 //! gate too (it can only be stricter). Clocks: leases and buckets are computed from each
 //! dispatcher's clock, so hosts must keep their clocks in sync (NTP) to well within a lease.
+//! [`next_due`](DeliveryStore::next_due) knows both limits: an idle dispatcher sleeps until
+//! an empty bucket has a token again, or until the first lease of an endpoint at its cap
+//! runs out (a slot freed earlier by another process is noticed at the next
+//! [`poll_interval`](crate::send::DispatcherBuilder::poll_interval) or wake-up). Per-endpoint
+//! ordering is not offered by hookrelay yet, so there is none to hold across processes.
+//!
+//! Each [`Sender`](crate::send::Sender) caches the endpoint list; after another process
+//! adds or changes an endpoint, call [`Sender::endpoints_changed`](crate::send::Sender::endpoints_changed)
+//! (dispatchers load endpoints they have not seen from the store by themselves).
 //!
 //! # Prompt pick-up
 //!

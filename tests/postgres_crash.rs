@@ -258,7 +258,7 @@ async fn four_dispatchers_one_killed_lose_nothing_and_never_overlap() {
     assert_eq!(counts.pending, 0, "{counts:?}");
     assert_eq!(counts.in_flight, 0, "{counts:?}");
     assert_eq!(counts.delivered, EVENTS as u64, "{counts:?}");
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let missing: Vec<_> = (0..EVENTS)
         .map(|i| format!("evt_{i:05}"))
         .filter(|id| !seen.events.contains_key(id))

@@ -9,6 +9,7 @@ use super::store::{PostgresStore, StoreError};
 use super::{MessageId, PublishError, Sender};
 use crate::event::OutgoingEvent;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl Sender<PostgresStore> {
     /// Publishes one event inside your transaction: the message and its deliveries are
     /// written through `conn` (a `&mut Transaction<Postgres>` derefs to it) and become

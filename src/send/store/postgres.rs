@@ -1,77 +1,5 @@
 //! [`PostgresStore`]: the delivery store in PostgreSQL, shared by many dispatcher processes on
 //! many hosts (feature `postgres`).
-//!
-//! # Tables and indexes
-//!
-//! Everything lives in one schema (`public` unless [`PostgresStoreBuilder::schema`] says
-//! otherwise), in tables named `hookrelay_*`:
-//!
-//! | table | one row per | expected size |
-//! |---|---|---|
-//! | `hookrelay_endpoints` | endpoint, with its limits and its shared token bucket | tens to thousands |
-//! | `hookrelay_messages` | published event | grows with history until purged |
-//! | `hookrelay_bodies` | message × body form (usually one) | as messages |
-//! | `hookrelay_deliveries` | message × endpoint | as messages × fan-out |
-//! | `hookrelay_attempts` | attempt (response start ≤ 16 KiB) | deliveries × attempts (≈ 1.1 on healthy endpoints) |
-//! | `hookrelay_publish_keys` | producer idempotency key, until it expires | keys of the last 24 h |
-//! | `hookrelay_migrations` | applied migration step | one per step |
-//!
-//! and a sequence, `hookrelay_fencing`, for fencing tokens.
-//!
-//! | index | serves | cost grows with |
-//! |---|---|---|
-//! | `hookrelay_deliveries_due` (`due_at`, partial: `status = 'pending'`) | claiming, oldest due first | pending deliveries only |
-//! | `hookrelay_deliveries_endpoint_due` (`endpoint_id, due_at`, partial: pending) | "has this endpoint due work", [`next_due`](DeliveryStore::next_due) | pending deliveries only |
-//! | `hookrelay_deliveries_leased` (`endpoint_id, lease_until`, partial: pending and leased) | counting an endpoint's attempts in flight (concurrency cap) | attempts in flight |
-//! | `hookrelay_deliveries_dead` (`seq`, partial: `status = 'dead'`) | listing dead letters | dead letters only |
-//! | `hookrelay_deliveries_message`, `_endpoint` | listing by message, by endpoint | log of the rows listed |
-//! | `hookrelay_messages_created` (`created_at`) | the retention purge, oldest first | log of history |
-//!
-//! So claiming reads only pending rows: its cost does not grow with the delivered and
-//! dead-lettered history (`benches/send_postgres.rs` measures it with 10 000 and 1 000 000
-//! finished deliveries). [`counts`](DeliveryStore::counts) scans the deliveries table and is
-//! meant for dashboards and tests, not for every request. [`PostgresStore::purge`] deletes
-//! finished history in batches of your size, each its own short transaction, skipping rows
-//! another transaction holds.
-//!
-//! # Claims across processes
-//!
-//! A claim is one statement: it locks the candidate endpoints' rows (`FOR NO KEY UPDATE SKIP
-//! LOCKED`), works out each one's room — its concurrency cap minus its unexpired leases
-//! (counted in the database, so across every dispatcher), and its token bucket's whole
-//! tokens — locks up to `limit` due deliveries oldest first with `FOR UPDATE SKIP LOCKED`,
-//! keeps at most each endpoint's room of them, leases them under one fresh fencing token
-//! (`nextval`), and takes the tokens from the buckets. Concurrent claims never wait for one
-//! another: a row another claim holds is skipped, not waited for. Results are recorded with
-//! one `UPDATE … FROM UNNEST(…)` that matches each delivery's current token, so a stalled
-//! worker's late result is refused ([`Recorded::Stale`](super::Recorded::Stale)).
-//!
-//! **Endpoint limits hold across processes.** An endpoint's
-//! [`concurrency`](crate::send::Endpoint::concurrency) cap is the number of unexpired leases
-//! it may have in the whole database, and its [`rate_limit`](crate::send::Endpoint::rate_limit)
-//! is one token bucket in its `hookrelay_endpoints` row, refilled and spent inside the claim
-//! transaction while the row is locked. Every dispatcher still keeps its own per-process
-//! gate too (it can only be stricter). Clocks: leases and buckets are computed from each
-//! dispatcher's clock, so hosts must keep their clocks in sync (NTP) to well within a lease.
-//! [`next_due`](DeliveryStore::next_due) knows both limits: an idle dispatcher sleeps until
-//! an empty bucket has a token again, or until the first lease of an endpoint at its cap
-//! runs out (a slot freed earlier by another process is noticed at the next
-//! [`poll_interval`](crate::send::DispatcherBuilder::poll_interval) or wake-up). Per-endpoint
-//! ordering is not offered by hookrelay yet, so there is none to hold across processes.
-//!
-//! Each [`Sender`](crate::send::Sender) caches the endpoint list; after another process
-//! adds or changes an endpoint, call [`Sender::endpoints_changed`](crate::send::Sender::endpoints_changed)
-//! (dispatchers load endpoints they have not seen from the store by themselves).
-//!
-//! # Prompt pick-up
-//!
-//! Every enqueue (including [`Sender::publish_in`](crate::send::Sender::publish_in)) runs
-//! `pg_notify('hookrelay_<schema>', '')` in its transaction; PostgreSQL delivers it at commit
-//! to every listening connection. Each store listens on one dedicated connection (opened
-//! when a dispatcher first waits) and wakes its idle dispatchers. A lost notification (a
-//! dropped connection) is covered by the dispatcher's
-//! [`poll_interval`](crate::send::DispatcherBuilder::poll_interval); after a reconnection
-//! the store wakes its dispatchers once in case something was missed.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -162,6 +90,7 @@ CREATE SEQUENCE {s}.hookrelay_fencing;
 "#];
 
 /// Whether [`PostgresStoreBuilder`] applies the embedded migrations.
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Migrations {
@@ -174,6 +103,7 @@ pub enum Migrations {
 }
 
 /// Configures a [`PostgresStore`]; made by [`PostgresStore::builder`].
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[derive(Debug, Clone)]
 pub struct PostgresStoreBuilder {
     schema: String,
@@ -312,9 +242,6 @@ pub(crate) fn migration_script(schema: &str, steps: &[&str]) -> Option<String> {
 /// Endpoints, messages, deliveries and the attempt log in PostgreSQL, shared by any number
 /// of dispatcher processes on any number of hosts.
 ///
-/// See the [module docs](self) for the tables, indexes, how claims and endpoint limits work
-/// across processes, and `LISTEN/NOTIFY`.
-///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use hookrelay::send::{PostgresStore, Sender};
@@ -337,6 +264,79 @@ pub(crate) fn migration_script(schema: &str, steps: &[&str]) -> Option<String> {
 ///
 /// Endpoint settings are stored with their secrets (`whsec_` base64): protect the tables as
 /// you would the secrets.
+///
+/// # Tables and indexes
+///
+/// Everything lives in one schema (`public` unless [`PostgresStoreBuilder::schema`] says
+/// otherwise), in tables named `hookrelay_*`:
+///
+/// | table | one row per | expected size |
+/// |---|---|---|
+/// | `hookrelay_endpoints` | endpoint, with its limits and its shared token bucket | tens to thousands |
+/// | `hookrelay_messages` | published event | grows with history until purged |
+/// | `hookrelay_bodies` | message × body form (usually one) | as messages |
+/// | `hookrelay_deliveries` | message × endpoint | as messages × fan-out |
+/// | `hookrelay_attempts` | attempt (response start ≤ 16 KiB) | deliveries × attempts (≈ 1.1 on healthy endpoints) |
+/// | `hookrelay_publish_keys` | producer idempotency key, until it expires | keys of the last 24 h |
+/// | `hookrelay_migrations` | applied migration step | one per step |
+///
+/// and a sequence, `hookrelay_fencing`, for fencing tokens.
+///
+/// | index | serves | cost grows with |
+/// |---|---|---|
+/// | `hookrelay_deliveries_due` (`due_at`, partial: `status = 'pending'`) | claiming, oldest due first | pending deliveries only |
+/// | `hookrelay_deliveries_endpoint_due` (`endpoint_id, due_at`, partial: pending) | "has this endpoint due work", [`next_due`](DeliveryStore::next_due) | pending deliveries only |
+/// | `hookrelay_deliveries_leased` (`endpoint_id, lease_until`, partial: pending and leased) | counting an endpoint's attempts in flight (concurrency cap) | attempts in flight |
+/// | `hookrelay_deliveries_dead` (`seq`, partial: `status = 'dead'`) | listing dead letters | dead letters only |
+/// | `hookrelay_deliveries_message`, `_endpoint` | listing by message, by endpoint | log of the rows listed |
+/// | `hookrelay_messages_created` (`created_at`) | the retention purge, oldest first | log of history |
+///
+/// So claiming reads only pending rows: its cost does not grow with the delivered and
+/// dead-lettered history (`benches/send_postgres.rs` measures it with 10 000 and 1 000 000
+/// finished deliveries). [`counts`](DeliveryStore::counts) scans the deliveries table and is
+/// meant for dashboards and tests, not for every request. [`PostgresStore::purge`] deletes
+/// finished history in batches of your size, each its own short transaction, skipping rows
+/// another transaction holds.
+///
+/// # Claims across processes
+///
+/// A claim is one statement: it locks the candidate endpoints' rows (`FOR NO KEY UPDATE SKIP
+/// LOCKED`), works out each one's room — its concurrency cap minus its unexpired leases
+/// (counted in the database, so across every dispatcher), and its token bucket's whole
+/// tokens — locks up to `limit` due deliveries oldest first with `FOR UPDATE SKIP LOCKED`,
+/// keeps at most each endpoint's room of them, leases them under one fresh fencing token
+/// (`nextval`), and takes the tokens from the buckets. Concurrent claims never wait for one
+/// another: a row another claim holds is skipped, not waited for. Results are recorded with
+/// one `UPDATE … FROM UNNEST(…)` that matches each delivery's current token, so a stalled
+/// worker's late result is refused ([`Recorded::Stale`](super::Recorded::Stale)).
+///
+/// **Endpoint limits hold across processes.** An endpoint's
+/// [`concurrency`](crate::send::Endpoint::concurrency) cap is the number of unexpired leases
+/// it may have in the whole database, and its [`rate_limit`](crate::send::Endpoint::rate_limit)
+/// is one token bucket in its `hookrelay_endpoints` row, refilled and spent inside the claim
+/// transaction while the row is locked. Every dispatcher still keeps its own per-process
+/// gate too (it can only be stricter). Clocks: leases and buckets are computed from each
+/// dispatcher's clock, so hosts must keep their clocks in sync (NTP) to well within a lease.
+/// [`next_due`](DeliveryStore::next_due) knows both limits: an idle dispatcher sleeps until
+/// an empty bucket has a token again, or until the first lease of an endpoint at its cap
+/// runs out (a slot freed earlier by another process is noticed at the next
+/// [`poll_interval`](crate::send::DispatcherBuilder::poll_interval) or wake-up). Per-endpoint
+/// ordering is not offered by hookrelay yet, so there is none to hold across processes.
+///
+/// Each [`Sender`](crate::send::Sender) caches the endpoint list; after another process
+/// adds or changes an endpoint, call [`Sender::endpoints_changed`](crate::send::Sender::endpoints_changed)
+/// (dispatchers load endpoints they have not seen from the store by themselves).
+///
+/// # Prompt pick-up
+///
+/// Every enqueue (including [`Sender::publish_in`](crate::send::Sender::publish_in)) runs
+/// `pg_notify('hookrelay_<schema>', '')` in its transaction; PostgreSQL delivers it at commit
+/// to every listening connection. Each store listens on one dedicated connection (opened
+/// when a dispatcher first waits) and wakes its idle dispatchers. A lost notification (a
+/// dropped connection) is covered by the dispatcher's
+/// [`poll_interval`](crate::send::DispatcherBuilder::poll_interval); after a reconnection
+/// the store wakes its dispatchers once in case something was missed.
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 #[derive(Clone)]
 pub struct PostgresStore {
     inner: Arc<Inner>,

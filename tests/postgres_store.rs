@@ -622,3 +622,43 @@ async fn idempotency_inside_the_handlers_transaction() {
     );
     pg_support::drop_schema(&url, &schema).await;
 }
+
+/// An application role that may use the tables but not create anything opens an already
+/// migrated schema with `Migrations::Apply`: nothing is left to create, so nothing is tried.
+#[tokio::test]
+async fn a_role_without_create_privilege_opens_a_migrated_schema() {
+    let (url, schema) = setup!("role");
+    let admin = open(&url, &schema).await;
+    let role = format!("{schema}_app");
+    sqlx::raw_sql(&format!(
+        "DROP ROLE IF EXISTS \"{role}\"; CREATE ROLE \"{role}\" LOGIN;
+         GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\";
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{schema}\" TO \"{role}\";
+         GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA \"{schema}\" TO \"{role}\";"
+    ))
+    .execute(admin.pool())
+    .await
+    .unwrap();
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.username(&role))
+        .await
+        .unwrap();
+    let store = PostgresStore::builder()
+        .schema(&schema)
+        .pool(pool.clone())
+        .await
+        .expect("opens without creating anything");
+    store
+        .put_endpoint(&endpoint("ep_a").build().unwrap())
+        .await
+        .unwrap();
+    pool.close().await;
+    drop(store);
+    pg_support::drop_schema(&url, &schema).await;
+    sqlx::raw_sql(&format!("DROP ROLE IF EXISTS \"{role}\""))
+        .execute(admin.pool())
+        .await
+        .unwrap();
+}

@@ -8,8 +8,7 @@ use super::idempotency::{Claim, IdempotencyKey, IdempotencyStore, Retention, Sto
 use crate::Timestamp;
 
 /// The table, created if missing under an advisory lock; `{s}` is the quoted schema.
-const SCHEMA: &str = "CREATE SCHEMA IF NOT EXISTS {s};
-CREATE TABLE IF NOT EXISTS {s}.hookrelay_idempotency (
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS {s}.hookrelay_idempotency (
     key text PRIMARY KEY,
     state text NOT NULL CHECK (state IN ('in_flight', 'done')),
     expires_at int8 NOT NULL
@@ -88,8 +87,24 @@ impl PostgresIdempotencyStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let ddl = SCHEMA.replace("{s}", &quoted);
-        tx.execute(sqlx::raw_sql(&ddl)).await.map_err(backend)?;
+        // Create only what is missing (`IF NOT EXISTS` still needs the privilege to create).
+        let (has_schema, has_table): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
+                    to_regclass($2) IS NOT NULL",
+        )
+        .bind(schema)
+        .bind(format!("{quoted}.hookrelay_idempotency"))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if !has_schema {
+            let ddl = format!("CREATE SCHEMA IF NOT EXISTS {quoted}");
+            tx.execute(sqlx::raw_sql(&ddl)).await.map_err(backend)?;
+        }
+        if !has_table {
+            let ddl = SCHEMA.replace("{s}", &quoted);
+            tx.execute(sqlx::raw_sql(&ddl)).await.map_err(backend)?;
+        }
         tx.commit().await.map_err(backend)?;
         Ok(Self {
             pool,
@@ -97,11 +112,16 @@ impl PostgresIdempotencyStore {
         })
     }
 
-    /// The SQL that creates the table in `schema`, for your own migration tool; `None` if
-    /// `schema` is not a plain identifier.
+    /// The SQL that creates the table in `schema` (and the schema, if missing), for your own
+    /// migration tool; `None` if `schema` is not a plain identifier.
     pub fn migration_sql(schema: &str) -> Option<String> {
-        crate::postgres::valid_schema(schema)
-            .then(|| SCHEMA.replace("{s}", &format!("\"{schema}\"")))
+        crate::postgres::valid_schema(schema).then(|| {
+            let quoted = format!("\"{schema}\"");
+            format!(
+                "CREATE SCHEMA IF NOT EXISTS {quoted};\n{}",
+                SCHEMA.replace("{s}", &quoted)
+            )
+        })
     }
 
     /// The pool.

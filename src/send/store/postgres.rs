@@ -174,12 +174,12 @@ fn invalid_schema() -> StoreError {
 pub(crate) async fn migrate(pool: &PgPool, schema: &str, steps: &[&str]) -> Result<(), StoreError> {
     let quoted = format!("\"{schema}\"");
     let lock_name = format!("hookrelay migrations {schema}");
-    let prelude = format!(
-        "CREATE SCHEMA IF NOT EXISTS {quoted};
-         CREATE TABLE IF NOT EXISTS {quoted}.hookrelay_migrations (
+    let create_schema = format!("CREATE SCHEMA IF NOT EXISTS {quoted}");
+    let create_table = format!(
+        "CREATE TABLE IF NOT EXISTS {quoted}.hookrelay_migrations (
              version int4 PRIMARY KEY,
              applied_at timestamptz NOT NULL DEFAULT now()
-         );"
+         )"
     );
     let select = format!("SELECT version FROM {quoted}.hookrelay_migrations");
     let insert = format!("INSERT INTO {quoted}.hookrelay_migrations (version) VALUES ($1)");
@@ -191,9 +191,27 @@ pub(crate) async fn migrate(pool: &PgPool, schema: &str, steps: &[&str]) -> Resu
         .execute(&mut *conn)
         .await
         .map_err(backend)?;
-    conn.execute(sqlx::raw_sql(&prelude))
-        .await
-        .map_err(backend)?;
+    // Create only what is missing: `CREATE … IF NOT EXISTS` still needs the privilege to
+    // create, which an application's database user may not have once migrated.
+    let (has_schema, has_table): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
+                to_regclass($2) IS NOT NULL",
+    )
+    .bind(schema)
+    .bind(format!("{quoted}.hookrelay_migrations"))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if !has_schema {
+        conn.execute(sqlx::raw_sql(&create_schema))
+            .await
+            .map_err(backend)?;
+    }
+    if !has_table {
+        conn.execute(sqlx::raw_sql(&create_table))
+            .await
+            .map_err(backend)?;
+    }
     let applied: Vec<i32> = sqlx::query_scalar(&select)
         .fetch_all(&mut *conn)
         .await

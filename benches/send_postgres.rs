@@ -36,9 +36,12 @@ use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::scheme::{Message, Scheme, XHub};
+use hookrelay::send::store::{
+    AttemptRecord, Claim, Enqueued, Publication, Recorded, Release, StoreError,
+};
 use hookrelay::send::{
-    AddressPolicy, DeliveryStore, Endpoint, EndpointId, EndpointStatus, PostgresStore,
-    ReqwestTransport, Sender,
+    AddressPolicy, AttemptLog, DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryRecord,
+    DeliveryStore, Endpoint, EndpointId, EndpointStatus, PostgresStore, ReqwestTransport, Sender,
 };
 
 const CHILD_ENV: &str = "HOOKRELAY_PG_BENCH_CHILD";
@@ -131,7 +134,7 @@ async fn drop_store(store: PostgresStore) {
     sqlx::raw_sql(&sql).execute(store.pool()).await.unwrap();
 }
 
-async fn publish_backlog(sender: &Sender<PostgresStore>, n: usize) {
+async fn publish_backlog<S: DeliveryStore>(sender: &Sender<S>, n: usize) {
     let events: Vec<OutgoingEvent> = (0..n).map(event).collect();
     for chunk in events.chunks(500) {
         sender.publish_batch(chunk.to_vec()).await.unwrap();
@@ -278,6 +281,177 @@ async fn dispatcher_run(url: &str, rx: &Receiver, n: usize, concurrency: usize) 
     handle.shutdown(Duration::from_secs(5)).await.unwrap();
     drop_store(store).await;
     rate
+}
+
+/// Delegates to a store and records how long each dispatcher round's store call takes.
+#[derive(Clone)]
+struct Timed {
+    inner: PostgresStore,
+    rounds: Arc<std::sync::Mutex<Vec<(f64, usize)>>>,
+}
+
+impl DeliveryStore for Timed {
+    async fn put_endpoint(&self, e: &Endpoint) -> Result<(), StoreError> {
+        self.inner.put_endpoint(e).await
+    }
+    async fn endpoint(&self, id: &EndpointId) -> Result<Option<Arc<Endpoint>>, StoreError> {
+        self.inner.endpoint(id).await
+    }
+    async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
+        self.inner.endpoints().await
+    }
+    async fn set_endpoint_status(
+        &self,
+        id: &EndpointId,
+        status: EndpointStatus,
+    ) -> Result<(), StoreError> {
+        self.inner.set_endpoint_status(id, status).await
+    }
+    async fn enqueue(
+        &self,
+        p: Vec<Publication>,
+        now: UnixMillis,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        self.inner.enqueue(p, now).await
+    }
+    async fn claim(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease: Duration,
+        skip: &[EndpointId],
+    ) -> Result<Vec<Claim>, StoreError> {
+        let started = Instant::now();
+        let out = self.inner.claim(now, limit, lease, skip).await;
+        let n = out.as_ref().map_or(0, Vec::len);
+        self.rounds
+            .lock()
+            .unwrap()
+            .push((started.elapsed().as_secs_f64() * 1000.0, n));
+        out
+    }
+    async fn record(&self, r: Vec<AttemptRecord>) -> Result<Vec<Recorded>, StoreError> {
+        self.inner.record(r).await
+    }
+    async fn record_and_claim(
+        &self,
+        r: Vec<AttemptRecord>,
+        now: UnixMillis,
+        limit: usize,
+        lease: Duration,
+        skip: &[EndpointId],
+    ) -> Result<(Vec<Recorded>, Vec<Claim>), StoreError> {
+        let started = Instant::now();
+        let results = r.len();
+        let out = self
+            .inner
+            .record_and_claim(r, now, limit, lease, skip)
+            .await;
+        self.rounds
+            .lock()
+            .unwrap()
+            .push((started.elapsed().as_secs_f64() * 1000.0, results));
+        out
+    }
+    fn batch_window(&self) -> Duration {
+        self.inner.batch_window()
+    }
+    fn new_work(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.inner.new_work()
+    }
+    async fn release(&self, r: Vec<Release>) -> Result<(), StoreError> {
+        self.inner.release(r).await
+    }
+    async fn next_due(&self) -> Result<Option<UnixMillis>, StoreError> {
+        self.inner.next_due().await
+    }
+    async fn delivery(&self, id: &DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
+        self.inner.delivery(id).await
+    }
+    async fn deliveries(&self, q: &DeliveryQuery) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.inner.deliveries(q).await
+    }
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
+        self.inner.attempts(id).await
+    }
+    async fn counts(&self, now: UnixMillis) -> Result<DeliveryCounts, StoreError> {
+        self.inner.counts(now).await
+    }
+}
+
+/// One dispatcher run over a [`Timed`] store: the median store call per round (ms) and the
+/// mean number of results it carried.
+async fn round_profile(url: &str, rx: &Receiver, n: usize, concurrency: usize) -> (f64, f64) {
+    let inner = fresh_store(url, "round").await;
+    let store = Timed {
+        inner: inner.clone(),
+        rounds: Arc::default(),
+    };
+    let sender = Sender::new(store.clone());
+    sender
+        .add_endpoint(endpoint(&rx.url, concurrency as u32))
+        .await
+        .unwrap();
+    publish_backlog(&sender, n).await;
+    let start_hits = rx.hits.load(Ordering::SeqCst);
+    let handle = sender
+        .dispatcher(transport())
+        .concurrency(concurrency)
+        .spawn();
+    wait_for(rx, start_hits + n).await;
+    handle.shutdown(Duration::from_secs(5)).await.unwrap();
+    let rounds = store.rounds.lock().unwrap().clone();
+    drop_store(inner).await;
+    let per_round = rounds.iter().map(|r| r.1 as f64).sum::<f64>() / rounds.len() as f64;
+    (median(rounds.iter().map(|r| r.0).collect()), per_round)
+}
+
+/// The same round with nothing else running: claim `batch`, then record them all delivered
+/// and claim the next `batch` in one `record_and_claim`; median milliseconds per round.
+async fn isolated_round(url: &str, batch: usize) -> (f64, f64) {
+    let store = fresh_store(url, "iso").await;
+    let sender = Sender::new(store.clone());
+    sender
+        .add_endpoint(endpoint("http://127.0.0.1:9/hook", 10_000))
+        .await
+        .unwrap();
+    publish_backlog(&sender, batch * 101).await;
+    let lease = Duration::from_secs(600);
+    let mut claims = store
+        .claim(UnixMillis::now(), batch, lease, &[])
+        .await
+        .unwrap();
+    let (mut rounds, mut claims_only) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        let results = claims
+            .iter()
+            .map(|c| AttemptRecord {
+                delivery: c.delivery.clone(),
+                token: c.token,
+                attempt: c.attempts + 1,
+                started_at: UnixMillis::now(),
+                latency: Duration::from_millis(1),
+                status: Some(200),
+                error: None,
+                response_headers: vec![("content-type".into(), "text/plain".into())],
+                response_body: bytes::Bytes::from_static(b"ok"),
+                next: hookrelay::send::store::NextStep::Delivered,
+            })
+            .collect();
+        let started = Instant::now();
+        let (_, next) = store
+            .record_and_claim(results, UnixMillis::now(), batch, lease, &[])
+            .await
+            .unwrap();
+        rounds.push(started.elapsed().as_secs_f64() * 1000.0);
+        claims = next;
+        let started = Instant::now();
+        let extra = store.claim(UnixMillis::now(), 0, lease, &[]).await.unwrap();
+        claims_only.push(started.elapsed().as_secs_f64() * 1000.0);
+        drop(extra);
+    }
+    drop_store(store).await;
+    (median(rounds), median(claims_only))
 }
 
 /// Fills the store with `finished` delivered deliveries (one message each) in SQL, plus
@@ -523,6 +697,13 @@ fn main() {
                 "postgres commit floor: {floor:.0} one-row write transactions/s \
                  (a dispatcher round is one transaction)"
             );
+            for batch in [CONCURRENCY, 64] {
+                let (round, _) = isolated_round(&url, batch).await;
+                println!(
+                    "  a round alone (record {batch} results + claim {batch}, one transaction, \
+                     nothing else running): {round:.2} ms (median of 100)"
+                );
+            }
             for concurrency in [CONCURRENCY, 64] {
                 let (mut plain, mut ours) = (Vec::new(), Vec::new());
                 for _ in 0..3 {
@@ -534,6 +715,12 @@ fn main() {
                     "efficiency (receiver answers at once, concurrency {concurrency}): plain \
                      reqwest loop {p:.0}/s | dispatcher on PostgreSQL {o:.0}/s ({:.2}x, target 0.4x)",
                     o / p
+                );
+                let (round_ms, per_round) = round_profile(&url, &fast, n, concurrency).await;
+                println!(
+                    "  what bounds it: a round's store call (record + claim, one transaction) \
+                     takes {round_ms:.2} ms (median) and records {per_round:.1} results on \
+                     average; plus the store's batch window of 2 ms"
                 );
             }
         }

@@ -1222,22 +1222,48 @@ impl DeliveryStore for PostgresStore {
         row.map(|r| delivery_of(&r, UnixMillis::now())).transpose()
     }
 
+    /// The query names only the filters given, so each combination gets its own plan: a
+    /// dead-letter listing reads the partial index on dead rows, a message's deliveries the
+    /// index on `message_seq`, however long the history.
     async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let limit = (query.limit > 0).then(|| count(query.limit));
-        let rows = sqlx::query(&self.q(&format!(
+        let mut filters = Vec::new();
+        let mut next = 1;
+        if query.message.is_some() {
+            filters.push(format!(
+                "d.message_seq = (SELECT seq FROM {{s}}.hookrelay_messages WHERE id = ${next})"
+            ));
+            next += 1;
+        }
+        if query.endpoint.is_some() {
+            filters.push(format!("d.endpoint_id = ${next}"));
+            next += 1;
+        }
+        if query.dead_only {
+            filters.push("d.status = 'dead'".to_owned());
+        }
+        let filter = if filters.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", filters.join(" AND "))
+        };
+        let sql = self.q(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM {{s}}.hookrelay_deliveries d
              JOIN {{s}}.hookrelay_messages m ON m.seq = d.message_seq
-             WHERE ($1::text IS NULL OR m.id = $1) AND ($2::text IS NULL OR d.endpoint_id = $2)
-               AND (NOT $3 OR d.status = 'dead')
-             ORDER BY d.seq LIMIT $4"
-        )))
-        .bind(query.message.as_ref().map(MessageId::as_str))
-        .bind(query.endpoint.as_ref().map(EndpointId::as_str))
-        .bind(query.dead_only)
-        .bind(limit)
-        .fetch_all(&self.inner.pool)
-        .await
-        .map_err(backend)?;
+             {filter}
+             ORDER BY d.seq LIMIT ${next}"
+        ));
+        let mut q = sqlx::query(&sql);
+        if let Some(message) = &query.message {
+            q = q.bind(message.as_str());
+        }
+        if let Some(endpoint) = &query.endpoint {
+            q = q.bind(endpoint.as_str());
+        }
+        let rows = q
+            .bind((query.limit > 0).then(|| count(query.limit)))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(backend)?;
         let now = UnixMillis::now();
         rows.iter().map(|r| delivery_of(r, now)).collect()
     }

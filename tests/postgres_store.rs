@@ -7,6 +7,7 @@
 //! Needs `HOOKRELAY_TEST_DATABASE_URL`; each test works in its own schema.
 
 mod pg_support;
+mod send_support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -661,4 +662,63 @@ async fn a_role_without_create_privilege_opens_a_migrated_schema() {
         .execute(admin.pool())
         .await
         .unwrap();
+}
+
+/// Prompt pick-up (issue item 4): a dispatcher idling with a 10-minute poll interval delivers
+/// an event committed by another process (another store, its own pool) at once — only the
+/// `NOTIFY` sent at commit can have woken it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_dispatcher_is_woken_by_another_process_commit() {
+    let (url, schema) = setup!("wake");
+    let here = open(&url, &schema).await;
+    let there = open(&url, &schema).await;
+    let target = "https://ep-wake.example/hook";
+    let producer = Sender::new(there.clone());
+    producer
+        .add_endpoint(
+            Endpoint::builder(target, Profile::TaskHub)
+                .id(EndpointId::new("ep_wake").unwrap())
+                .secret(Secret::from_raw("pg-secret").unwrap())
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let transport = send_support::ScriptedTransport::new();
+    transport.always(target, send_support::status(200));
+    let consumer = Sender::new(here.clone());
+    let dispatcher = consumer
+        .dispatcher(transport.clone())
+        .poll_interval(Duration::from_secs(600))
+        .spawn();
+    // Let it look once, find nothing, and settle into its long sleep.
+    here.new_work().await; // the listener is connected
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(transport.seen().is_empty());
+
+    let mut tx = there.pool().begin().await.unwrap();
+    producer
+        .publish_in(
+            &mut tx,
+            OutgoingEvent::new("task.created", serde_json::json!({"n": 1})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(transport.seen().is_empty(), "nothing before the commit");
+    tx.commit().await.unwrap();
+    for _ in 0..400 {
+        if !transport.seen().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        transport.seen_at(target).len(),
+        1,
+        "woken well before its next poll"
+    );
+    dispatcher.shutdown(Duration::from_secs(5)).await.unwrap();
+    drop((here, there));
+    pg_support::drop_schema(&url, &schema).await;
 }

@@ -12,6 +12,9 @@
 //!   burst 5. Over any 6 s window the receiver sees at most 60 + burst (+1 for the spread
 //!   of request latencies between the claim and the arrival), where four independent
 //!   per-process buckets would allow four times that.
+//! - **Idempotency:** 2 receiver processes, each with its own `PostgresIdempotencyStore`
+//!   pool, get 50 concurrent copies of one delivery (25 each, a copy answered 409 is sent
+//!   again, as a sender retries): the handler runs once.
 //!
 //! Needs `HOOKRELAY_TEST_DATABASE_URL`; each test works in its own schema.
 
@@ -325,5 +328,163 @@ async fn four_dispatchers_share_one_endpoint_rate_limit() {
         "{most} requests in one window: the limit did not hold across processes"
     );
     drop(store);
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+const RECEIVER_ENV: &str = "HOOKRELAY_PG_RECEIVER_CHILD";
+
+/// A receiver process: `HOOKRELAY_PG_RECEIVER_CHILD=<schema>`; prints `PORT <n>`, then
+/// serves until killed. Its handler records each run in `<schema>.handled` and takes 50 ms.
+#[test]
+fn pg_receiver_child() {
+    use hookrelay::receive::{PostgresIdempotencyStore, Receiver};
+    let Ok(schema) = std::env::var(RECEIVER_ENV) else {
+        return; // Only runs when a parent test starts it.
+    };
+    let url = std::env::var("HOOKRELAY_TEST_DATABASE_URL").unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(5)
+            .connect(&url)
+            .await
+            .unwrap();
+        let store = PostgresIdempotencyStore::from_pool_in(pool.clone(), &schema)
+            .await
+            .unwrap();
+        let receiver = Arc::new(
+            Receiver::builder(Profile::TaskHub)
+                .secret(Secret::from_raw("idem-secret").unwrap())
+                .store(store)
+                .build()
+                .unwrap(),
+        );
+        let table = format!("\"{schema}\".handled");
+        let app = Router::new().route(
+            "/hook",
+            post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let (receiver, pool, table) = (Arc::clone(&receiver), pool.clone(), table.clone());
+                async move {
+                    let reply = receiver
+                        .handle(&headers, body, |_| async move {
+                            sqlx::query(&format!("INSERT INTO {table} (pid) VALUES ($1)"))
+                                .bind(i64::from(std::process::id()))
+                                .execute(&pool)
+                                .await?;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok::<(), sqlx::Error>(())
+                        })
+                        .await;
+                    (reply.status, reply.body)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("PORT {}", listener.local_addr().unwrap().port());
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_copies_across_two_receiver_processes_run_the_handler_once() {
+    use hookrelay::scheme::{Message, Scheme as _, XHub};
+    use std::io::BufRead as _;
+    if std::env::var(CHILD_ENV).is_ok() || std::env::var(RECEIVER_ENV).is_ok() {
+        return;
+    }
+    let Some(url) = pg_support::database_url("fifty_copies_across_two_receiver_processes") else {
+        return;
+    };
+    let schema = pg_support::fresh_schema(&url, "idemproc").await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "CREATE SCHEMA \"{schema}\"; CREATE TABLE \"{schema}\".handled (n serial, pid int8)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut children = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..2 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "pg_receiver_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(RECEIVER_ENV, &schema)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let port = tokio::task::spawn_blocking(move || {
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map(Result::unwrap)
+                // libtest writes "test pg_receiver_child ... " before it on the same line.
+                .find_map(|line| {
+                    let at = line.find("PORT ")?;
+                    Some(line[at + 5..].trim().parse::<u16>().unwrap())
+                })
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        ports.push(port);
+        children.push(child);
+    }
+    let secret = Secret::from_raw("idem-secret").unwrap();
+    let body = br#"{"id":"evt_1","type":"task.completed","data":{}}"#.to_vec();
+    let signature = XHub::new()
+        .sign(&secret, &Message::new(&body))
+        .unwrap()
+        .get("X-Hub-Signature")
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let mut copies = Vec::new();
+    for i in 0..50 {
+        let url = format!("http://127.0.0.1:{}/hook", ports[i % 2]);
+        let (client, body, signature) = (client.clone(), body.clone(), signature.clone());
+        copies.push(tokio::spawn(async move {
+            for _ in 0..200 {
+                let status = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature", &signature)
+                    .header("x-delivery-id", "dlv_across_processes")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                if status.is_success() {
+                    return;
+                }
+                assert_eq!(status, 409, "in progress in the other process");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("never acknowledged");
+        }));
+    }
+    for copy in copies {
+        copy.await.unwrap();
+    }
+    let runs: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{schema}\".handled"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(runs, 1, "the handler ran once across both processes");
+    pool.close().await;
     pg_support::drop_schema(&url, &schema).await;
 }

@@ -91,6 +91,17 @@ macro_rules! setup {
     }};
 }
 
+/// Public types are `Send + Sync` (DESIGN §3).
+#[test]
+fn postgres_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<PostgresStore>();
+    check::<hookrelay::send::PostgresStoreBuilder>();
+    check::<Migrations>();
+    check::<hookrelay::receive::PostgresIdempotencyStore>();
+    check::<Sender<PostgresStore>>();
+}
+
 #[tokio::test]
 async fn outbox_rollback_leaves_nothing_and_commit_exactly_one() {
     let (url, schema) = setup!("outbox");

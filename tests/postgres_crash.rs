@@ -9,9 +9,10 @@
 //!   (attempts answered 2xx whose result the killed worker never stored) is printed.
 //! - **Rate limit:** 4 dispatchers, one endpoint limited to 60 requests per minute — scaled
 //!   here to 60 per 6 s (the same bucket, ten times faster, so the test takes seconds),
-//!   burst 5. Over any 6 s window the receiver sees at most 60 + burst (+1 for the spread
-//!   of request latencies between the claim and the arrival), where four independent
-//!   per-process buckets would allow four times that.
+//!   burst 5. Over any 6 s window the receiver sees at most 60 + burst (+2: the bucket bounds
+//!   claim times, the receiver sees arrival times, and the spread between them may admit a
+//!   request or two at 10/s under a loaded CI), where four independent per-process buckets
+//!   would allow four times that (a run with the shared bucket disabled saw 257).
 //! - **Idempotency:** 2 receiver processes, each with its own `PostgresIdempotencyStore`
 //!   pool, get 50 concurrent copies of one delivery (25 each, a copy answered 409 is sent
 //!   again, as a sender retries): the handler runs once.
@@ -324,7 +325,7 @@ async fn four_dispatchers_share_one_endpoint_rate_limit() {
         arrivals.len()
     );
     assert!(
-        most <= (RATE + BURST + 1) as usize,
+        most <= (RATE + BURST + 2) as usize,
         "{most} requests in one window: the limit did not hold across processes"
     );
     drop(store);

@@ -43,11 +43,7 @@ fn publication(endpoints: &[&str], key: Option<&str>) -> Publication {
         },
         deliveries: endpoints
             .iter()
-            .map(|e| NewDelivery {
-                id: DeliveryId::generate(),
-                endpoint: EndpointId::new(e).unwrap(),
-                body: 0,
-            })
+            .map(|e| NewDelivery::new(DeliveryId::generate(), EndpointId::new(e).unwrap(), 0))
             .collect(),
         key: key.map(|k| PublishKey {
             key: k.to_owned(),
@@ -67,6 +63,8 @@ fn result(claim: &hookrelay::send::store::Claim, next: NextStep, status: u16) ->
         error: None,
         response_headers: vec![("content-type".into(), "text/plain".into())],
         response_body: Bytes::from_static(b"last words"),
+        charged: true,
+        manual: claim.manual,
         next,
     }
 }
@@ -80,7 +78,7 @@ async fn claim_returns_the_body_and_respects_limit_and_due_time<S: DeliveryStore
         )
         .await
         .unwrap();
-    assert!(matches!(out[0], Enqueued::Created(_)));
+    assert!(matches!(out[0], Enqueued::Created { .. }));
     assert!(
         store
             .claim(at(0).saturating_add(Duration::ZERO), 0, LEASE, &[])
@@ -107,7 +105,11 @@ async fn inactive_and_skipped_endpoints_are_not_claimed<S: DeliveryStore>(store:
         .await
         .unwrap();
     store
-        .set_endpoint_status(&EndpointId::new("ep_b").unwrap(), EndpointStatus::Paused)
+        .set_endpoint_status(
+            &EndpointId::new("ep_b").unwrap(),
+            EndpointStatus::Paused,
+            None,
+        )
         .await
         .unwrap();
     let skip = [EndpointId::new("ep_c").unwrap()];
@@ -116,7 +118,11 @@ async fn inactive_and_skipped_endpoints_are_not_claimed<S: DeliveryStore>(store:
     assert_eq!(claims[0].endpoint.as_str(), "ep_a");
     assert!(matches!(
         store
-            .set_endpoint_status(&EndpointId::new("ep_zz").unwrap(), EndpointStatus::Paused)
+            .set_endpoint_status(
+                &EndpointId::new("ep_zz").unwrap(),
+                EndpointStatus::Paused,
+                None
+            )
             .await,
         Err(hookrelay::send::store::StoreError::UnknownEndpoint)
     ));
@@ -318,7 +324,7 @@ async fn publish_keys_deduplicate_within_their_window<S: DeliveryStore>(store: S
         .await
         .unwrap()
         .remove(0);
-    let Enqueued::Created(first_id) = first else {
+    let Enqueued::Created { id: first_id, .. } = first else {
         panic!("{first:?}")
     };
     let again = store
@@ -337,7 +343,7 @@ async fn publish_keys_deduplicate_within_their_window<S: DeliveryStore>(store: S
         .await
         .unwrap()
         .remove(0);
-    assert!(matches!(later, Enqueued::Created(id) if id != first_id));
+    assert!(matches!(later, Enqueued::Created { id, .. } if id != first_id));
 }
 
 async fn listing_by_message_and_endpoint<S: DeliveryStore>(store: S) {

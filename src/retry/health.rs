@@ -349,6 +349,16 @@ impl CircuitBreakerBuilder {
         self
     }
 
+    /// (failure percent, window, minimum requests, cool-down), for stores.
+    pub(crate) fn settings(&self) -> (u8, Duration, u32, Duration) {
+        (
+            self.failure_percent,
+            self.window,
+            self.min_requests,
+            self.cool_down,
+        )
+    }
+
     /// Validates and builds a closed breaker.
     pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
         if !(1..=100).contains(&self.failure_percent) {

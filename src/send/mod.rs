@@ -40,12 +40,19 @@
 mod clock;
 mod dispatcher;
 mod endpoint;
+mod handshake;
 #[cfg(feature = "reqwest")]
 mod http;
 mod id;
+mod notification;
+mod ordering;
+mod recovery;
 mod sender;
+mod signing;
 mod ssrf;
 pub mod store;
+pub mod telemetry;
+mod throttle;
 mod transport;
 
 pub use clock::ManualClock;
@@ -53,6 +60,7 @@ pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherHandle, ShutdownRe
 pub use endpoint::{
     Endpoint, EndpointBuilder, EndpointError, EndpointStatus, EventFilter, JsonMode, SigningSecret,
 };
+pub use handshake::{HandshakeFailure, VERIFY_EVENT, Verification};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use http::{
@@ -60,15 +68,19 @@ pub use http::{
     SystemResolver, TransportBuildError,
 };
 pub use id::{DeliveryId, EndpointId, InvalidId, MessageId};
+pub use notification::Notification;
+pub use ordering::{DataPointer, InvalidPointer, Ordering};
+pub use recovery::DeadLetter;
 pub use sender::{PublishError, Sender};
 pub use ssrf::{AddressPolicy, Destination, InvalidRange, IpRange, is_public};
 pub use store::{
-    AttemptLog, DeliveryCounts, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore,
-    MemoryStore,
+    AttemptLog, DeliveryCounts, DeliveryKind, DeliveryQuery, DeliveryRecord, DeliveryStatus,
+    DeliveryStore, MemoryStore, Purged, Retention,
 };
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::{Durability, SqliteStore};
+pub use throttle::{Throttle, ThrottleGroup};
 pub use transport::{
     LOGGED_RESPONSE_HEADERS, OutboundRequest, RESPONSE_BODY_CAP, Refusal, Transport,
     TransportError, TransportResponse,

@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{
-    AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryQuery, DeliveryRecord,
-    DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NextStep, Publication, Recorded,
-    Release, StoreError,
+    AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryKind, DeliveryQuery,
+    DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NextStep, Publication,
+    Purged, Recorded, Release, Retention, StoreError,
 };
 use crate::event::{EventId, EventType};
 use crate::retry::UnixMillis;
@@ -33,6 +33,12 @@ struct Inner {
     /// Pending deliveries by (due time, insertion order); a claimed one sits at its lease's
     /// end, so an expired lease makes it due again with no sweep.
     queue: BTreeSet<(UnixMillis, u64, DeliveryId)>,
+    /// Pending deliveries with an ordering key, by (endpoint, key), in publish order: only
+    /// the first of each is claimable.
+    ordered: HashMap<(EndpointId, Arc<str>), BTreeSet<u64>>,
+    /// Pending deliveries with a throttle key, by (endpoint, key): what a later one
+    /// supersedes.
+    throttled: HashMap<(EndpointId, Arc<str>), Vec<DeliveryId>>,
     keys: HashMap<String, (MessageId, UnixMillis)>,
     attempts: HashMap<DeliveryId, Vec<AttemptLog>>,
     seq: u64,
@@ -54,13 +60,27 @@ struct Row {
     message: Arc<Message>,
     endpoint: EndpointId,
     body: u8,
+    kind: DeliveryKind,
+    manual: bool,
     attempts: u32,
+    charged: u32,
     last_status: Option<u16>,
     status: DeliveryStatus,
+    /// Publish order.
+    created_seq: u64,
+    order_key: Option<Arc<str>>,
+    throttle_key: Option<Arc<str>>,
+    finished_at: Option<UnixMillis>,
     /// Queue position while pending.
     slot: Option<(UnixMillis, u64)>,
     /// The current claim's token and lease end.
     lease: Option<(FencingToken, UnixMillis)>,
+}
+
+impl Row {
+    fn held(&self, now: UnixMillis) -> bool {
+        self.lease.is_some_and(|(_, until)| until > now)
+    }
 }
 
 impl MemoryStore {
@@ -91,12 +111,75 @@ impl Inner {
         }
     }
 
-    fn unschedule(&mut self, id: &DeliveryId) {
-        if let Some(row) = self.deliveries.get_mut(id) {
-            if let Some((at, seq)) = row.slot.take() {
-                self.queue.remove(&(at, seq, id.clone()));
+    /// Takes a delivery out of the queue and the ordering and throttle indexes: it is
+    /// finished.
+    fn finish(&mut self, id: &DeliveryId, status: DeliveryStatus, now: UnixMillis) {
+        let Some(row) = self.deliveries.get_mut(id) else {
+            return;
+        };
+        row.status = status;
+        row.lease = None;
+        row.finished_at = Some(now);
+        if let Some((at, seq)) = row.slot.take() {
+            self.queue.remove(&(at, seq, id.clone()));
+        }
+        let endpoint = row.endpoint.clone();
+        let created_seq = row.created_seq;
+        let (order_key, throttle_key) = (row.order_key.clone(), row.throttle_key.clone());
+        if let Some(key) = order_key {
+            let index = (endpoint.clone(), key);
+            if let Some(set) = self.ordered.get_mut(&index) {
+                set.remove(&created_seq);
+                if set.is_empty() {
+                    self.ordered.remove(&index);
+                }
             }
         }
+        if let Some(key) = throttle_key {
+            let index = (endpoint, key);
+            if let Some(ids) = self.throttled.get_mut(&index) {
+                ids.retain(|other| other != id);
+                if ids.is_empty() {
+                    self.throttled.remove(&index);
+                }
+            }
+        }
+    }
+
+    /// Puts a finished delivery back into the indexes, pending again.
+    fn reopen(&mut self, id: &DeliveryId, now: UnixMillis) {
+        let Some(row) = self.deliveries.get_mut(id) else {
+            return;
+        };
+        row.status = DeliveryStatus::Pending;
+        row.finished_at = None;
+        let endpoint = row.endpoint.clone();
+        let created_seq = row.created_seq;
+        let (order_key, throttle_key) = (row.order_key.clone(), row.throttle_key.clone());
+        if let Some(key) = order_key {
+            self.ordered
+                .entry((endpoint.clone(), key))
+                .or_default()
+                .insert(created_seq);
+        }
+        if let Some(key) = throttle_key {
+            self.throttled
+                .entry((endpoint, key))
+                .or_default()
+                .push(id.clone());
+        }
+        self.schedule(id, now);
+    }
+
+    /// Whether `row` waits behind an earlier pending delivery of its ordering key.
+    fn blocked_by_order(&self, row: &Row) -> bool {
+        let Some(key) = &row.order_key else {
+            return false;
+        };
+        self.ordered
+            .get(&(row.endpoint.clone(), Arc::clone(key)))
+            .and_then(|set| set.first())
+            .is_some_and(|first| *first != row.created_seq)
     }
 
     fn record_of(&self, id: &DeliveryId, row: &Row, now: Option<UnixMillis>) -> DeliveryRecord {
@@ -117,6 +200,8 @@ impl Inner {
             next_attempt_at: row.slot.map(|(at, _)| at),
             claimed,
             last_status: row.last_status,
+            kind: row.kind,
+            finished_at: row.finished_at,
         }
     }
 }
@@ -144,13 +229,18 @@ impl DeliveryStore for MemoryStore {
         &self,
         id: &EndpointId,
         status: EndpointStatus,
+        note: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let endpoint = inner
             .endpoints
             .get_mut(id)
             .ok_or(StoreError::UnknownEndpoint)?;
-        *endpoint = Arc::new((**endpoint).clone().with_status(status));
+        *endpoint = Arc::new(
+            (**endpoint)
+                .clone()
+                .with_status_note(status, note.map(str::to_owned)),
+        );
         Ok(())
     }
 
@@ -182,24 +272,82 @@ impl DeliveryStore for MemoryStore {
                 created_at: m.created_at,
                 bodies: m.bodies.into_boxed_slice(),
             });
+            let mut superseded = 0;
             for delivery in publication.deliveries {
+                let mut due = now;
+                let mut throttle_key: Option<Arc<str>> = None;
+                if let Some(group) = &delivery.throttle {
+                    let key = Arc::<str>::from(group.key.as_str());
+                    let index = (delivery.endpoint.clone(), Arc::clone(&key));
+                    let replaced: Vec<DeliveryId> = inner
+                        .throttled
+                        .get(&index)
+                        .map(|ids| {
+                            ids.iter()
+                                .filter(|id| {
+                                    inner.deliveries.get(*id).is_some_and(|row| !row.held(now))
+                                })
+                                .cloned()
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if let Some(window) = group.window {
+                        due = replaced
+                            .iter()
+                            .filter_map(|id| inner.deliveries.get(id)?.slot.map(|(at, _)| at))
+                            .min()
+                            .unwrap_or_else(|| now.saturating_add(window));
+                        throttle_key = Some(key);
+                    }
+                    for id in replaced {
+                        inner.finish(&id, DeliveryStatus::Superseded, now);
+                        superseded += 1;
+                    }
+                }
+                inner.seq += 1;
+                let created_seq = inner.seq;
+                let order_key: Option<Arc<str>> = delivery.order_key.as_deref().map(Arc::from);
+                if let Some(key) = &order_key {
+                    inner
+                        .ordered
+                        .entry((delivery.endpoint.clone(), Arc::clone(key)))
+                        .or_default()
+                        .insert(created_seq);
+                }
+                if let Some(key) = &throttle_key {
+                    inner
+                        .throttled
+                        .entry((delivery.endpoint.clone(), Arc::clone(key)))
+                        .or_default()
+                        .push(delivery.id.clone());
+                }
                 inner.deliveries.insert(
                     delivery.id.clone(),
                     Row {
                         message: Arc::clone(&message),
                         endpoint: delivery.endpoint,
                         body: delivery.body,
+                        kind: delivery.kind,
+                        manual: false,
                         attempts: 0,
+                        charged: 0,
                         last_status: None,
                         status: DeliveryStatus::Pending,
+                        created_seq,
+                        order_key,
+                        throttle_key,
+                        finished_at: None,
                         slot: None,
                         lease: None,
                     },
                 );
                 inner.order.push(delivery.id.clone());
-                inner.schedule(&delivery.id, now);
+                inner.schedule(&delivery.id, due);
             }
-            out.push(Enqueued::Created(m.id));
+            out.push(Enqueued::Created {
+                id: m.id,
+                superseded,
+            });
         }
         Ok(out)
     }
@@ -220,7 +368,7 @@ impl DeliveryStore for MemoryStore {
             let Some(row) = inner.deliveries.get(id) else {
                 continue;
             };
-            if skip.contains(&row.endpoint) {
+            if skip.contains(&row.endpoint) || inner.blocked_by_order(row) {
                 continue;
             }
             let active = inner
@@ -256,6 +404,9 @@ impl DeliveryStore for MemoryStore {
                 body,
                 created_at: row.message.created_at,
                 attempts: row.attempts,
+                charged: row.charged,
+                kind: row.kind,
+                manual: row.manual,
                 token,
             });
         }
@@ -276,28 +427,35 @@ impl DeliveryStore for MemoryStore {
             }
             let id = result.delivery.clone();
             let mut disable = None;
-            let mut reschedule = None;
+            let mut finished = None;
             if let Some(row) = inner.deliveries.get_mut(&id) {
                 row.lease = None;
                 if result.attempt > 0 {
                     row.attempts = result.attempt.max(row.attempts);
                     row.last_status = result.status;
-                }
-                match result.next {
-                    NextStep::RetryAt(at) => reschedule = Some(at),
-                    NextStep::Delivered => row.status = DeliveryStatus::Delivered,
-                    NextStep::DeadLetter(reason) => {
-                        row.status = DeliveryStatus::DeadLettered(reason)
+                    row.manual = false;
+                    if result.charged {
+                        row.charged += 1;
                     }
+                }
+                finished = match result.next {
+                    NextStep::RetryAt(_) => None,
+                    NextStep::Delivered => Some(DeliveryStatus::Delivered),
+                    NextStep::DeadLetter(reason) => Some(DeliveryStatus::DeadLettered(reason)),
                     NextStep::DisableEndpoint => {
-                        row.status = DeliveryStatus::DeadLettered(DeadReason::EndpointGone);
                         disable = Some(row.endpoint.clone());
+                        Some(DeliveryStatus::DeadLettered(DeadReason::EndpointGone))
                     }
-                }
+                    NextStep::Expire => Some(DeliveryStatus::Expired),
+                };
             }
-            match reschedule {
-                Some(at) => inner.schedule(&id, at),
-                None => inner.unschedule(&id),
+            match (finished, result.next) {
+                (Some(status), _) => {
+                    let at = result.started_at.saturating_add(result.latency);
+                    inner.finish(&id, status, at);
+                }
+                (None, NextStep::RetryAt(at)) => inner.schedule(&id, at),
+                (None, _) => {}
             }
             if let Some(endpoint) = disable {
                 if let Some(e) = inner.endpoints.get_mut(&endpoint) {
@@ -318,6 +476,7 @@ impl DeliveryStore for MemoryStore {
                         error: result.error,
                         response_headers: result.response_headers,
                         response_body: result.response_body,
+                        manual: result.manual,
                     });
             }
             out.push(Recorded::Saved);
@@ -369,6 +528,7 @@ impl DeliveryStore for MemoryStore {
             if query.message.as_ref().is_some_and(|m| *m != row.message.id)
                 || query.endpoint.as_ref().is_some_and(|e| *e != row.endpoint)
                 || (query.dead_only && !matches!(row.status, DeliveryStatus::DeadLettered(_)))
+                || query.since.is_some_and(|t| row.message.created_at < t)
             {
                 continue;
             }
@@ -398,8 +558,92 @@ impl DeliveryStore for MemoryStore {
                 }
                 DeliveryStatus::Delivered => counts.delivered += 1,
                 DeliveryStatus::DeadLettered(_) => counts.dead += 1,
+                DeliveryStatus::Expired => counts.expired += 1,
+                DeliveryStatus::Superseded => counts.superseded += 1,
             }
         }
         Ok(counts)
+    }
+
+    async fn retry_now(
+        &self,
+        ids: &[DeliveryId],
+        now: UnixMillis,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        let mut inner = self.lock();
+        let mut queued = Vec::new();
+        for id in ids {
+            let Some(row) = inner.deliveries.get_mut(id) else {
+                continue;
+            };
+            match row.status {
+                DeliveryStatus::Superseded => continue,
+                DeliveryStatus::Pending if row.held(now) => continue,
+                DeliveryStatus::Pending => {
+                    row.manual = true;
+                    row.lease = None;
+                    inner.schedule(id, now);
+                }
+                _ => {
+                    row.manual = true;
+                    inner.reopen(id, now);
+                }
+            }
+            queued.push(id.clone());
+        }
+        Ok(queued)
+    }
+
+    async fn purge(
+        &self,
+        retention: &Retention,
+        now: UnixMillis,
+        limit: usize,
+    ) -> Result<Purged, StoreError> {
+        let mut inner = self.lock();
+        let mut purged = Purged::default();
+        let expired = |row: &Row| {
+            let keep = match row.status {
+                DeliveryStatus::Pending => return false,
+                DeliveryStatus::Delivered => retention.delivered,
+                _ => retention.failed,
+            };
+            row.finished_at
+                .is_some_and(|at| at.saturating_add(keep) <= now)
+        };
+        let doomed: Vec<DeliveryId> = inner
+            .order
+            .iter()
+            .filter(|id| inner.deliveries.get(*id).is_some_and(expired))
+            .take(limit)
+            .cloned()
+            .collect();
+        for id in &doomed {
+            if let Some(row) = inner.deliveries.remove(id) {
+                purged.deliveries += 1;
+                if Arc::strong_count(&row.message) == 1 {
+                    purged.messages += 1;
+                }
+            }
+            if let Some(logs) = inner.attempts.remove(id) {
+                purged.attempts += logs.len() as u64;
+            }
+        }
+        if !doomed.is_empty() {
+            let gone: std::collections::HashSet<&DeliveryId> = doomed.iter().collect();
+            inner.order.retain(|id| !gone.contains(id));
+        }
+        let mut budget = limit;
+        for logs in inner.attempts.values_mut() {
+            if budget == 0 {
+                break;
+            }
+            let before = logs.len();
+            logs.retain(|log| !log.manual || log.started_at.saturating_add(retention.manual) > now);
+            let removed = before - logs.len();
+            purged.attempts += removed as u64;
+            budget = budget.saturating_sub(removed);
+        }
+        Ok(purged)
     }
 }

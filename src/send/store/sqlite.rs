@@ -370,7 +370,7 @@ async fn claim_in(
                     SELECT 1 FROM hookrelay_deliveries o
                     WHERE o.endpoint_id = d.endpoint_id AND o.order_key = d.order_key
                       AND o.status = 'pending' AND o.seq < d.seq))
-             ORDER BY d.due_at
+             ORDER BY d.due_at, d.seq
              LIMIT ?3",
     )
     .bind(ms(now))

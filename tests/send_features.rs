@@ -61,15 +61,18 @@ fn body_json(seen: &send_support::Seen) -> Value {
 // ---------------------------------------------------------------------------------------
 // 1. The verification handshake (001).
 
+/// How a test receiver answers a handshake request.
+type Answer = fn(&Value) -> Result<TransportResponse, TransportError>;
+
 /// Answers `webhook.verify` as the receiver is told to: echo, echo something else, or fail.
 #[derive(Clone)]
 struct Handshaker {
-    answer: fn(&Value) -> Result<TransportResponse, TransportError>,
+    answer: Answer,
     seen: Arc<Mutex<Vec<OutboundRequest>>>,
 }
 
 impl Handshaker {
-    fn new(answer: fn(&Value) -> Result<TransportResponse, TransportError>) -> Self {
+    fn new(answer: Answer) -> Self {
         Handshaker {
             answer,
             seen: Arc::default(),
@@ -161,7 +164,7 @@ async fn a_failed_handshake_leaves_the_endpoint_pending_with_the_reason() {
     fn not_json(_: &Value) -> Result<TransportResponse, TransportError> {
         status_with(200, &[], "ok")
     }
-    let cases: [(fn(&Value) -> _, HandshakeFailure, &str); 4] = [
+    let cases: [(Answer, HandshakeFailure, &str); 4] = [
         (wrong, HandshakeFailure::WrongEcho, "not echoed"),
         (refused, HandshakeFailure::Status(403), "answered 403"),
         (silent, HandshakeFailure::Timeout, "in time"),

@@ -305,6 +305,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     /// [`ManualClock`](super::ManualClock) and for one-shot tools.
     pub async fn run_due(&mut self) -> Result<usize, StoreError> {
         let mut attempts = 0;
+        self.report_queue_depth().await;
         loop {
             let started = self.claim_and_start().await?;
             if started == 0 && self.in_flight.is_empty() {

@@ -30,6 +30,24 @@
 //! | [`store`] | the [`DeliveryStore`] trait: claim due work with a lease and a fencing token; [`MemoryStore`], `SqliteStore` |
 //! | [`Dispatcher`] | claims, signs every attempt afresh, sends, records, asks the retry planner; per-endpoint limits; graceful shutdown |
 //! | [`Transport`] | the HTTP seam; `ReqwestTransport` (feature `reqwest`) with the SSRF guard |
+//! | [`Sender::verify_endpoint`] | the `webhook.verify` handshake a new Proposal Generator endpoint must pass |
+//! | [`Sender::send_test`] | a test event with your payload, marked [`DeliveryKind::Test`] |
+//! | [`Throttle`], [`Ordering`] | progress throttling (latest state wins); opt-in one-at-a-time delivery |
+//! | [`Sender::retry_delivery`], [`Sender::recover`], [`Sender::dead_letters`] | replay and recovery, same ids, logged as manual |
+//! | [`Sender::purge`], [`Retention`] | deleting old deliveries and logs in short batches |
+//! | [`Notification`] | endpoints disabled (410, or failing past a window) or paused by their circuit breaker |
+//! | [`telemetry`] | metric names and labels (feature `metrics`) and the attempt span (feature `tracing`) |
+//!
+//! **Pacing.** A receiver's `429` with `Retry-After`, or `X-RateLimit-Remaining: 0` with
+//! `X-RateLimit-Reset`, holds every delivery to that endpoint until then (clamped to the
+//! policy's `Retry-After` cap); waiting as asked is logged but not counted against the retry
+//! policy. Other endpoints are unaffected.
+//!
+//! **Health.** Each dispatcher tracks its endpoints' failures: continuous failure for
+//! [`Endpoint::auto_disable_after`] (5 days by default) disables the endpoint, `410 Gone` at
+//! once, and an opt-in [`CircuitBreaker`](crate::retry::CircuitBreaker) pauses an endpoint
+//! that is failing right now and probes it with one delivery. The failure clock lives in the
+//! dispatcher's memory: a restarted dispatcher starts it afresh.
 //!
 //! **At least once.** A delivery is finished only when its result is recorded under a current
 //! claim. A process killed at any instant loses nothing: claims it held run out and are

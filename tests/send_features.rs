@@ -545,7 +545,7 @@ async fn an_exhausted_rate_limit_header_pauses_until_its_reset() {
             "",
         )],
     );
-    sender
+    let limited = sender
         .add_endpoint(
             builder(url2, Profile::TaskHub)
                 .retry_policy(every_second(1))
@@ -564,8 +564,9 @@ async fn an_exhausted_rate_limit_header_pauses_until_its_reset() {
         .await
         .unwrap()
         .into_iter()
-        .find(|d| d.attempts > 0)
+        .find(|d| d.endpoint == limited)
         .unwrap();
+    assert_eq!(record.attempts, 1);
     assert_eq!(record.status, DeliveryStatus::Pending);
     assert_eq!(record.next_attempt_at, Some(UnixMillis::from_secs(T0 + 60)));
 }
@@ -1066,4 +1067,142 @@ async fn per_key_ordering_blocks_only_its_key() {
         .map(|s| body_json(s)["data"]["n"].clone())
         .collect();
     assert_eq!(rest, vec![json!(1), json!(2)]);
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Batching (002: "high-volume events may be batched").
+
+/// HMAC-SHA256 of `body` under SECRET, computed by Python's `hmac` (independent of ours).
+fn python_hmac(body: &[u8]) -> Option<String> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import hmac, hashlib, sys; \
+             print(hmac.new(sys.argv[1].encode(), sys.stdin.buffer.read(), hashlib.sha256).hexdigest())",
+            SECRET,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(body).ok()?;
+    let out = child.wait_with_output().ok()?;
+    Some(String::from_utf8(out.stdout).ok()?.trim().to_owned())
+}
+
+#[tokio::test]
+async fn batches_carry_each_event_are_signed_as_one_and_retry_whole() {
+    let (sender, clock, transport) = setup();
+    let url = "https://batch.example/hook";
+    transport.answer(url, [status(500)]);
+    sender
+        .add_endpoint(
+            builder(url, Profile::TaskHub)
+                .retry_policy(every_second(3))
+                .concurrency(1)
+                .batch(hookrelay::send::Batching::new(
+                    3,
+                    Duration::from_millis(100),
+                ))
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut messages = Vec::new();
+    for n in 0..7 {
+        messages.push(
+            sender
+                .publish(
+                    OutgoingEvent::new("task.created", json!({ "n": n }))
+                        .with_id(format!("evt_{n}").into()),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let mut dispatcher = sender.dispatcher(transport.clone()).build();
+    dispatcher.run_due().await.unwrap();
+    // Two full batches went (one at a time); the seventh event waits for its batch to fill.
+    let seen = transport.seen_at(url);
+    assert_eq!(
+        seen.len(),
+        2,
+        "batch 1 (500), batch 2, and nothing else yet"
+    );
+    let first = &seen[0];
+    let array = body_json(first);
+    let ids: Vec<&str> = array
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["evt_0", "evt_1", "evt_2"]);
+    assert!(
+        array
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["type"] == "task.created")
+    );
+    // Exactly the single bodies, joined: every event keeps its own envelope.
+    let single = hookrelay::profile::Profile::TaskHub
+        .render_body(
+            &OutgoingEvent::new("task.created", json!({"n": 0})).with_id("evt_0".into()),
+            Default::default(),
+        )
+        .unwrap();
+    assert!(
+        first
+            .body
+            .starts_with(&[b"[".as_slice(), &single[..single.len() - 1]].concat())
+    );
+    assert_eq!(first.header("x-event-type"), Some("batch"));
+    if let Some(expected) = python_hmac(&first.body) {
+        assert_eq!(
+            first.header("x-hub-signature").unwrap(),
+            format!("sha256={expected}")
+        );
+    } else {
+        panic!("python3 is needed for the independent signature");
+    }
+
+    // The failed batch is retried as a batch: same bytes, same delivery id.
+    clock.advance(Duration::from_secs(1));
+    dispatcher.run_due().await.unwrap();
+    let seen = transport.seen_at(url);
+    let retried = seen
+        .iter()
+        .skip(2)
+        .find(|s| s.body == first.body)
+        .expect("the batch again");
+    assert_eq!(
+        retried.header("x-delivery-id"),
+        first.header("x-delivery-id")
+    );
+    // The seventh event went in a batch of its own once its wait ended.
+    assert!(
+        seen.iter()
+            .any(|s| body_json(s).as_array().is_some_and(|a| a.len() == 1))
+    );
+
+    // Members point to their batch, which carries the outcome.
+    let member = sender.deliveries_of(&messages[0]).await.unwrap().remove(0);
+    assert_eq!(member.status, DeliveryStatus::Batched);
+    let batch = sender
+        .store()
+        .delivery(member.batch.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.kind, DeliveryKind::Batch);
+    assert_eq!(batch.status, DeliveryStatus::Delivered);
+    assert_eq!(batch.attempts, 2);
+    let counts = sender.store().counts(clock.millis()).await.unwrap();
+    assert_eq!(
+        (counts.batched, counts.delivered, counts.pending),
+        (7, 3, 0)
+    );
 }

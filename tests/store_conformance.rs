@@ -9,8 +9,8 @@ use hookrelay::Secret;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::store::{
-    AttemptRecord, DeadReason, DeliveryStore, Enqueued, NewDelivery, NewMessage, NextStep,
-    Publication, PublishKey, Recorded, Release,
+    AttemptRecord, DeadReason, DeliveryStore, Enqueued, NewBatch, NewDelivery, NewMessage,
+    NextStep, Publication, PublishKey, Recorded, Release,
 };
 use hookrelay::send::{
     DeliveryId, DeliveryKind, DeliveryQuery, DeliveryStatus, Endpoint, EndpointId, EndpointStatus,
@@ -622,6 +622,83 @@ async fn purge_deletes_past_retention_in_batches<S: DeliveryStore>(store: S) {
     assert_eq!(store.counts(later).await.unwrap().dead, 0);
 }
 
+async fn a_batch_replaces_its_members_atomically<S: DeliveryStore>(store: S) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    store
+        .enqueue(
+            (0..3).map(|_| publication(&["ep_a"], None)).collect(),
+            at(0),
+        )
+        .await
+        .unwrap();
+    let claims = store.claim(at(0), 10, LEASE, &[]).await.unwrap();
+    let batch = |members: &[&hookrelay::send::store::Claim]| NewBatch {
+        message: NewMessage {
+            id: MessageId::generate(),
+            event_id: "bat_1".into(),
+            event_type: "batch".into(),
+            created_at: at(0),
+            bodies: vec![Bytes::from_static(b"[1,2]")],
+        },
+        delivery: DeliveryId::generate(),
+        endpoint: EndpointId::new("ep_a").unwrap(),
+        members: members
+            .iter()
+            .map(|c| (c.delivery.clone(), c.token))
+            .collect(),
+    };
+    // A stale member token: nothing changes.
+    let mut stale = batch(&[&claims[0], &claims[1]]);
+    stale.members[1].1 = hookrelay::send::store::FencingToken(0);
+    assert!(
+        store
+            .form_batch(stale, at(1), LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.counts(at(1)).await.unwrap().in_flight, 3);
+    let formed = batch(&[&claims[0], &claims[1]]);
+    let id = formed.delivery.clone();
+    let claim = store
+        .form_batch(formed, at(1), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (claim.kind, &claim.body[..]),
+        (DeliveryKind::Batch, &b"[1,2]"[..])
+    );
+    assert_eq!(claim.event_id.as_str(), "bat_1");
+    let member = store.delivery(&claims[0].delivery).await.unwrap().unwrap();
+    assert_eq!(
+        (member.status, member.batch.as_ref()),
+        (DeliveryStatus::Batched, Some(&id))
+    );
+    let counts = store.counts(at(1)).await.unwrap();
+    assert_eq!(
+        (counts.batched, counts.in_flight),
+        (2, 2),
+        "the batch and the third"
+    );
+    // The batch is a delivery like any other: recorded under its own token.
+    assert_eq!(
+        store
+            .record(vec![result(&claim, NextStep::Delivered, 200)])
+            .await
+            .unwrap(),
+        vec![Recorded::Saved]
+    );
+    assert_eq!(
+        store
+            .record(vec![result(&claims[0], NextStep::Delivered, 200)])
+            .await
+            .unwrap(),
+        vec![Recorded::Stale],
+        "a member's old claim is gone"
+    );
+}
+
 async fn a_status_note_is_kept<S: DeliveryStore>(store: S) {
     store.put_endpoint(&endpoint("ep_a")).await.unwrap();
     let id = EndpointId::new("ep_a").unwrap();
@@ -655,6 +732,7 @@ async fn run_all<S: DeliveryStore, F: Future<Output = S>>(make: impl Fn() -> F) 
     manual_retries_expiry_and_uncharged_attempts(make().await).await;
     purge_deletes_past_retention_in_batches(make().await).await;
     a_status_note_is_kept(make().await).await;
+    a_batch_replaces_its_members_atomically(make().await).await;
 }
 
 fn temp_db() -> String {

@@ -12,16 +12,21 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::watch;
 
+use super::batching::join;
 use super::sender::Shared;
 use super::signing::{Attempt, signed_request};
 use super::store::{
-    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryStore, NextStep, Release, StoreError,
+    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryStore, NewBatch,
+    NewMessage, NextStep, Release, StoreError,
 };
 use super::telemetry::{self, AttemptSpan, Limiter};
 use super::{
-    Endpoint, EndpointId, EndpointStatus, Notification, Transport, TransportError,
-    TransportResponse,
+    DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Notification, Transport,
+    TransportError, TransportResponse,
 };
+
+/// The event type a batch is sent under, where the profile sends one.
+pub const BATCH_EVENT: &str = "batch";
 use crate::retry::{
     Acquire, AttemptOutcome, AutoDisable, BreakerState, CircuitBreaker, Decision, DeliveryState,
     DisableReason, HealthChange, JitterSource, OutcomeClass, Permit, RetryAfter, SeededJitter,
@@ -526,6 +531,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         let mut started = 0;
         let mut releases = Vec::new();
         let mut expired = Vec::new();
+        let mut to_batch: HashMap<EndpointId, Vec<Claim>> = HashMap::new();
         for claim in claims {
             if !self.gates.contains_key(&claim.endpoint) {
                 // Registered by another process: load it.
@@ -567,76 +573,21 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 telemetry::recorded(endpoint.profile(), &expired[expired.len() - 1]);
                 continue;
             }
-            if let Err(at) = gate.admit(now) {
-                releases.push(Release {
-                    delivery: claim.delivery,
-                    token: claim.token,
-                    due_at: at,
-                });
+            if claim.kind == DeliveryKind::Event && endpoint.batching().is_some() {
+                to_batch
+                    .entry(claim.endpoint.clone())
+                    .or_default()
+                    .push(claim);
                 continue;
             }
-            let attempt = claim.attempts.saturating_add(1);
-            // A live worker always finishes (or times out) before its lease runs out.
-            let timeout = policy.timeout().min(self.lease.mul_f64(0.75));
-            let request = signed_request(
-                &endpoint,
-                &*gate.scheme,
-                &Attempt {
-                    event_id: claim.event_id.as_str(),
-                    event_type: claim.event_type.as_str(),
-                    delivery_id: claim.delivery.as_str(),
-                    attempt,
-                },
-                &claim.body,
-                now,
-                timeout,
-            );
-            match request {
-                Ok(request) => {
-                    self.claimed.insert(claim.delivery.clone(), claim.token);
-                    let transport = Arc::clone(&self.transport);
-                    let span = AttemptSpan::new(
-                        endpoint.profile(),
-                        claim.endpoint.as_str(),
-                        claim.delivery.as_str(),
-                        attempt,
-                    );
-                    let send = span.instrument(async move { transport.send(request).await });
-                    self.in_flight.push(
-                        async move {
-                            let begun = Instant::now();
-                            let result = send.await;
-                            Finished {
-                                claim,
-                                attempt,
-                                started_at: now,
-                                latency: begun.elapsed(),
-                                result,
-                                span,
-                            }
-                        }
-                        .boxed(),
-                    );
-                    started += 1;
-                }
-                Err(_) => {
-                    gate.in_flight = gate.in_flight.saturating_sub(1);
-                    expired.push(AttemptRecord {
-                        delivery: claim.delivery,
-                        token: claim.token,
-                        attempt,
-                        started_at: now,
-                        latency: Duration::ZERO,
-                        status: None,
-                        error: Some(AttemptError::Unsignable),
-                        response_headers: Vec::new(),
-                        response_body: bytes::Bytes::new(),
-                        charged: true,
-                        manual: claim.manual,
-                        next: NextStep::DeadLetter(DeadReason::Refused),
-                    });
-                    telemetry::recorded(endpoint.profile(), &expired[expired.len() - 1]);
-                }
+            started += usize::from(self.start(claim, now, &mut releases, &mut expired));
+        }
+        for (endpoint, members) in to_batch {
+            for claim in self
+                .form_batches(&endpoint, members, now, &mut releases)
+                .await?
+            {
+                started += usize::from(self.start(claim, now, &mut releases, &mut expired));
             }
         }
         if !releases.is_empty() {
@@ -646,6 +597,152 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             self.shared.store.record(expired).await?;
         }
         Ok(started)
+    }
+
+    /// Starts one claimed attempt if its endpoint has room; otherwise hands it back (or, if
+    /// it cannot be signed, dead-letters it). Whether it started.
+    fn start(
+        &mut self,
+        claim: Claim,
+        now: UnixMillis,
+        releases: &mut Vec<Release>,
+        expired: &mut Vec<AttemptRecord>,
+    ) -> bool {
+        let Some(gate) = self.gates.get_mut(&claim.endpoint) else {
+            releases.push(Release {
+                delivery: claim.delivery,
+                token: claim.token,
+                due_at: now.saturating_add(self.poll_interval),
+            });
+            return false;
+        };
+        let endpoint = Arc::clone(&gate.endpoint);
+        let policy = endpoint.retry_policy();
+        if let Err(at) = gate.admit(now) {
+            releases.push(Release {
+                delivery: claim.delivery,
+                token: claim.token,
+                due_at: at,
+            });
+            return false;
+        }
+        let attempt = claim.attempts.saturating_add(1);
+        // A live worker always finishes (or times out) before its lease runs out.
+        let timeout = policy.timeout().min(self.lease.mul_f64(0.75));
+        let request = signed_request(
+            &endpoint,
+            &*gate.scheme,
+            &Attempt {
+                event_id: claim.event_id.as_str(),
+                event_type: claim.event_type.as_str(),
+                delivery_id: claim.delivery.as_str(),
+                attempt,
+            },
+            &claim.body,
+            now,
+            timeout,
+        );
+        match request {
+            Ok(request) => {
+                self.claimed.insert(claim.delivery.clone(), claim.token);
+                let transport = Arc::clone(&self.transport);
+                let span = AttemptSpan::new(
+                    endpoint.profile(),
+                    claim.endpoint.as_str(),
+                    claim.delivery.as_str(),
+                    attempt,
+                );
+                let send = span.instrument(async move { transport.send(request).await });
+                self.in_flight.push(
+                    async move {
+                        let begun = Instant::now();
+                        let result = send.await;
+                        Finished {
+                            claim,
+                            attempt,
+                            started_at: now,
+                            latency: begun.elapsed(),
+                            result,
+                            span,
+                        }
+                    }
+                    .boxed(),
+                );
+                true
+            }
+            Err(_) => {
+                gate.in_flight = gate.in_flight.saturating_sub(1);
+                expired.push(AttemptRecord {
+                    delivery: claim.delivery,
+                    token: claim.token,
+                    attempt,
+                    started_at: now,
+                    latency: Duration::ZERO,
+                    status: None,
+                    error: Some(AttemptError::Unsignable),
+                    response_headers: Vec::new(),
+                    response_body: bytes::Bytes::new(),
+                    charged: true,
+                    manual: claim.manual,
+                    next: NextStep::DeadLetter(DeadReason::Refused),
+                });
+                telemetry::recorded(endpoint.profile(), &expired[expired.len() - 1]);
+                false
+            }
+        }
+    }
+
+    /// Turns claimed event deliveries of one batching endpoint into batch deliveries: full
+    /// batches and batches whose oldest event waited `max_wait` are formed (and returned,
+    /// claimed); the rest go back to the store, due when their wait ends.
+    async fn form_batches(
+        &mut self,
+        endpoint: &EndpointId,
+        mut members: Vec<Claim>,
+        now: UnixMillis,
+        releases: &mut Vec<Release>,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let Some(batching) = self
+            .gates
+            .get(endpoint)
+            .and_then(|gate| gate.endpoint.batching())
+        else {
+            return Ok(Vec::new());
+        };
+        members.sort_by_key(|c| c.created_at);
+        let size = usize::try_from(batching.max_events()).unwrap_or(usize::MAX);
+        let mut formed = Vec::new();
+        for chunk in members.chunks(size) {
+            let oldest = chunk[0].created_at;
+            let ready_at = oldest.saturating_add(batching.max_wait());
+            if chunk.len() < size && ready_at > now {
+                releases.extend(chunk.iter().map(|c| Release {
+                    delivery: c.delivery.clone(),
+                    token: c.token,
+                    due_at: ready_at,
+                }));
+                continue;
+            }
+            let batch = NewBatch {
+                message: NewMessage {
+                    id: MessageId::generate(),
+                    event_id: super::id::random_id("bat_").into(),
+                    event_type: BATCH_EVENT.into(),
+                    created_at: oldest,
+                    bodies: vec![join(chunk.iter().map(|c| &c.body))],
+                },
+                delivery: DeliveryId::generate(),
+                endpoint: endpoint.clone(),
+                members: chunk
+                    .iter()
+                    .map(|c| (c.delivery.clone(), c.token))
+                    .collect(),
+            };
+            if let Some(claim) = self.shared.store.form_batch(batch, now, self.lease).await? {
+                formed.push(claim);
+            }
+        }
+        Ok(formed)
     }
 
     /// Records every finished attempt in one store call and plans what comes next.

@@ -12,7 +12,7 @@ use crate::retry::{
 };
 use crate::scheme::{ApiKey, Scheme};
 
-use super::{EndpointId, Ordering, Throttle};
+use super::{Batching, EndpointId, Ordering, Throttle};
 
 /// Whether an endpoint receives deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -201,6 +201,7 @@ pub struct Endpoint {
     auto_disable: Option<Duration>,
     breaker: Option<CircuitBreakerBuilder>,
     status_note: Option<String>,
+    batching: Option<Batching>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -243,6 +244,7 @@ impl Endpoint {
             breaker: None,
             status_note: None,
             status_set: false,
+            batching: None,
         }
     }
 
@@ -276,6 +278,7 @@ impl Endpoint {
             breaker: self.breaker.clone(),
             status_note: self.status_note.clone(),
             status_set: true,
+            batching: self.batching,
         }
     }
 
@@ -376,6 +379,11 @@ impl Endpoint {
         self.breaker.as_ref()
     }
 
+    /// Batching, if the endpoint asked for it (off by default).
+    pub fn batching(&self) -> Option<Batching> {
+        self.batching
+    }
+
     /// Why the endpoint has its status, when the status was set for a reason (a failed
     /// verification handshake, an automatic disable).
     pub fn status_note(&self) -> Option<&str> {
@@ -434,6 +442,7 @@ impl Endpoint {
                 ])
             }),
             "status_note": self.status_note,
+            "batching": self.batching.map(Batching::to_json),
         })
     }
 
@@ -502,6 +511,10 @@ impl Endpoint {
             ),
         };
         builder.status_note = text(&value["status_note"]);
+        builder.batching = match &value["batching"] {
+            serde_json::Value::Null => None,
+            b => Some(Batching::from_json(b)?),
+        };
         builder.build().ok()
     }
 }
@@ -536,6 +549,7 @@ pub struct EndpointBuilder {
     breaker: Option<CircuitBreakerBuilder>,
     status_note: Option<String>,
     status_set: bool,
+    batching: Option<Batching>,
 }
 
 impl EndpointBuilder {
@@ -682,6 +696,12 @@ impl EndpointBuilder {
         self
     }
 
+    /// Sends events in batches (see [`Batching`] for the wire shape). Off by default.
+    pub fn batch(mut self, batching: Batching) -> Self {
+        self.batching = Some(batching);
+        self
+    }
+
     /// The URL must parse as an absolute `http` or `https` URL without credentials (whether
     /// its address may be delivered to is the transport's SSRF guard's call, at send time).
     pub fn build(self) -> Result<Endpoint, EndpointError> {
@@ -752,6 +772,7 @@ impl EndpointBuilder {
             auto_disable: self.auto_disable,
             breaker: self.breaker,
             status_note: self.status_note,
+            batching: self.batching,
         })
     }
 }

@@ -33,6 +33,7 @@
 //! | [`Sender::verify_endpoint`] | the `webhook.verify` handshake a new Proposal Generator endpoint must pass |
 //! | [`Sender::send_test`] | a test event with your payload, marked [`DeliveryKind::Test`] |
 //! | [`Throttle`], [`Ordering`] | progress throttling (latest state wins); opt-in one-at-a-time delivery |
+//! | [`Batching`] | opt-in: many events in one signed POST (a JSON array of envelopes) |
 //! | [`Sender::retry_delivery`], [`Sender::recover`], [`Sender::dead_letters`] | replay and recovery, same ids, logged as manual |
 //! | [`Sender::purge`], [`Retention`] | deleting old deliveries and logs in short batches |
 //! | [`Notification`] | endpoints disabled (410, or failing past a window) or paused by their circuit breaker |
@@ -55,6 +56,7 @@
 //! stored, is sent again with the same delivery id (receivers deduplicate on it). How much a
 //! store keeps across a crash is in the [`store`] docs.
 
+mod batching;
 mod clock;
 mod dispatcher;
 mod endpoint;
@@ -73,6 +75,7 @@ pub mod telemetry;
 mod throttle;
 mod transport;
 
+pub use batching::Batching;
 pub use clock::ManualClock;
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherHandle, ShutdownReport};
 pub use endpoint::{

@@ -8,8 +8,8 @@ use bytes::Bytes;
 
 use super::{
     AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryKind, DeliveryQuery,
-    DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NextStep, Publication,
-    Purged, Recorded, Release, Retention, StoreError,
+    DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NewBatch, NextStep,
+    Publication, Purged, Recorded, Release, Retention, StoreError,
 };
 use crate::event::{EventId, EventType};
 use crate::retry::UnixMillis;
@@ -71,6 +71,7 @@ struct Row {
     order_key: Option<Arc<str>>,
     throttle_key: Option<Arc<str>>,
     finished_at: Option<UnixMillis>,
+    batch: Option<DeliveryId>,
     /// Queue position while pending.
     slot: Option<(UnixMillis, u64)>,
     /// The current claim's token and lease end.
@@ -202,6 +203,7 @@ impl Inner {
             last_status: row.last_status,
             kind: row.kind,
             finished_at: row.finished_at,
+            batch: row.batch.clone(),
         }
     }
 }
@@ -337,6 +339,7 @@ impl DeliveryStore for MemoryStore {
                         order_key,
                         throttle_key,
                         finished_at: None,
+                        batch: None,
                         slot: None,
                         lease: None,
                     },
@@ -560,6 +563,7 @@ impl DeliveryStore for MemoryStore {
                 DeliveryStatus::DeadLettered(_) => counts.dead += 1,
                 DeliveryStatus::Expired => counts.expired += 1,
                 DeliveryStatus::Superseded => counts.superseded += 1,
+                DeliveryStatus::Batched => counts.batched += 1,
             }
         }
         Ok(counts)
@@ -577,7 +581,7 @@ impl DeliveryStore for MemoryStore {
                 continue;
             };
             match row.status {
-                DeliveryStatus::Superseded => continue,
+                DeliveryStatus::Superseded | DeliveryStatus::Batched => continue,
                 DeliveryStatus::Pending if row.held(now) => continue,
                 DeliveryStatus::Pending => {
                     row.manual = true;
@@ -592,6 +596,78 @@ impl DeliveryStore for MemoryStore {
             queued.push(id.clone());
         }
         Ok(queued)
+    }
+
+    async fn form_batch(
+        &self,
+        batch: NewBatch,
+        now: UnixMillis,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StoreError> {
+        let mut inner = self.lock();
+        let current = batch.members.iter().all(|(id, token)| {
+            inner.deliveries.get(id).is_some_and(|row| {
+                row.status == DeliveryStatus::Pending
+                    && row.lease.is_some_and(|(held, _)| held == *token)
+            })
+        });
+        if !current {
+            return Ok(None);
+        }
+        for (id, _) in &batch.members {
+            inner.finish(id, DeliveryStatus::Batched, now);
+            if let Some(row) = inner.deliveries.get_mut(id) {
+                row.batch = Some(batch.delivery.clone());
+            }
+        }
+        let m = batch.message;
+        let body = m.bodies.first().cloned().unwrap_or_default();
+        let message = Arc::new(Message {
+            id: m.id,
+            event_id: m.event_id,
+            event_type: m.event_type,
+            created_at: m.created_at,
+            bodies: m.bodies.into_boxed_slice(),
+        });
+        inner.seq += 1;
+        inner.tokens += 1;
+        let token = FencingToken(inner.tokens);
+        let until = now.saturating_add(lease);
+        let row = Row {
+            message: Arc::clone(&message),
+            endpoint: batch.endpoint.clone(),
+            body: 0,
+            kind: DeliveryKind::Batch,
+            manual: false,
+            attempts: 0,
+            charged: 0,
+            last_status: None,
+            status: DeliveryStatus::Pending,
+            created_seq: inner.seq,
+            order_key: None,
+            throttle_key: None,
+            finished_at: None,
+            batch: None,
+            slot: None,
+            lease: Some((token, until)),
+        };
+        inner.deliveries.insert(batch.delivery.clone(), row);
+        inner.order.push(batch.delivery.clone());
+        inner.schedule(&batch.delivery, until);
+        Ok(Some(Claim {
+            delivery: batch.delivery,
+            message: message.id.clone(),
+            endpoint: batch.endpoint,
+            event_id: message.event_id.clone(),
+            event_type: message.event_type.clone(),
+            body,
+            created_at: message.created_at,
+            attempts: 0,
+            charged: 0,
+            kind: DeliveryKind::Batch,
+            manual: false,
+            token,
+        }))
     }
 
     async fn purge(

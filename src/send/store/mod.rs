@@ -93,6 +93,9 @@ pub enum DeliveryKind {
     Event,
     /// A test event sent by hand to one endpoint.
     Test,
+    /// A batch: one POST carrying the envelopes of several event deliveries
+    /// ([`Batching`](crate::send::Batching)).
+    Batch,
 }
 
 impl DeliveryKind {
@@ -101,15 +104,30 @@ impl DeliveryKind {
         match self {
             Self::Event => "event",
             Self::Test => "test",
+            Self::Batch => "batch",
         }
     }
 
     /// The kind named by [`as_str`](Self::as_str).
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Event, Self::Test]
+        [Self::Event, Self::Test, Self::Batch]
             .into_iter()
             .find(|k| k.as_str() == text)
     }
+}
+
+/// Claimed deliveries to join into one batch delivery ([`DeliveryStore::form_batch`]).
+#[derive(Debug, Clone)]
+pub struct NewBatch {
+    /// The batch's message: its id, the batch id as event id, `batch` as event type, the
+    /// oldest member's publish time, and one body (the JSON array).
+    pub message: NewMessage,
+    /// The batch delivery.
+    pub delivery: DeliveryId,
+    /// Where it goes.
+    pub endpoint: EndpointId,
+    /// The members, each under its claim's token, in the array's order.
+    pub members: Vec<(DeliveryId, FencingToken)>,
 }
 
 /// A publish deduplication key and how long it holds.
@@ -352,6 +370,8 @@ pub enum DeliveryStatus {
     /// Replaced by a later delivery of the same throttle key before it was sent (the
     /// latest state wins); counted, never sent.
     Superseded,
+    /// Sent inside a batch delivery ([`DeliveryRecord::batch`]), which carries the outcome.
+    Batched,
 }
 
 impl DeliveryStatus {
@@ -363,6 +383,7 @@ impl DeliveryStatus {
             Self::DeadLettered(_) => "dead",
             Self::Expired => "expired",
             Self::Superseded => "superseded",
+            Self::Batched => "batched",
         }
     }
 
@@ -400,8 +421,10 @@ pub struct DeliveryRecord {
     pub last_status: Option<u16>,
     /// What it is for.
     pub kind: DeliveryKind,
-    /// When it finished (delivered, dead-lettered, expired or superseded).
+    /// When it finished (delivered, dead-lettered, expired, superseded or batched).
     pub finished_at: Option<UnixMillis>,
+    /// The batch delivery that carries it, once [`Batched`](DeliveryStatus::Batched).
+    pub batch: Option<DeliveryId>,
 }
 
 /// One logged attempt.
@@ -457,6 +480,8 @@ pub struct DeliveryCounts {
     pub expired: u64,
     /// Superseded by a later delivery of the same throttle key.
     pub superseded: u64,
+    /// Handed to a batch delivery.
+    pub batched: u64,
 }
 
 /// How long finished deliveries and their attempt logs are kept (TaskLink's defaults:
@@ -639,6 +664,17 @@ pub trait DeliveryStore: Send + Sync + 'static {
         ids: &[DeliveryId],
         now: UnixMillis,
     ) -> impl Future<Output = Result<Vec<DeliveryId>, StoreError>> + Send;
+
+    /// Replaces claimed deliveries by one batch delivery: stores the batch's message and
+    /// delivery, claimed at once under a fresh token for `lease`, and marks every member
+    /// [`Batched`](DeliveryStatus::Batched) — all in one step. If any member's token is no
+    /// longer current, nothing changes and `None` comes back.
+    fn form_batch(
+        &self,
+        batch: NewBatch,
+        now: UnixMillis,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
 
     /// Deletes up to `limit` finished deliveries past `retention` with their attempt logs,
     /// manual attempt logs past theirs, and messages no delivery refers to any more. One

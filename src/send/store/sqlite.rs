@@ -9,8 +9,8 @@ use sqlx::{Row as _, Sqlite, Transaction};
 
 use super::{
     AttemptError, AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryKind,
-    DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NextStep,
-    Publication, Purged, Recorded, Release, Retention, StoreError,
+    DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NewBatch,
+    NextStep, Publication, Purged, Recorded, Release, Retention, StoreError,
 };
 use crate::retry::UnixMillis;
 use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Refusal};
@@ -83,6 +83,7 @@ ALTER TABLE hookrelay_deliveries ADD COLUMN charged INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE hookrelay_deliveries ADD COLUMN order_key TEXT;
 ALTER TABLE hookrelay_deliveries ADD COLUMN throttle_key TEXT;
 ALTER TABLE hookrelay_deliveries ADD COLUMN finished_at INTEGER;
+ALTER TABLE hookrelay_deliveries ADD COLUMN batch_id TEXT;
 ALTER TABLE hookrelay_attempts ADD COLUMN manual INTEGER NOT NULL DEFAULT 0;
 UPDATE hookrelay_deliveries SET charged = attempts;
 UPDATE hookrelay_deliveries SET status = 'expired', dead_reason = NULL
@@ -245,7 +246,8 @@ fn endpoint_of(row: &SqliteRow) -> Result<Endpoint, StoreError> {
 }
 
 const DELIVERY_COLUMNS: &str = "d.id, d.status, d.dead_reason, d.attempts, d.last_status, \
-     d.due_at, d.lease_until, d.endpoint_id, d.kind, d.finished_at, m.id AS message_id, \
+     d.due_at, d.lease_until, d.endpoint_id, d.kind, d.finished_at, d.batch_id, \
+     m.id AS message_id, \
      m.event_id, m.event_type, m.created_at";
 
 fn delivery_of(row: &SqliteRow, now: UnixMillis) -> Result<DeliveryRecord, StoreError> {
@@ -262,6 +264,7 @@ fn delivery_of(row: &SqliteRow, now: UnixMillis) -> Result<DeliveryRecord, Store
         ),
         "expired" => DeliveryStatus::Expired,
         "superseded" => DeliveryStatus::Superseded,
+        "batched" => DeliveryStatus::Batched,
         _ => return Err(corrupt("delivery status")),
     };
     let kind = DeliveryKind::parse(&get_s("kind")?).ok_or_else(|| corrupt("delivery kind"))?;
@@ -289,6 +292,11 @@ fn delivery_of(row: &SqliteRow, now: UnixMillis) -> Result<DeliveryRecord, Store
         } else {
             finished_at.map(from_ms)
         },
+        batch: row
+            .try_get::<Option<String>, _>("batch_id")
+            .map_err(backend)?
+            .map(|id| DeliveryId::new(id).map_err(|_| corrupt("batch id")))
+            .transpose()?,
     })
 }
 
@@ -880,7 +888,8 @@ impl DeliveryStore for SqliteStore {
                COALESCE(SUM(status = 'delivered'), 0) AS delivered,
                COALESCE(SUM(status = 'dead'), 0) AS dead,
                COALESCE(SUM(status = 'expired'), 0) AS expired,
-               COALESCE(SUM(status = 'superseded'), 0) AS superseded
+               COALESCE(SUM(status = 'superseded'), 0) AS superseded,
+               COALESCE(SUM(status = 'batched'), 0) AS batched
              FROM hookrelay_deliveries",
         )
         .bind(ms(now))
@@ -898,6 +907,7 @@ impl DeliveryStore for SqliteStore {
             dead: get("dead")?,
             expired: get("expired")?,
             superseded: get("superseded")?,
+            batched: get("batched")?,
         })
     }
 
@@ -915,7 +925,8 @@ impl DeliveryStore for SqliteStore {
             "UPDATE hookrelay_deliveries
              SET status = 'pending', dead_reason = NULL, finished_at = NULL, due_at = ?2,
                  manual = 1, lease_token = NULL, lease_until = NULL
-             WHERE id IN (SELECT value FROM json_each(?1)) AND status != 'superseded'
+             WHERE id IN (SELECT value FROM json_each(?1))
+               AND status NOT IN ('superseded', 'batched')
                AND NOT (status = 'pending' AND lease_until > ?2)
              RETURNING id",
         )
@@ -929,6 +940,95 @@ impl DeliveryStore for SqliteStore {
             .into_iter()
             .map(|id| DeliveryId::new(id).map_err(|_| corrupt("delivery id")))
             .collect()
+    }
+
+    async fn form_batch(
+        &self,
+        batch: NewBatch,
+        now: UnixMillis,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StoreError> {
+        let members: Vec<serde_json::Value> = batch
+            .members
+            .iter()
+            .map(|(id, token)| {
+                serde_json::json!({
+                    "id": id.as_str(),
+                    "token": i64::try_from(token.0).unwrap_or(i64::MAX),
+                })
+            })
+            .collect();
+        let members = serde_json::Value::Array(members).to_string();
+        let mut tx = self.begin().await?;
+        let marked = sqlx::query(
+            "UPDATE hookrelay_deliveries AS d
+             SET status = 'batched', batch_id = ?2, finished_at = ?3,
+                 lease_token = NULL, lease_until = NULL
+             FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.token') AS token
+                   FROM json_each(?1)) AS j
+             WHERE d.id = j.id AND d.lease_token = j.token AND d.status = 'pending'",
+        )
+        .bind(&members)
+        .bind(batch.delivery.as_str())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if usize::try_from(marked).unwrap_or(0) != batch.members.len() {
+            // A member's claim is stale: leave everything as it was.
+            tx.rollback().await.map_err(backend)?;
+            return Ok(None);
+        }
+        let m = &batch.message;
+        let body = m.bodies.first().cloned().unwrap_or_default();
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO hookrelay_messages (id, event_id, event_type, created_at)
+             VALUES (?1, ?2, ?3, ?4) RETURNING seq",
+        )
+        .bind(m.id.as_str())
+        .bind(m.event_id.as_str())
+        .bind(m.event_type.as_str())
+        .bind(ms(m.created_at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query("INSERT INTO hookrelay_bodies (message_seq, form, body) VALUES (?1, 0, ?2)")
+            .bind(seq)
+            .bind(&body[..])
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let token = next_tokens(&mut tx, 1).await? + 1;
+        let until = ms(now.saturating_add(lease));
+        sqlx::query(
+            "INSERT INTO hookrelay_deliveries
+             (id, message_seq, endpoint_id, form, status, due_at, kind, lease_token, lease_until)
+             VALUES (?1, ?2, ?3, 0, 'pending', ?4, 'batch', ?5, ?4)",
+        )
+        .bind(batch.delivery.as_str())
+        .bind(seq)
+        .bind(batch.endpoint.as_str())
+        .bind(until)
+        .bind(i64::try_from(token).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(Claim {
+            delivery: batch.delivery,
+            message: batch.message.id,
+            endpoint: batch.endpoint,
+            event_id: batch.message.event_id,
+            event_type: batch.message.event_type,
+            body,
+            created_at: batch.message.created_at,
+            attempts: 0,
+            charged: 0,
+            kind: DeliveryKind::Batch,
+            manual: false,
+            token: FencingToken(token),
+        }))
     }
 
     async fn purge(

@@ -1206,3 +1206,56 @@ async fn batches_carry_each_event_are_signed_as_one_and_retry_whole() {
         (7, 3, 0)
     );
 }
+
+#[tokio::test]
+async fn the_failure_clock_survives_a_dispatcher_restart() {
+    let (sender, clock, transport) = setup();
+    let url = "https://failing.example/hook";
+    transport.always(url, status(500));
+    let id = sender
+        .add_endpoint(
+            builder(url, Profile::TaskHub)
+                .retry_policy(
+                    RetryPolicy::builder()
+                        .delays([Duration::from_secs(600)])
+                        .max_attempts(1000)
+                        .without_max_age()
+                        .jitter(Jitter::None)
+                        .build()
+                        .unwrap(),
+                )
+                .auto_disable_after(Duration::from_secs(3600))
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    sender
+        .publish(OutgoingEvent::new("task.created", json!({})))
+        .await
+        .unwrap();
+    {
+        // Fails at T0, +10 … +40 min, then this dispatcher goes away.
+        let mut first = sender.dispatcher(transport.clone()).build();
+        for _ in 0..5 {
+            first.run_due().await.unwrap();
+            clock.advance(Duration::from_secs(600));
+        }
+    }
+    let stored = sender.store().endpoint(&id).await.unwrap().unwrap();
+    assert_eq!(stored.failing_since(), Some(UnixMillis::from_secs(T0)));
+    let mut second = sender.dispatcher(transport.clone()).build();
+    second.run_due().await.unwrap(); // +50 min
+    clock.advance(Duration::from_secs(600));
+    second.run_due().await.unwrap(); // +60 min: an hour since T0
+    assert_eq!(
+        sender
+            .store()
+            .endpoint(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(),
+        EndpointStatus::Disabled
+    );
+}

@@ -75,6 +75,15 @@ impl AutoDisable {
         }
     }
 
+    /// Picks up a failure run that began at `failing_since` (as a store kept it), so that a
+    /// restarted process does not start the clock afresh.
+    pub fn resume(window: Duration, failing_since: Option<UnixMillis>) -> Self {
+        AutoDisable {
+            failing_since,
+            ..AutoDisable::new(window)
+        }
+    }
+
     /// Records an attempt's class at `at`. Once disabled, observations change nothing until
     /// [`AutoDisable::enable`].
     pub fn observe(&mut self, class: OutcomeClass, at: UnixMillis) -> HealthChange {

@@ -108,6 +108,7 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
             finished: Vec::new(),
             claimed: HashMap::new(),
             changes: Vec::new(),
+            failing_marks: Vec::new(),
             depth_read_at: None,
         }
     }
@@ -146,6 +147,8 @@ pub struct Dispatcher<S, T> {
     claimed: HashMap<super::DeliveryId, super::store::FencingToken>,
     /// Health changes seen since the last record, applied after it.
     changes: Vec<Notification>,
+    /// Failure runs that began or ended since the last record, to store.
+    failing_marks: Vec<(EndpointId, Option<UnixMillis>)>,
     /// When the queue depth was last read for metrics.
     depth_read_at: Option<Instant>,
 }
@@ -177,7 +180,9 @@ impl Gate {
         Gate {
             scheme: Arc::from(endpoint.scheme()),
             bucket: endpoint.rate_limit().map(|l| TokenBucket::new(l, now)),
-            health: endpoint.auto_disable_after().map(AutoDisable::new),
+            health: endpoint
+                .auto_disable_after()
+                .map(|window| AutoDisable::resume(window, endpoint.failing_since())),
             breaker: endpoint
                 .circuit_breaker()
                 .and_then(|b| b.clone().build().ok()),
@@ -223,16 +228,26 @@ impl Gate {
         Ok(())
     }
 
-    /// Feeds one attempt's class to the health trackers; what changed, to notify.
-    fn observe(&mut self, class: OutcomeClass, now: UnixMillis) -> Vec<Notification> {
+    /// Feeds one attempt's class to the health trackers; what changed, to notify, and the
+    /// failure clock when a run of failures began or ended (to store).
+    fn observe(
+        &mut self,
+        class: OutcomeClass,
+        now: UnixMillis,
+        marks: &mut Vec<(EndpointId, Option<UnixMillis>)>,
+    ) -> Vec<Notification> {
         let mut changes = Vec::new();
         let id = self.endpoint.id();
         if let Some(health) = &mut self.health {
+            let before = health.failing_since();
             if let HealthChange::Disabled(reason) = health.observe(class, now) {
                 changes.push(Notification::EndpointDisabled {
                     endpoint: id.clone(),
                     reason,
                 });
+            }
+            if health.failing_since() != before {
+                marks.push((id.clone(), health.failing_since()));
             }
         }
         if let Some(breaker) = &mut self.breaker {
@@ -523,7 +538,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 claims
             }
         };
-        if disables || !self.changes.is_empty() {
+        if disables || !self.changes.is_empty() || !self.failing_marks.is_empty() {
             self.apply_changes().await?;
             self.shared.endpoints_changed();
             self.refresh_endpoints().await?;
@@ -754,7 +769,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         let disables = records.iter().any(|r| r.next == NextStep::DisableEndpoint);
         // Stale results (a lease that ran out) are refused by the store; nothing to do here.
         self.shared.store.record(records).await?;
-        if disables || !self.changes.is_empty() {
+        if disables || !self.changes.is_empty() || !self.failing_marks.is_empty() {
             self.apply_changes().await?;
             self.shared.endpoints_changed();
         }
@@ -764,6 +779,12 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     /// Disables the endpoints that failed past their window (`410 Gone` is disabled by the
     /// store with the result) and tells the app about every health change.
     async fn apply_changes(&mut self) -> Result<(), StoreError> {
+        for (endpoint, since) in std::mem::take(&mut self.failing_marks) {
+            match self.shared.store.set_failing_since(&endpoint, since).await {
+                Ok(()) | Err(StoreError::UnknownEndpoint) => {}
+                Err(e) => return Err(e),
+            }
+        }
         for change in std::mem::take(&mut self.changes) {
             if let Notification::EndpointDisabled {
                 endpoint,
@@ -813,7 +834,8 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                     let (record, class) = plan_next(gate, done, now, &mut self.jitter);
                     telemetry::recorded(gate.endpoint.profile(), &record);
                     if record.charged || class == OutcomeClass::Delivered {
-                        self.changes.extend(gate.observe(class, now));
+                        let changes = gate.observe(class, now, &mut self.failing_marks);
+                        self.changes.extend(changes);
                     }
                     record
                 }

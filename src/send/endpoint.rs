@@ -202,6 +202,7 @@ pub struct Endpoint {
     breaker: Option<CircuitBreakerBuilder>,
     status_note: Option<String>,
     batching: Option<Batching>,
+    failing_since: Option<UnixMillis>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -390,6 +391,17 @@ impl Endpoint {
         self.status_note.as_deref()
     }
 
+    /// When its current run of failures began, as the dispatchers last recorded it (the
+    /// clock of [`auto_disable_after`](Self::auto_disable_after)); `None` while healthy.
+    pub fn failing_since(&self) -> Option<UnixMillis> {
+        self.failing_since
+    }
+
+    pub(crate) fn with_failing_since(mut self, since: Option<UnixMillis>) -> Self {
+        self.failing_since = since;
+        self
+    }
+
     pub(crate) fn with_status(mut self, status: EndpointStatus) -> Self {
         self.status = status;
         self
@@ -443,6 +455,7 @@ impl Endpoint {
             }),
             "status_note": self.status_note,
             "batching": self.batching.map(Batching::to_json),
+            "failing_since_ms": self.failing_since.map(UnixMillis::as_millis),
         })
     }
 
@@ -515,7 +528,13 @@ impl Endpoint {
             serde_json::Value::Null => None,
             b => Some(Batching::from_json(b)?),
         };
-        builder.build().ok()
+        let failing_since = value["failing_since_ms"]
+            .as_u64()
+            .map(UnixMillis::from_millis);
+        builder
+            .build()
+            .ok()
+            .map(|e| e.with_failing_since(failing_since))
     }
 }
 
@@ -773,6 +792,7 @@ impl EndpointBuilder {
             breaker: self.breaker,
             status_note: self.status_note,
             batching: self.batching,
+            failing_since: None,
         })
     }
 }

@@ -220,6 +220,20 @@ impl DeliveryStore for MemoryStore {
         Ok(self.lock().endpoints.get(id).cloned())
     }
 
+    async fn set_failing_since(
+        &self,
+        id: &EndpointId,
+        since: Option<UnixMillis>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let endpoint = inner
+            .endpoints
+            .get_mut(id)
+            .ok_or(StoreError::UnknownEndpoint)?;
+        *endpoint = Arc::new((**endpoint).clone().with_failing_since(since));
+        Ok(())
+    }
+
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
         let inner = self.lock();
         let mut all: Vec<_> = inner.endpoints.values().cloned().collect();

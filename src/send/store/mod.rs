@@ -571,6 +571,24 @@ pub trait DeliveryStore: Send + Sync + 'static {
         note: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Records when an endpoint's current run of failures began (`None`: it is healthy), so
+    /// that a restarted dispatcher keeps the auto-disable clock. The default reads the
+    /// endpoint and writes it back; stores that can change the one field in place should.
+    fn set_failing_since(
+        &self,
+        id: &EndpointId,
+        since: Option<UnixMillis>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let endpoint = self
+                .endpoint(id)
+                .await?
+                .ok_or(StoreError::UnknownEndpoint)?;
+            self.put_endpoint(&(*endpoint).clone().with_failing_since(since))
+                .await
+        }
+    }
+
     /// Stores publications (each message with its deliveries, due at once) atomically, and
     /// returns when they are as durable as the store makes them.
     fn enqueue(

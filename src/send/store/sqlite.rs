@@ -574,6 +574,27 @@ impl DeliveryStore for SqliteStore {
         row.map(|r| endpoint_of(&r).map(Arc::new)).transpose()
     }
 
+    /// One field changed in place.
+    async fn set_failing_since(
+        &self,
+        id: &EndpointId,
+        since: Option<UnixMillis>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE hookrelay_endpoints
+             SET settings = json_set(settings, '$.failing_since_ms', ?2) WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .bind(since.map(ms))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownEndpoint);
+        }
+        Ok(())
+    }
+
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
         let rows = sqlx::query("SELECT id, status, settings FROM hookrelay_endpoints ORDER BY id")
             .fetch_all(&self.pool)

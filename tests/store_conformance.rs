@@ -717,6 +717,19 @@ async fn a_status_note_is_kept<S: DeliveryStore>(store: S) {
         store.endpoint(&id).await.unwrap().unwrap().status_note(),
         None
     );
+    store.set_failing_since(&id, Some(at(5))).await.unwrap();
+    let loaded = store.endpoint(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.failing_since(), Some(at(5)));
+    assert_eq!(
+        loaded.status(),
+        EndpointStatus::Active,
+        "only the clock changed"
+    );
+    store.set_failing_since(&id, None).await.unwrap();
+    assert_eq!(
+        store.endpoint(&id).await.unwrap().unwrap().failing_since(),
+        None
+    );
 }
 
 async fn run_all<S: DeliveryStore, F: Future<Output = S>>(make: impl Fn() -> F) {

@@ -47,8 +47,9 @@
 //! **Health.** Each dispatcher tracks its endpoints' failures: continuous failure for
 //! [`Endpoint::auto_disable_after`] (5 days by default) disables the endpoint, `410 Gone` at
 //! once, and an opt-in [`CircuitBreaker`](crate::retry::CircuitBreaker) pauses an endpoint
-//! that is failing right now and probes it with one delivery. The failure clock lives in the
-//! dispatcher's memory: a restarted dispatcher starts it afresh.
+//! that is failing right now and probes it with one delivery. The failure clock is stored
+//! with the endpoint ([`Endpoint::failing_since`]) when a run of failures begins or ends, so
+//! a restarted dispatcher keeps it; the breaker's state is each dispatcher's own.
 //!
 //! **At least once.** A delivery is finished only when its result is recorded under a current
 //! claim. A process killed at any instant loses nothing: claims it held run out and are

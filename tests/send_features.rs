@@ -778,12 +778,15 @@ async fn purge_removes_only_what_is_past_retention() {
 // ---------------------------------------------------------------------------------------
 // 9. Endpoint health (CHECKLIST E51).
 
-#[tokio::test]
-async fn failing_past_the_window_disables_and_notifies_and_success_resets_the_clock() {
-    let (sender, clock, transport) = setup();
-    let url = "https://failing.example/hook";
+/// An endpoint that answers 500, retried every 10 minutes without end, disabled after an
+/// hour of failure.
+async fn failing_endpoint(
+    sender: &Sender<MemoryStore>,
+    transport: &ScriptedTransport,
+    url: &str,
+) -> hookrelay::send::EndpointId {
     transport.always(url, status(500));
-    let id = sender
+    sender
         .add_endpoint(
             builder(url, Profile::TaskHub)
                 .retry_policy(
@@ -800,7 +803,14 @@ async fn failing_past_the_window_disables_and_notifies_and_success_resets_the_cl
                 .unwrap(),
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn failing_past_the_window_disables_and_notifies_and_success_resets_the_clock() {
+    let (sender, clock, transport) = setup();
+    let url = "https://failing.example/hook";
+    let id = failing_endpoint(&sender, &transport, url).await;
     let mut notes = sender.notifications();
     let mut dispatcher = sender.dispatcher(transport.clone()).build();
     sender
@@ -1211,25 +1221,7 @@ async fn batches_carry_each_event_are_signed_as_one_and_retry_whole() {
 async fn the_failure_clock_survives_a_dispatcher_restart() {
     let (sender, clock, transport) = setup();
     let url = "https://failing.example/hook";
-    transport.always(url, status(500));
-    let id = sender
-        .add_endpoint(
-            builder(url, Profile::TaskHub)
-                .retry_policy(
-                    RetryPolicy::builder()
-                        .delays([Duration::from_secs(600)])
-                        .max_attempts(1000)
-                        .without_max_age()
-                        .jitter(Jitter::None)
-                        .build()
-                        .unwrap(),
-                )
-                .auto_disable_after(Duration::from_secs(3600))
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let id = failing_endpoint(&sender, &transport, url).await;
     sender
         .publish(OutgoingEvent::new("task.created", json!({})))
         .await

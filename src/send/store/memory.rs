@@ -90,6 +90,21 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Replaces one endpoint by `change` of it.
+    fn update_endpoint(
+        &self,
+        id: &EndpointId,
+        change: impl FnOnce(Endpoint) -> Endpoint,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let endpoint = inner
+            .endpoints
+            .get_mut(id)
+            .ok_or(StoreError::UnknownEndpoint)?;
+        *endpoint = Arc::new(change((**endpoint).clone()));
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves consistent data: every mutation below
         // completes its bookkeeping before anything that could panic.
@@ -225,13 +240,7 @@ impl DeliveryStore for MemoryStore {
         id: &EndpointId,
         since: Option<UnixMillis>,
     ) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let endpoint = inner
-            .endpoints
-            .get_mut(id)
-            .ok_or(StoreError::UnknownEndpoint)?;
-        *endpoint = Arc::new((**endpoint).clone().with_failing_since(since));
-        Ok(())
+        self.update_endpoint(id, |e| e.with_failing_since(since))
     }
 
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
@@ -247,17 +256,7 @@ impl DeliveryStore for MemoryStore {
         status: EndpointStatus,
         note: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let endpoint = inner
-            .endpoints
-            .get_mut(id)
-            .ok_or(StoreError::UnknownEndpoint)?;
-        *endpoint = Arc::new(
-            (**endpoint)
-                .clone()
-                .with_status_note(status, note.map(str::to_owned)),
-        );
-        Ok(())
+        self.update_endpoint(id, |e| e.with_status_note(status, note.map(str::to_owned)))
     }
 
     async fn enqueue(

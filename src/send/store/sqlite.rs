@@ -10,7 +10,7 @@ use sqlx::{Row as _, Sqlite, Transaction};
 use super::{
     AttemptError, AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryKind,
     DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NewBatch,
-    NextStep, Publication, Purged, Recorded, Release, Retention, StoreError,
+    NewMessage, NextStep, Publication, Purged, Recorded, Release, Retention, StoreError,
 };
 use crate::retry::UnixMillis;
 use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Refusal};
@@ -342,6 +342,34 @@ fn parse_error(text: &str) -> AttemptError {
     }
 }
 
+/// Inserts a message and its body forms inside `tx`; returns its row number.
+async fn insert_message(
+    tx: &mut Transaction<'_, Sqlite>,
+    m: &NewMessage,
+) -> Result<i64, StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO hookrelay_messages (id, event_id, event_type, created_at)
+         VALUES (?1, ?2, ?3, ?4) RETURNING seq",
+    )
+    .bind(m.id.as_str())
+    .bind(m.event_id.as_str())
+    .bind(m.event_type.as_str())
+    .bind(ms(m.created_at))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(backend)?;
+    for (form, body) in m.bodies.iter().enumerate() {
+        sqlx::query("INSERT INTO hookrelay_bodies (message_seq, form, body) VALUES (?1, ?2, ?3)")
+            .bind(seq)
+            .bind(i64::try_from(form).unwrap_or(0))
+            .bind(&body[..])
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(seq)
+}
+
 async fn next_tokens(tx: &mut Transaction<'_, Sqlite>, n: usize) -> Result<u64, StoreError> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let last: i64 = sqlx::query_scalar(
@@ -664,28 +692,7 @@ impl DeliveryStore for SqliteStore {
                 .map_err(backend)?;
             }
             let m = &publication.message;
-            let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO hookrelay_messages (id, event_id, event_type, created_at)
-                 VALUES (?1, ?2, ?3, ?4) RETURNING seq",
-            )
-            .bind(m.id.as_str())
-            .bind(m.event_id.as_str())
-            .bind(m.event_type.as_str())
-            .bind(ms(m.created_at))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-            for (form, body) in m.bodies.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO hookrelay_bodies (message_seq, form, body) VALUES (?1, ?2, ?3)",
-                )
-                .bind(seq)
-                .bind(i64::try_from(form).unwrap_or(0))
-                .bind(&body[..])
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            }
+            let seq = insert_message(&mut tx, m).await?;
             let mut superseded = 0;
             for d in &publication.deliveries {
                 let mut due = ms(now);
@@ -1001,25 +1008,8 @@ impl DeliveryStore for SqliteStore {
             tx.rollback().await.map_err(backend)?;
             return Ok(None);
         }
-        let m = &batch.message;
-        let body = m.bodies.first().cloned().unwrap_or_default();
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO hookrelay_messages (id, event_id, event_type, created_at)
-             VALUES (?1, ?2, ?3, ?4) RETURNING seq",
-        )
-        .bind(m.id.as_str())
-        .bind(m.event_id.as_str())
-        .bind(m.event_type.as_str())
-        .bind(ms(m.created_at))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)?;
-        sqlx::query("INSERT INTO hookrelay_bodies (message_seq, form, body) VALUES (?1, 0, ?2)")
-            .bind(seq)
-            .bind(&body[..])
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let body = batch.message.bodies.first().cloned().unwrap_or_default();
+        let seq = insert_message(&mut tx, &batch.message).await?;
         let token = next_tokens(&mut tx, 1).await? + 1;
         let until = ms(now.saturating_add(lease));
         sqlx::query(

@@ -43,7 +43,6 @@ struct Inner {
     attempts: HashMap<DeliveryId, Vec<AttemptLog>>,
     seq: u64,
     tokens: u64,
-    order: Vec<DeliveryId>,
 }
 
 #[derive(Debug)]
@@ -68,19 +67,47 @@ struct Row {
     status: DeliveryStatus,
     /// Publish order.
     created_seq: u64,
-    order_key: Option<Arc<str>>,
-    throttle_key: Option<Arc<str>>,
+    /// Ordering and throttle keys and the batch, boxed: most deliveries have none.
+    keys: Option<Box<Keys>>,
     finished_at: Option<UnixMillis>,
-    batch: Option<DeliveryId>,
     /// Queue position while pending.
     slot: Option<(UnixMillis, u64)>,
-    /// The current claim's token and lease end.
-    lease: Option<(FencingToken, UnixMillis)>,
+    /// The current claim's token; the lease ends at the slot's due time.
+    lease: Option<FencingToken>,
+}
+
+#[derive(Debug, Default)]
+struct Keys {
+    order: Option<Arc<str>>,
+    throttle: Option<Arc<str>>,
+    batch: Option<DeliveryId>,
 }
 
 impl Row {
     fn held(&self, now: UnixMillis) -> bool {
-        self.lease.is_some_and(|(_, until)| until > now)
+        self.lease.is_some() && self.slot.is_some_and(|(until, _)| until > now)
+    }
+
+    fn holds(&self, token: FencingToken) -> bool {
+        self.status == DeliveryStatus::Pending && self.lease == Some(token)
+    }
+
+    fn order_key(&self) -> Option<&Arc<str>> {
+        self.keys.as_ref()?.order.as_ref()
+    }
+
+    fn throttle_key(&self) -> Option<&Arc<str>> {
+        self.keys.as_ref()?.throttle.as_ref()
+    }
+
+    fn keys(order: Option<Arc<str>>, throttle: Option<Arc<str>>) -> Option<Box<Keys>> {
+        (order.is_some() || throttle.is_some()).then(|| {
+            Box::new(Keys {
+                order,
+                throttle,
+                batch: None,
+            })
+        })
     }
 }
 
@@ -141,7 +168,7 @@ impl Inner {
         }
         let endpoint = row.endpoint.clone();
         let created_seq = row.created_seq;
-        let (order_key, throttle_key) = (row.order_key.clone(), row.throttle_key.clone());
+        let (order_key, throttle_key) = (row.order_key().cloned(), row.throttle_key().cloned());
         if let Some(key) = order_key {
             let index = (endpoint.clone(), key);
             if let Some(set) = self.ordered.get_mut(&index) {
@@ -171,7 +198,7 @@ impl Inner {
         row.finished_at = None;
         let endpoint = row.endpoint.clone();
         let created_seq = row.created_seq;
-        let (order_key, throttle_key) = (row.order_key.clone(), row.throttle_key.clone());
+        let (order_key, throttle_key) = (row.order_key().cloned(), row.throttle_key().cloned());
         if let Some(key) = order_key {
             self.ordered
                 .entry((endpoint.clone(), key))
@@ -189,7 +216,7 @@ impl Inner {
 
     /// Whether `row` waits behind an earlier pending delivery of its ordering key.
     fn blocked_by_order(&self, row: &Row) -> bool {
-        let Some(key) = &row.order_key else {
+        let Some(key) = row.order_key() else {
             return false;
         };
         self.ordered
@@ -199,11 +226,11 @@ impl Inner {
     }
 
     fn record_of(&self, id: &DeliveryId, row: &Row, now: Option<UnixMillis>) -> DeliveryRecord {
-        let claimed = match (row.lease, now) {
-            (Some((_, until)), Some(now)) => until > now && row.status == DeliveryStatus::Pending,
-            (Some(_), None) => row.status == DeliveryStatus::Pending,
-            _ => false,
-        };
+        let claimed = row.status == DeliveryStatus::Pending
+            && match now {
+                Some(now) => row.held(now),
+                None => row.lease.is_some(),
+            };
         DeliveryRecord {
             id: id.clone(),
             message: row.message.id.clone(),
@@ -218,7 +245,7 @@ impl Inner {
             last_status: row.last_status,
             kind: row.kind,
             finished_at: row.finished_at,
-            batch: row.batch.clone(),
+            batch: row.keys.as_ref().and_then(|k| k.batch.clone()),
         }
     }
 }
@@ -349,15 +376,12 @@ impl DeliveryStore for MemoryStore {
                         last_status: None,
                         status: DeliveryStatus::Pending,
                         created_seq,
-                        order_key,
-                        throttle_key,
+                        keys: Row::keys(order_key, throttle_key),
                         finished_at: None,
-                        batch: None,
                         slot: None,
                         lease: None,
                     },
                 );
-                inner.order.push(delivery.id.clone());
                 inner.schedule(&delivery.id, due);
             }
             out.push(Enqueued::Created {
@@ -404,7 +428,7 @@ impl DeliveryStore for MemoryStore {
             let Some(row) = inner.deliveries.get_mut(&id) else {
                 continue;
             };
-            row.lease = Some((token, until));
+            row.lease = Some(token);
             let body = row
                 .message
                 .bodies
@@ -434,8 +458,7 @@ impl DeliveryStore for MemoryStore {
         let mut out = Vec::with_capacity(results.len());
         for result in results {
             let current = inner.deliveries.get(&result.delivery).is_some_and(|row| {
-                row.status == DeliveryStatus::Pending
-                    && row.lease.is_some_and(|(token, _)| token == result.token)
+                row.status == DeliveryStatus::Pending && row.lease == Some(result.token)
             });
             if !current {
                 out.push(Recorded::Stale);
@@ -507,8 +530,7 @@ impl DeliveryStore for MemoryStore {
                 .deliveries
                 .get_mut(&release.delivery)
                 .is_some_and(|row| {
-                    let held = row.status == DeliveryStatus::Pending
-                        && row.lease.is_some_and(|(token, _)| token == release.token);
+                    let held = row.holds(release.token);
                     if held {
                         row.lease = None;
                     }
@@ -536,24 +558,26 @@ impl DeliveryStore for MemoryStore {
     async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRecord>, StoreError> {
         let inner = self.lock();
         let now = Some(UnixMillis::now());
-        let mut out = Vec::new();
-        for id in &inner.order {
-            let Some(row) = inner.deliveries.get(id) else {
-                continue;
-            };
-            if query.message.as_ref().is_some_and(|m| *m != row.message.id)
-                || query.endpoint.as_ref().is_some_and(|e| *e != row.endpoint)
-                || (query.dead_only && !matches!(row.status, DeliveryStatus::DeadLettered(_)))
-                || query.since.is_some_and(|t| row.message.created_at < t)
-            {
-                continue;
-            }
-            out.push(inner.record_of(id, row, now));
-            if query.limit != 0 && out.len() >= query.limit {
-                break;
-            }
+        // Listing is rare: sort the matches into publish order rather than keep a second
+        // index of every delivery.
+        let mut matches: Vec<(&DeliveryId, &Row)> = inner
+            .deliveries
+            .iter()
+            .filter(|(_, row)| {
+                query.message.as_ref().is_none_or(|m| *m == row.message.id)
+                    && query.endpoint.as_ref().is_none_or(|e| *e == row.endpoint)
+                    && (!query.dead_only || matches!(row.status, DeliveryStatus::DeadLettered(_)))
+                    && query.since.is_none_or(|t| row.message.created_at >= t)
+            })
+            .collect();
+        matches.sort_unstable_by_key(|(_, row)| row.created_seq);
+        if query.limit != 0 {
+            matches.truncate(query.limit);
         }
-        Ok(out)
+        Ok(matches
+            .into_iter()
+            .map(|(id, row)| inner.record_of(id, row, now))
+            .collect())
     }
 
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
@@ -566,7 +590,7 @@ impl DeliveryStore for MemoryStore {
         for row in inner.deliveries.values() {
             match row.status {
                 DeliveryStatus::Pending => {
-                    if row.lease.is_some_and(|(_, until)| until > now) {
+                    if row.held(now) {
                         counts.in_flight += 1;
                     } else {
                         counts.pending += 1;
@@ -619,10 +643,10 @@ impl DeliveryStore for MemoryStore {
     ) -> Result<Option<Claim>, StoreError> {
         let mut inner = self.lock();
         let current = batch.members.iter().all(|(id, token)| {
-            inner.deliveries.get(id).is_some_and(|row| {
-                row.status == DeliveryStatus::Pending
-                    && row.lease.is_some_and(|(held, _)| held == *token)
-            })
+            inner
+                .deliveries
+                .get(id)
+                .is_some_and(|row| row.holds(*token))
         });
         if !current {
             return Ok(None);
@@ -630,7 +654,7 @@ impl DeliveryStore for MemoryStore {
         for (id, _) in &batch.members {
             inner.finish(id, DeliveryStatus::Batched, now);
             if let Some(row) = inner.deliveries.get_mut(id) {
-                row.batch = Some(batch.delivery.clone());
+                row.keys.get_or_insert_with(Box::default).batch = Some(batch.delivery.clone());
             }
         }
         let m = batch.message;
@@ -657,15 +681,12 @@ impl DeliveryStore for MemoryStore {
             last_status: None,
             status: DeliveryStatus::Pending,
             created_seq: inner.seq,
-            order_key: None,
-            throttle_key: None,
+            keys: None,
             finished_at: None,
-            batch: None,
             slot: None,
-            lease: Some((token, until)),
+            lease: Some(token),
         };
         inner.deliveries.insert(batch.delivery.clone(), row);
-        inner.order.push(batch.delivery.clone());
         inner.schedule(&batch.delivery, until);
         Ok(Some(Claim {
             delivery: batch.delivery,
@@ -700,13 +721,15 @@ impl DeliveryStore for MemoryStore {
             row.finished_at
                 .is_some_and(|at| at.saturating_add(keep) <= now)
         };
-        let doomed: Vec<DeliveryId> = inner
-            .order
+        let mut doomed: Vec<(u64, DeliveryId)> = inner
+            .deliveries
             .iter()
-            .filter(|id| inner.deliveries.get(*id).is_some_and(expired))
-            .take(limit)
-            .cloned()
+            .filter(|(_, row)| expired(row))
+            .map(|(id, row)| (row.created_seq, id.clone()))
             .collect();
+        doomed.sort_unstable();
+        doomed.truncate(limit);
+        let doomed: Vec<DeliveryId> = doomed.into_iter().map(|(_, id)| id).collect();
         for id in &doomed {
             if let Some(row) = inner.deliveries.remove(id) {
                 purged.deliveries += 1;
@@ -717,10 +740,6 @@ impl DeliveryStore for MemoryStore {
             if let Some(logs) = inner.attempts.remove(id) {
                 purged.attempts += logs.len() as u64;
             }
-        }
-        if !doomed.is_empty() {
-            let gone: std::collections::HashSet<&DeliveryId> = doomed.iter().collect();
-            inner.order.retain(|id| !gone.contains(id));
         }
         let mut budget = limit;
         for logs in inner.attempts.values_mut() {

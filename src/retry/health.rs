@@ -359,6 +359,7 @@ impl CircuitBreakerBuilder {
     }
 
     /// (failure percent, window, minimum requests, cool-down), for stores.
+    #[cfg_attr(not(feature = "send"), allow(dead_code))]
     pub(crate) fn settings(&self) -> (u8, Duration, u32, Duration) {
         (
             self.failure_percent,

@@ -571,20 +571,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                     .max_age()
                     .is_some_and(|age| now > claim.created_at.saturating_add(age))
             {
-                expired.push(AttemptRecord {
-                    delivery: claim.delivery,
-                    token: claim.token,
-                    attempt: 0,
-                    started_at: now,
-                    latency: Duration::ZERO,
-                    status: None,
-                    error: None,
-                    response_headers: Vec::new(),
-                    response_body: bytes::Bytes::new(),
-                    charged: false,
-                    manual: false,
-                    next: NextStep::Expire,
-                });
+                expired.push(no_response(claim, 0, now, None, NextStep::Expire));
                 telemetry::recorded(endpoint.profile(), &expired[expired.len() - 1]);
                 continue;
             }
@@ -687,20 +674,9 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             }
             Err(_) => {
                 gate.in_flight = gate.in_flight.saturating_sub(1);
-                expired.push(AttemptRecord {
-                    delivery: claim.delivery,
-                    token: claim.token,
-                    attempt,
-                    started_at: now,
-                    latency: Duration::ZERO,
-                    status: None,
-                    error: Some(AttemptError::Unsignable),
-                    response_headers: Vec::new(),
-                    response_body: bytes::Bytes::new(),
-                    charged: true,
-                    manual: claim.manual,
-                    next: NextStep::DeadLetter(DeadReason::Refused),
-                });
+                let next = NextStep::DeadLetter(DeadReason::Refused);
+                let error = Some(AttemptError::Unsignable);
+                expired.push(no_response(claim, attempt, now, error, next));
                 telemetry::recorded(endpoint.profile(), &expired[expired.len() - 1]);
                 false
             }
@@ -962,6 +938,31 @@ fn plan_next_without_endpoint(done: Finished, now: UnixMillis) -> AttemptRecord 
         NextStep::RetryAt(now.saturating_add(Duration::from_secs(60)))
     };
     into_record(done, error, next, true)
+}
+
+/// The record of a claim that got no attempt (expired) or whose attempt could not be made
+/// (unsignable).
+fn no_response(
+    claim: Claim,
+    attempt: u32,
+    now: UnixMillis,
+    error: Option<AttemptError>,
+    next: NextStep,
+) -> AttemptRecord {
+    AttemptRecord {
+        delivery: claim.delivery,
+        token: claim.token,
+        attempt,
+        started_at: now,
+        latency: Duration::ZERO,
+        status: None,
+        error,
+        response_headers: Vec::new(),
+        response_body: bytes::Bytes::new(),
+        charged: attempt > 0,
+        manual: claim.manual && attempt > 0,
+        next,
+    }
 }
 
 fn into_record(

@@ -37,7 +37,8 @@ use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::scheme::{Message, Scheme, XHub};
 use hookrelay::send::store::{
-    AttemptRecord, Claim, Enqueued, Publication, Recorded, Release, StoreError,
+    AttemptRecord, Claim, Enqueued, NewBatch, Publication, Purged, Recorded, Release, Retention,
+    StoreError,
 };
 use hookrelay::send::{
     AddressPolicy, AttemptLog, DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryRecord,
@@ -304,8 +305,9 @@ impl DeliveryStore for Timed {
         &self,
         id: &EndpointId,
         status: EndpointStatus,
+        note: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.inner.set_endpoint_status(id, status).await
+        self.inner.set_endpoint_status(id, status, note).await
     }
     async fn enqueue(
         &self,
@@ -377,6 +379,29 @@ impl DeliveryStore for Timed {
     async fn counts(&self, now: UnixMillis) -> Result<DeliveryCounts, StoreError> {
         self.inner.counts(now).await
     }
+    async fn retry_now(
+        &self,
+        ids: &[DeliveryId],
+        now: UnixMillis,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        self.inner.retry_now(ids, now).await
+    }
+    async fn form_batch(
+        &self,
+        batch: NewBatch,
+        now: UnixMillis,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StoreError> {
+        self.inner.form_batch(batch, now, lease).await
+    }
+    async fn purge(
+        &self,
+        retention: &Retention,
+        now: UnixMillis,
+        limit: usize,
+    ) -> Result<Purged, StoreError> {
+        self.inner.purge(retention, now, limit).await
+    }
 }
 
 /// One dispatcher run over a [`Timed`] store: the median store call per round (ms) and the
@@ -435,6 +460,8 @@ async fn isolated_round(url: &str, batch: usize) -> (f64, f64) {
                 error: None,
                 response_headers: vec![("content-type".into(), "text/plain".into())],
                 response_body: bytes::Bytes::from_static(b"ok"),
+                charged: true,
+                manual: false,
                 next: hookrelay::send::store::NextStep::Delivered,
             })
             .collect();

@@ -80,6 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max_attempts(4)
         .jitter(hookrelay::retry::Jitter::None)
         .build()?;
+    let mut proposals = None;
     for (name, path, profile, subscribe) in [
         (
             "proposals",
@@ -98,7 +99,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .retry_policy(quick.clone())
             .without_rate_limit()
             .build()?;
-        sender.add_endpoint(endpoint).await?;
+        let id = sender.add_endpoint(endpoint).await?;
+        if profile == Profile::ProposalGenerator {
+            proposals = Some(id);
+        }
     }
     let transport = ReqwestTransport::builder()
         .policy(
@@ -107,6 +111,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .allow_private_networks(),
         )
         .build()?;
+    // Proposal Generator endpoints receive nothing until they echo a `webhook.verify`
+    // challenge; hookrelay's receiver answers it by itself.
+    if let Some(id) = &proposals {
+        let verification = sender.verify_endpoint(&transport, id).await?;
+        println!("proposals endpoint handshake: {verification:?}");
+    }
     let dispatcher = sender.dispatcher(transport).spawn();
 
     let started = Instant::now();
@@ -157,7 +167,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let outcome = match delivery.status {
             DeliveryStatus::Delivered => "delivered".to_owned(),
             DeliveryStatus::DeadLettered(reason) => format!("dead ({})", reason.as_str()),
-            _ => "pending".to_owned(),
+            other => other.as_str().to_owned(),
         };
         println!(
             "{:<10} {:<19} {:<14} {:>8}  {:<10} {}",

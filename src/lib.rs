@@ -56,7 +56,8 @@
 //! | `reqwest` | `send::ReqwestTransport`, the HTTP transport with the SSRF guard (implies `send`) |
 //! | `sqlite` | `receive::SqliteIdempotencyStore` and `send::SqliteStore` on one pool (implies `send`) |
 //! | `postgres` | `send::PostgresStore` (many dispatcher processes on many hosts, the transactional outbox `Sender::publish_in`, `LISTEN/NOTIFY`) and `receive::PostgresIdempotencyStore` (implies `send`) |
-//! | `tracing` | why the receiver refused a request, and idempotency-store failures, as `tracing` events |
+//! | `tracing` | why the receiver refused a request, idempotency-store failures, and one span per delivery attempt |
+//! | `metrics` | the dispatcher's metrics through the `metrics` facade (implies `send`; names in `send::telemetry`) |
 //! | `cli` | the `hookrelay` command-line tool (`sign`, `verify`, `listen`, `send`) |
 //!
 //! The core (everything above without features) does no I/O and needs no async runtime.

@@ -47,11 +47,11 @@ fn publication(endpoint: &str) -> Publication {
             created_at: at(0),
             bodies: vec![Bytes::from_static(br#"{"id":"evt_1"}"#)],
         },
-        deliveries: vec![NewDelivery {
-            id: DeliveryId::generate(),
-            endpoint: EndpointId::new(endpoint).unwrap(),
-            body: 0,
-        }],
+        deliveries: vec![NewDelivery::new(
+            DeliveryId::generate(),
+            EndpointId::new(endpoint).unwrap(),
+            0,
+        )],
         key: None,
     }
 }
@@ -67,6 +67,8 @@ fn delivered(claim: &Claim, started: UnixMillis) -> AttemptRecord {
         error: None,
         response_headers: Vec::new(),
         response_body: Bytes::new(),
+        charged: true,
+        manual: false,
         next: NextStep::Delivered,
     }
 }
@@ -492,9 +494,15 @@ async fn purge_removes_finished_history_in_batches() {
         .unwrap();
     let results = claims.iter().map(|c| delivered(c, at(1))).collect();
     store.record(results).await.unwrap();
+    // Finished "long ago" from the purge's point of view: everything past retention.
+    let later = at(1).saturating_add(Duration::from_secs(200 * 24 * 3600));
     let mut purged = 0;
     for _ in 0..10 {
-        let n = store.purge(at(1), 8).await.unwrap();
+        let n = store
+            .purge(&hookrelay::send::Retention::default(), later, 8)
+            .await
+            .unwrap()
+            .deliveries;
         purged += n;
         if n < 8 {
             break;
@@ -731,5 +739,37 @@ async fn an_idle_dispatcher_is_woken_by_another_process_commit() {
     );
     dispatcher.shutdown(Duration::from_secs(5)).await.unwrap();
     drop((here, there));
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+/// Ordering holds across processes: the second delivery with an order key is not claimable
+/// by any store while the first is pending (claimed by another), and is once it is recorded.
+#[tokio::test]
+async fn an_order_key_holds_across_stores() {
+    let (url, schema) = setup!("order");
+    let a = open(&url, &schema).await;
+    let b = open(&url, &schema).await;
+    a.put_endpoint(&endpoint("ep_a").without_rate_limit().build().unwrap())
+        .await
+        .unwrap();
+    let ordered = |n: u8| {
+        let mut p = publication("ep_a");
+        p.message.event_id = format!("evt_{n}").into();
+        p.deliveries[0].order_key = Some("job_1".into());
+        p
+    };
+    a.enqueue(vec![ordered(1), ordered(2)], at(0))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    let first = a.claim(at(0), 10, lease, &[]).await.unwrap();
+    assert_eq!(first.len(), 1, "one at a time");
+    assert_eq!(first[0].event_id.as_str(), "evt_1");
+    assert!(b.claim(at(1), 10, lease, &[]).await.unwrap().is_empty());
+    a.record(vec![delivered(&first[0], at(1))]).await.unwrap();
+    let second = b.claim(at(2), 10, lease, &[]).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].event_id.as_str(), "evt_2");
+    drop((a, b));
     pg_support::drop_schema(&url, &schema).await;
 }

@@ -72,6 +72,7 @@ fn event(profile: Profile) -> OutgoingEvent {
 fn endpoint(profile: Profile, url: &str) -> hookrelay::send::EndpointBuilder {
     let mut b = Endpoint::builder(url, profile)
         .secret(profile.secret_from_text(secret_text(profile)).unwrap())
+        .status(hookrelay::send::EndpointStatus::Active)
         .without_rate_limit();
     if profile == Profile::TaskOn {
         b = b.api_key(ApiKey::new(API_KEY).unwrap());

@@ -14,12 +14,12 @@ use hookrelay::Secret;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::store::{
-    AttemptRecord, DeadReason, DeliveryStore, Enqueued, NewDelivery, NewMessage, NextStep,
-    Publication, PublishKey, Recorded, Release,
+    AttemptRecord, DeadReason, DeliveryStore, Enqueued, NewBatch, NewDelivery, NewMessage,
+    NextStep, Publication, PublishKey, Recorded, Release,
 };
 use hookrelay::send::{
-    DeliveryId, DeliveryQuery, DeliveryStatus, Endpoint, EndpointId, EndpointStatus, MemoryStore,
-    MessageId, SqliteStore,
+    DeliveryId, DeliveryKind, DeliveryQuery, DeliveryStatus, Endpoint, EndpointId, EndpointStatus,
+    MemoryStore, MessageId, Retention, SqliteStore, ThrottleGroup,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -51,11 +51,7 @@ fn publication(endpoints: &[&str], key: Option<&str>) -> Publication {
         },
         deliveries: endpoints
             .iter()
-            .map(|e| NewDelivery {
-                id: DeliveryId::generate(),
-                endpoint: EndpointId::new(e).unwrap(),
-                body: 0,
-            })
+            .map(|e| NewDelivery::new(DeliveryId::generate(), EndpointId::new(e).unwrap(), 0))
             .collect(),
         key: key.map(|k| PublishKey {
             key: k.to_owned(),
@@ -75,6 +71,8 @@ fn result(claim: &hookrelay::send::store::Claim, next: NextStep, status: u16) ->
         error: None,
         response_headers: vec![("content-type".into(), "text/plain".into())],
         response_body: Bytes::from_static(b"last words"),
+        charged: true,
+        manual: claim.manual,
         next,
     }
 }
@@ -88,7 +86,7 @@ async fn claim_returns_the_body_and_respects_limit_and_due_time<S: DeliveryStore
         )
         .await
         .unwrap();
-    assert!(matches!(out[0], Enqueued::Created(_)));
+    assert!(matches!(out[0], Enqueued::Created { .. }));
     assert!(
         store
             .claim(at(0).saturating_add(Duration::ZERO), 0, LEASE, &[])
@@ -115,7 +113,11 @@ async fn inactive_and_skipped_endpoints_are_not_claimed<S: DeliveryStore>(store:
         .await
         .unwrap();
     store
-        .set_endpoint_status(&EndpointId::new("ep_b").unwrap(), EndpointStatus::Paused)
+        .set_endpoint_status(
+            &EndpointId::new("ep_b").unwrap(),
+            EndpointStatus::Paused,
+            None,
+        )
         .await
         .unwrap();
     let skip = [EndpointId::new("ep_c").unwrap()];
@@ -124,7 +126,11 @@ async fn inactive_and_skipped_endpoints_are_not_claimed<S: DeliveryStore>(store:
     assert_eq!(claims[0].endpoint.as_str(), "ep_a");
     assert!(matches!(
         store
-            .set_endpoint_status(&EndpointId::new("ep_zz").unwrap(), EndpointStatus::Paused)
+            .set_endpoint_status(
+                &EndpointId::new("ep_zz").unwrap(),
+                EndpointStatus::Paused,
+                None
+            )
             .await,
         Err(hookrelay::send::store::StoreError::UnknownEndpoint)
     ));
@@ -326,7 +332,7 @@ async fn publish_keys_deduplicate_within_their_window<S: DeliveryStore>(store: S
         .await
         .unwrap()
         .remove(0);
-    let Enqueued::Created(first_id) = first else {
+    let Enqueued::Created { id: first_id, .. } = first else {
         panic!("{first:?}")
     };
     let again = store
@@ -345,7 +351,7 @@ async fn publish_keys_deduplicate_within_their_window<S: DeliveryStore>(store: S
         .await
         .unwrap()
         .remove(0);
-    assert!(matches!(later, Enqueued::Created(id) if id != first_id));
+    assert!(matches!(later, Enqueued::Created { id, .. } if id != first_id));
 }
 
 async fn listing_by_message_and_endpoint<S: DeliveryStore>(store: S) {
@@ -386,6 +392,354 @@ async fn listing_by_message_and_endpoint<S: DeliveryStore>(store: S) {
     assert_eq!(listed.len(), 2);
 }
 
+fn one(endpoint: &str, configure: impl FnOnce(&mut NewDelivery)) -> Publication {
+    let mut p = publication(&[endpoint], None);
+    configure(&mut p.deliveries[0]);
+    p
+}
+
+async fn an_ordering_key_is_claimed_one_at_a_time<S: DeliveryStore>(store: S) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    let keyed = |key: &str| {
+        let key = key.to_owned();
+        one("ep_a", move |d| d.order_key = Some(key))
+    };
+    let published = store
+        .enqueue(vec![keyed("job_1"), keyed("job_1"), keyed("job_2")], at(0))
+        .await
+        .unwrap();
+    let first = store.claim(at(0), 10, LEASE, &[]).await.unwrap();
+    assert_eq!(first.len(), 2, "the head of each key");
+    let job_1 = first
+        .iter()
+        .find(|c| c.message == *published[0].message_id())
+        .expect("the first of job_1");
+    assert!(
+        first
+            .iter()
+            .any(|c| c.message == *published[2].message_id())
+    );
+    // While the head of job_1 is in flight or waiting for a retry, the next one waits.
+    let retry = result(job_1, NextStep::RetryAt(at(5_000)), 500);
+    store.record(vec![retry]).await.unwrap();
+    assert!(
+        store
+            .claim(at(1_000), 10, LEASE, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim(at(5_000), 10, LEASE, &[]).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].delivery, job_1.delivery);
+    store
+        .record(vec![result(
+            &again[0],
+            NextStep::DeadLetter(DeadReason::Exhausted),
+            500,
+        )])
+        .await
+        .unwrap();
+    // Dead-lettered: the next of its key goes.
+    let next = store.claim(at(5_000), 10, LEASE, &[]).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].message, *published[1].message_id());
+}
+
+async fn throttled_deliveries_supersede_and_keep_the_window<S: DeliveryStore>(store: S) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    let window = Duration::from_secs(10);
+    let progress = || {
+        one("ep_a", |d| {
+            d.order_key = Some("job.progress|j1".into());
+            d.throttle = Some(ThrottleGroup {
+                key: "job.progress|j1".into(),
+                window: Some(window),
+            });
+        })
+    };
+    let first = store.enqueue(vec![progress()], at(0)).await.unwrap();
+    assert_eq!(
+        first[0],
+        Enqueued::Created {
+            id: first[0].message_id().clone(),
+            superseded: 0
+        }
+    );
+    assert!(
+        store
+            .claim(at(9_999), 10, LEASE, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "due at the window's end"
+    );
+    let second = store.enqueue(vec![progress()], at(3_000)).await.unwrap();
+    assert!(matches!(second[0], Enqueued::Created { superseded: 1, .. }));
+    let claims = store.claim(at(10_000), 10, LEASE, &[]).await.unwrap();
+    assert_eq!(claims.len(), 1, "the latest, at the first one's due time");
+    assert_eq!(claims[0].message, *second[0].message_id());
+    let counts = store.counts(at(10_000)).await.unwrap();
+    assert_eq!((counts.superseded, counts.in_flight), (1, 1));
+    // A terminal event does not supersede the one in flight, and waits behind it.
+    let terminal = one("ep_a", |d| {
+        d.order_key = Some("job.progress|j1".into());
+        d.throttle = Some(ThrottleGroup {
+            key: "job.progress|j1".into(),
+            window: None,
+        });
+    });
+    let done = store.enqueue(vec![terminal], at(10_001)).await.unwrap();
+    assert!(matches!(done[0], Enqueued::Created { superseded: 0, .. }));
+    assert!(
+        store
+            .claim(at(10_001), 10, LEASE, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .record(vec![result(&claims[0], NextStep::Delivered, 200)])
+        .await
+        .unwrap();
+    let last = store.claim(at(10_002), 10, LEASE, &[]).await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].message, *done[0].message_id());
+    let superseded = store
+        .deliveries(&DeliveryQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.status == DeliveryStatus::Superseded)
+        .count();
+    assert_eq!(superseded, 1);
+}
+
+async fn manual_retries_expiry_and_uncharged_attempts<S: DeliveryStore>(store: S) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    store
+        .enqueue(
+            vec![publication(&["ep_a"], None), publication(&["ep_a"], None)],
+            at(0),
+        )
+        .await
+        .unwrap();
+    let claims = store.claim(at(0), 10, LEASE, &[]).await.unwrap();
+    let (a, b) = (&claims[0], &claims[1]);
+    assert!(!a.manual && a.kind == DeliveryKind::Event);
+    // A paced attempt is logged but not charged.
+    let mut paced = result(a, NextStep::RetryAt(at(1_000)), 429);
+    paced.charged = false;
+    store
+        .record(vec![paced, result(b, NextStep::Expire, 500)])
+        .await
+        .unwrap();
+    let again = store
+        .claim(at(1_000), 10, LEASE, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((again.attempts, again.charged), (1, 0));
+    assert_eq!(
+        store.delivery(&b.delivery).await.unwrap().unwrap().status,
+        DeliveryStatus::Expired
+    );
+    let counts = store.counts(at(1_000)).await.unwrap();
+    assert_eq!((counts.expired, counts.dead), (1, 0));
+    // Held by a worker: not queued by hand; expired: queued, due now, manual.
+    let queued = store
+        .retry_now(&[again.delivery.clone(), b.delivery.clone()], at(2_000))
+        .await
+        .unwrap();
+    assert_eq!(queued, vec![b.delivery.clone()]);
+    let manual = store
+        .claim(at(2_000), 10, LEASE, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(manual.delivery, b.delivery);
+    assert!(manual.manual);
+    let mut record = result(&manual, NextStep::Delivered, 200);
+    record.manual = true;
+    store.record(vec![record]).await.unwrap();
+    let log = store.attempts(&b.delivery).await.unwrap();
+    assert_eq!(
+        log.iter().map(|l| l.manual).collect::<Vec<_>>(),
+        [false, true]
+    );
+    let done = store.delivery(&b.delivery).await.unwrap().unwrap();
+    assert_eq!(done.status, DeliveryStatus::Delivered);
+    assert_eq!(done.finished_at, Some(at(7)), "started at(0) + 7 ms");
+    assert!(
+        store
+            .retry_now(&[DeliveryId::new("dlv_nope").unwrap()], at(2_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn purge_deletes_past_retention_in_batches<S: DeliveryStore>(store: S) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    let day = Duration::from_secs(24 * 3600);
+    store
+        .enqueue(
+            (0..5).map(|_| publication(&["ep_a"], None)).collect(),
+            at(0),
+        )
+        .await
+        .unwrap();
+    let claims = store.claim(at(0), 10, LEASE, &[]).await.unwrap();
+    let mut records: Vec<_> = claims[..3]
+        .iter()
+        .map(|c| result(c, NextStep::Delivered, 200))
+        .collect();
+    records.push(result(
+        &claims[3],
+        NextStep::DeadLetter(DeadReason::Exhausted),
+        500,
+    ));
+    store.record(records).await.unwrap();
+    let retention = Retention::default();
+    let now = at(0).saturating_add(day * 31);
+    let first = store.purge(&retention, now, 2).await.unwrap();
+    assert_eq!(
+        (first.deliveries, first.attempts, first.messages),
+        (2, 2, 2)
+    );
+    let second = store.purge(&retention, now, 2).await.unwrap();
+    assert_eq!((second.deliveries, second.messages), (1, 1));
+    let counts = store.counts(now).await.unwrap();
+    assert_eq!(
+        (
+            counts.delivered,
+            counts.dead,
+            counts.in_flight + counts.pending
+        ),
+        (0, 1, 1)
+    );
+    let later = at(0).saturating_add(day * 91);
+    assert_eq!(
+        store
+            .purge(&retention, later, 100)
+            .await
+            .unwrap()
+            .deliveries,
+        1
+    );
+    assert_eq!(store.counts(later).await.unwrap().dead, 0);
+}
+
+async fn a_batch_replaces_its_members_atomically<S: DeliveryStore>(store: S) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    store
+        .enqueue(
+            (0..3).map(|_| publication(&["ep_a"], None)).collect(),
+            at(0),
+        )
+        .await
+        .unwrap();
+    let claims = store.claim(at(0), 10, LEASE, &[]).await.unwrap();
+    let batch = |members: &[&hookrelay::send::store::Claim]| NewBatch {
+        message: NewMessage {
+            id: MessageId::generate(),
+            event_id: "bat_1".into(),
+            event_type: "batch".into(),
+            created_at: at(0),
+            bodies: vec![Bytes::from_static(b"[1,2]")],
+        },
+        delivery: DeliveryId::generate(),
+        endpoint: EndpointId::new("ep_a").unwrap(),
+        members: members
+            .iter()
+            .map(|c| (c.delivery.clone(), c.token))
+            .collect(),
+    };
+    // A stale member token: nothing changes.
+    let mut stale = batch(&[&claims[0], &claims[1]]);
+    stale.members[1].1 = hookrelay::send::store::FencingToken(0);
+    assert!(
+        store
+            .form_batch(stale, at(1), LEASE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.counts(at(1)).await.unwrap().in_flight, 3);
+    let formed = batch(&[&claims[0], &claims[1]]);
+    let id = formed.delivery.clone();
+    let claim = store
+        .form_batch(formed, at(1), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (claim.kind, &claim.body[..]),
+        (DeliveryKind::Batch, &b"[1,2]"[..])
+    );
+    assert_eq!(claim.event_id.as_str(), "bat_1");
+    let member = store.delivery(&claims[0].delivery).await.unwrap().unwrap();
+    assert_eq!(
+        (member.status, member.batch.as_ref()),
+        (DeliveryStatus::Batched, Some(&id))
+    );
+    let counts = store.counts(at(1)).await.unwrap();
+    assert_eq!(
+        (counts.batched, counts.in_flight),
+        (2, 2),
+        "the batch and the third"
+    );
+    // The batch is a delivery like any other: recorded under its own token.
+    assert_eq!(
+        store
+            .record(vec![result(&claim, NextStep::Delivered, 200)])
+            .await
+            .unwrap(),
+        vec![Recorded::Saved]
+    );
+    assert_eq!(
+        store
+            .record(vec![result(&claims[0], NextStep::Delivered, 200)])
+            .await
+            .unwrap(),
+        vec![Recorded::Stale],
+        "a member's old claim is gone"
+    );
+}
+
+async fn a_status_note_is_kept<S: DeliveryStore>(store: S) {
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    let id = EndpointId::new("ep_a").unwrap();
+    store
+        .set_endpoint_status(&id, EndpointStatus::PendingVerification, Some("not echoed"))
+        .await
+        .unwrap();
+    let loaded = store.endpoint(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.status(), EndpointStatus::PendingVerification);
+    assert_eq!(loaded.status_note(), Some("not echoed"));
+    store
+        .set_endpoint_status(&id, EndpointStatus::Active, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.endpoint(&id).await.unwrap().unwrap().status_note(),
+        None
+    );
+    store.set_failing_since(&id, Some(at(5))).await.unwrap();
+    let loaded = store.endpoint(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.failing_since(), Some(at(5)));
+    assert_eq!(
+        loaded.status(),
+        EndpointStatus::Active,
+        "only the clock changed"
+    );
+    store.set_failing_since(&id, None).await.unwrap();
+    assert_eq!(
+        store.endpoint(&id).await.unwrap().unwrap().failing_since(),
+        None
+    );
+}
+
 async fn run_all<S: DeliveryStore, F: Future<Output = S>>(make: impl Fn() -> F) {
     claim_returns_the_body_and_respects_limit_and_due_time(make().await).await;
     inactive_and_skipped_endpoints_are_not_claimed(make().await).await;
@@ -394,6 +748,12 @@ async fn run_all<S: DeliveryStore, F: Future<Output = S>>(make: impl Fn() -> F) 
     release_hands_back_without_an_attempt(make().await).await;
     publish_keys_deduplicate_within_their_window(make().await).await;
     listing_by_message_and_endpoint(make().await).await;
+    an_ordering_key_is_claimed_one_at_a_time(make().await).await;
+    throttled_deliveries_supersede_and_keep_the_window(make().await).await;
+    manual_retries_expiry_and_uncharged_attempts(make().await).await;
+    purge_deletes_past_retention_in_batches(make().await).await;
+    a_status_note_is_kept(make().await).await;
+    a_batch_replaces_its_members_atomically(make().await).await;
 }
 
 fn temp_db() -> String {

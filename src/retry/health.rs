@@ -75,6 +75,15 @@ impl AutoDisable {
         }
     }
 
+    /// Picks up a failure run that began at `failing_since` (as a store kept it), so that a
+    /// restarted process does not start the clock afresh.
+    pub fn resume(window: Duration, failing_since: Option<UnixMillis>) -> Self {
+        AutoDisable {
+            failing_since,
+            ..AutoDisable::new(window)
+        }
+    }
+
     /// Records an attempt's class at `at`. Once disabled, observations change nothing until
     /// [`AutoDisable::enable`].
     pub fn observe(&mut self, class: OutcomeClass, at: UnixMillis) -> HealthChange {
@@ -347,6 +356,17 @@ impl CircuitBreakerBuilder {
     pub fn cool_down(mut self, cool_down: Duration) -> Self {
         self.cool_down = cool_down;
         self
+    }
+
+    /// (failure percent, window, minimum requests, cool-down), for stores.
+    #[cfg_attr(not(feature = "send"), allow(dead_code))]
+    pub(crate) fn settings(&self) -> (u8, Duration, u32, Duration) {
+        (
+            self.failure_percent,
+            self.window,
+            self.min_requests,
+            self.cool_down,
+        )
     }
 
     /// Validates and builds a closed breaker.

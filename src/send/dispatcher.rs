@@ -12,16 +12,25 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::watch;
 
+use super::batching::join;
 use super::sender::Shared;
+use super::signing::{Attempt, signed_request};
 use super::store::{
-    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryStore, NextStep, Release, StoreError,
+    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryStore, NewBatch,
+    NewMessage, NextStep, Release, StoreError,
 };
-use super::{Endpoint, EndpointId, OutboundRequest, Transport, TransportError, TransportResponse};
-use crate::Timestamp;
-use crate::profile::RequestContext;
+use super::telemetry::{self, AttemptSpan, Limiter};
+use super::{
+    DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Notification, Transport,
+    TransportError, TransportResponse,
+};
+
+/// The event type a batch is sent under, where the profile sends one.
+pub const BATCH_EVENT: &str = "batch";
 use crate::retry::{
-    Acquire, AttemptOutcome, Decision, DeliveryState, JitterSource, SeededJitter, TokenBucket,
-    UnixMillis,
+    Acquire, AttemptOutcome, AutoDisable, BreakerState, CircuitBreaker, Decision, DeliveryState,
+    DisableReason, HealthChange, JitterSource, OutcomeClass, Permit, RetryAfter, SeededJitter,
+    TokenBucket, UnixMillis,
 };
 use crate::scheme::Scheme;
 
@@ -98,6 +107,9 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
             idle: true,
             finished: Vec::new(),
             claimed: HashMap::new(),
+            changes: Vec::new(),
+            failing_marks: Vec::new(),
+            depth_read_at: None,
         }
     }
 
@@ -133,6 +145,12 @@ pub struct Dispatcher<S, T> {
     finished: Vec<Finished>,
     /// Claims held by attempts in flight, released on shutdown.
     claimed: HashMap<super::DeliveryId, super::store::FencingToken>,
+    /// Health changes seen since the last record, applied after it.
+    changes: Vec<Notification>,
+    /// Failure runs that began or ended since the last record, to store.
+    failing_marks: Vec<(EndpointId, Option<UnixMillis>)>,
+    /// When the queue depth was last read for metrics.
+    depth_read_at: Option<Instant>,
 }
 
 impl<S, T> fmt::Debug for Dispatcher<S, T> {
@@ -144,14 +162,17 @@ impl<S, T> fmt::Debug for Dispatcher<S, T> {
     }
 }
 
-/// One endpoint's limits, as this dispatcher keeps them.
+/// One endpoint's limits and health, as this dispatcher keeps them.
 struct Gate {
     endpoint: Arc<Endpoint>,
     scheme: Arc<dyn Scheme>,
     bucket: Option<TokenBucket>,
     in_flight: u32,
-    /// Left out of claims until then (rate limit).
+    /// Left out of claims until then (our rate limit, the receiver's pacing, an open
+    /// breaker).
     blocked_until: Option<UnixMillis>,
+    health: Option<AutoDisable>,
+    breaker: Option<CircuitBreaker>,
 }
 
 impl Gate {
@@ -159,6 +180,12 @@ impl Gate {
         Gate {
             scheme: Arc::from(endpoint.scheme()),
             bucket: endpoint.rate_limit().map(|l| TokenBucket::new(l, now)),
+            health: endpoint
+                .auto_disable_after()
+                .map(|window| AutoDisable::resume(window, endpoint.failing_since())),
+            breaker: endpoint
+                .circuit_breaker()
+                .and_then(|b| b.clone().build().ok()),
             endpoint,
             in_flight: 0,
             blocked_until: None,
@@ -170,21 +197,79 @@ impl Gate {
             || self.blocked_until.is_some_and(|t| t > now)
     }
 
+    fn block_until(&mut self, at: UnixMillis) {
+        self.blocked_until = Some(self.blocked_until.map_or(at, |t| t.max(at)));
+    }
+
     /// Room for one more attempt now, or when there will be.
     fn admit(&mut self, now: UnixMillis) -> Result<(), UnixMillis> {
         if self.in_flight >= self.endpoint.concurrency().get() {
             // Due again at once; the endpoint is skipped until an attempt finishes.
             return Err(now);
         }
+        if let Some(until) = self.blocked_until.filter(|t| *t > now) {
+            return Err(until);
+        }
+        if let Some(breaker) = &mut self.breaker {
+            if let Permit::PausedUntil(until) = breaker.check(now) {
+                self.block_until(until);
+                return Err(until);
+            }
+        }
         if let Some(bucket) = &mut self.bucket {
             if let Acquire::Wait(wait) = bucket.try_acquire(now) {
                 let at = now.saturating_add(wait);
                 self.blocked_until = Some(at);
+                telemetry::rate_limited(self.endpoint.profile(), Limiter::Ours);
                 return Err(at);
             }
         }
         self.in_flight += 1;
         Ok(())
+    }
+
+    /// Feeds one attempt's class to the health trackers; what changed, to notify, and the
+    /// failure clock when a run of failures began or ended (to store).
+    fn observe(
+        &mut self,
+        class: OutcomeClass,
+        now: UnixMillis,
+        marks: &mut Vec<(EndpointId, Option<UnixMillis>)>,
+    ) -> Vec<Notification> {
+        let mut changes = Vec::new();
+        let id = self.endpoint.id();
+        if let Some(health) = &mut self.health {
+            let before = health.failing_since();
+            if let HealthChange::Disabled(reason) = health.observe(class, now) {
+                changes.push(Notification::EndpointDisabled {
+                    endpoint: id.clone(),
+                    reason,
+                });
+            }
+            if health.failing_since() != before {
+                marks.push((id.clone(), health.failing_since()));
+            }
+        }
+        if let Some(breaker) = &mut self.breaker {
+            let was_closed = breaker.state() == BreakerState::Closed;
+            breaker.observe(class, now);
+            match breaker.state() {
+                BreakerState::Open { until } => {
+                    self.blocked_until = Some(until);
+                    changes.push(Notification::EndpointPaused {
+                        endpoint: id.clone(),
+                        until,
+                    });
+                }
+                BreakerState::Closed if !was_closed => {
+                    changes.push(Notification::EndpointResumed {
+                        endpoint: id.clone(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        changes
     }
 }
 
@@ -195,6 +280,7 @@ struct Finished {
     started_at: UnixMillis,
     latency: Duration,
     result: Result<TransportResponse, TransportError>,
+    span: AttemptSpan,
 }
 
 /// What stopping left behind.
@@ -239,6 +325,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     /// [`ManualClock`](super::ManualClock) and for one-shot tools.
     pub async fn run_due(&mut self) -> Result<usize, StoreError> {
         let mut attempts = 0;
+        self.report_queue_depth().await;
         loop {
             let started = self.claim_and_start().await?;
             if started == 0 && self.in_flight.is_empty() {
@@ -271,10 +358,11 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             tokio::pin!(new_work);
 
             if let Err(e) = self.step().await {
-                store_failed(&e);
+                telemetry::store_failed(&e);
                 tokio::time::sleep(self.poll_interval).await;
                 continue;
             }
+            self.report_queue_depth().await;
             let sleep_for = self.sleep_for().await;
             tokio::select! {
                 _ = &mut wake => {}
@@ -304,6 +392,21 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 Some(done) = self.in_flight.next() => self.finished.push(done),
                 _ = tokio::time::sleep_until(deadline) => break,
             }
+        }
+    }
+
+    /// Reads the store's queue depth for metrics, at most every 5 s.
+    async fn report_queue_depth(&mut self) {
+        if !telemetry::REPORTS_QUEUE_DEPTH
+            || self
+                .depth_read_at
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(5))
+        {
+            return;
+        }
+        self.depth_read_at = Some(Instant::now());
+        if let Ok(counts) = self.shared.store.counts(self.shared.now()).await {
+            telemetry::queue_depth(counts.pending, counts.in_flight);
         }
     }
 
@@ -379,8 +482,14 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         for endpoint in endpoints {
             let id = endpoint.id().clone();
             let gate = match self.gates.remove(&id) {
-                // Same settings: keep the bucket and the counters.
+                // Same settings: keep the bucket, the counters and the health trackers.
                 Some(mut old) if same_limits(&old.endpoint, &endpoint) => {
+                    if endpoint.status() == EndpointStatus::Active {
+                        // Enabled again by hand: a clean failure clock.
+                        if let Some(health) = old.health.as_mut().filter(|h| h.is_disabled()) {
+                            health.enable();
+                        }
+                    }
                     old.scheme = Arc::from(endpoint.scheme());
                     old.endpoint = endpoint;
                     old
@@ -434,13 +543,15 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 claims
             }
         };
-        if disables {
+        if disables || !self.changes.is_empty() || !self.failing_marks.is_empty() {
+            self.apply_changes().await?;
             self.shared.endpoints_changed();
             self.refresh_endpoints().await?;
         }
         let mut started = 0;
         let mut releases = Vec::new();
         let mut expired = Vec::new();
+        let mut to_batch: HashMap<EndpointId, Vec<Claim>> = HashMap::new();
         for claim in claims {
             if !self.gates.contains_key(&claim.endpoint) {
                 // Registered by another process: load it.
@@ -459,70 +570,31 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             };
             let endpoint = Arc::clone(&gate.endpoint);
             let policy = endpoint.retry_policy();
-            if policy
-                .max_age()
-                .is_some_and(|age| now > claim.created_at.saturating_add(age))
+            // A delivery queued again by hand is attempted whatever its age.
+            if !claim.manual
+                && policy
+                    .max_age()
+                    .is_some_and(|age| now > claim.created_at.saturating_add(age))
             {
-                expired.push(AttemptRecord {
-                    delivery: claim.delivery,
-                    token: claim.token,
-                    attempt: 0,
-                    started_at: now,
-                    latency: Duration::ZERO,
-                    status: None,
-                    error: None,
-                    response_headers: Vec::new(),
-                    response_body: bytes::Bytes::new(),
-                    next: NextStep::DeadLetter(DeadReason::Expired),
-                });
+                expired.push(no_response(claim, 0, now, None, NextStep::Expire));
+                telemetry::recorded(endpoint.profile(), &expired[expired.len() - 1]);
                 continue;
             }
-            if let Err(at) = gate.admit(now) {
-                releases.push(Release {
-                    delivery: claim.delivery,
-                    token: claim.token,
-                    due_at: at,
-                });
+            if claim.kind == DeliveryKind::Event && endpoint.batching().is_some() {
+                to_batch
+                    .entry(claim.endpoint.clone())
+                    .or_default()
+                    .push(claim);
                 continue;
             }
-            let attempt = claim.attempts.saturating_add(1);
-            // A live worker always finishes (or times out) before its lease runs out.
-            let timeout = policy.timeout().min(self.lease.mul_f64(0.75));
-            match build_request(gate, &claim, attempt, now, timeout) {
-                Ok(request) => {
-                    self.claimed.insert(claim.delivery.clone(), claim.token);
-                    let transport = Arc::clone(&self.transport);
-                    self.in_flight.push(
-                        async move {
-                            let begun = Instant::now();
-                            let result = transport.send(request).await;
-                            Finished {
-                                claim,
-                                attempt,
-                                started_at: now,
-                                latency: begun.elapsed(),
-                                result,
-                            }
-                        }
-                        .boxed(),
-                    );
-                    started += 1;
-                }
-                Err(()) => {
-                    gate.in_flight = gate.in_flight.saturating_sub(1);
-                    expired.push(AttemptRecord {
-                        delivery: claim.delivery,
-                        token: claim.token,
-                        attempt,
-                        started_at: now,
-                        latency: Duration::ZERO,
-                        status: None,
-                        error: Some(AttemptError::Unsignable),
-                        response_headers: Vec::new(),
-                        response_body: bytes::Bytes::new(),
-                        next: NextStep::DeadLetter(DeadReason::Refused),
-                    });
-                }
+            started += usize::from(self.start(claim, now, &mut releases, &mut expired));
+        }
+        for (endpoint, members) in to_batch {
+            for claim in self
+                .form_batches(&endpoint, members, now, &mut releases)
+                .await?
+            {
+                started += usize::from(self.start(claim, now, &mut releases, &mut expired));
             }
         }
         if !releases.is_empty() {
@@ -534,6 +606,141 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         Ok(started)
     }
 
+    /// Starts one claimed attempt if its endpoint has room; otherwise hands it back (or, if
+    /// it cannot be signed, dead-letters it). Whether it started.
+    fn start(
+        &mut self,
+        claim: Claim,
+        now: UnixMillis,
+        releases: &mut Vec<Release>,
+        expired: &mut Vec<AttemptRecord>,
+    ) -> bool {
+        let Some(gate) = self.gates.get_mut(&claim.endpoint) else {
+            releases.push(Release {
+                delivery: claim.delivery,
+                token: claim.token,
+                due_at: now.saturating_add(self.poll_interval),
+            });
+            return false;
+        };
+        let endpoint = Arc::clone(&gate.endpoint);
+        let policy = endpoint.retry_policy();
+        if let Err(at) = gate.admit(now) {
+            releases.push(Release {
+                delivery: claim.delivery,
+                token: claim.token,
+                due_at: at,
+            });
+            return false;
+        }
+        let attempt = claim.attempts.saturating_add(1);
+        // A live worker always finishes (or times out) before its lease runs out.
+        let timeout = policy.timeout().min(self.lease.mul_f64(0.75));
+        let request = signed_request(
+            &endpoint,
+            &*gate.scheme,
+            &Attempt {
+                event_id: claim.event_id.as_str(),
+                event_type: claim.event_type.as_str(),
+                delivery_id: claim.delivery.as_str(),
+                attempt,
+            },
+            &claim.body,
+            now,
+            timeout,
+        );
+        match request {
+            Ok(request) => {
+                self.claimed.insert(claim.delivery.clone(), claim.token);
+                let transport = Arc::clone(&self.transport);
+                let span = AttemptSpan::new(
+                    endpoint.profile(),
+                    claim.endpoint.as_str(),
+                    claim.delivery.as_str(),
+                    attempt,
+                );
+                let send = span.instrument(async move { transport.send(request).await });
+                self.in_flight.push(
+                    async move {
+                        let begun = Instant::now();
+                        let result = send.await;
+                        Finished {
+                            claim,
+                            attempt,
+                            started_at: now,
+                            latency: begun.elapsed(),
+                            result,
+                            span,
+                        }
+                    }
+                    .boxed(),
+                );
+                true
+            }
+            Err(_) => {
+                gate.in_flight = gate.in_flight.saturating_sub(1);
+                let next = NextStep::DeadLetter(DeadReason::Refused);
+                let error = Some(AttemptError::Unsignable);
+                expired.push(no_response(claim, attempt, now, error, next));
+                telemetry::recorded(endpoint.profile(), &expired[expired.len() - 1]);
+                false
+            }
+        }
+    }
+
+    /// Turns claimed event deliveries of one batching endpoint into batch deliveries: full
+    /// batches and batches whose oldest event waited `max_wait` are formed (and returned,
+    /// claimed); the rest go back to the store, due when their wait ends.
+    async fn form_batches(
+        &mut self,
+        endpoint: &EndpointId,
+        mut members: Vec<Claim>,
+        now: UnixMillis,
+        releases: &mut Vec<Release>,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let Some(batching) = self
+            .gates
+            .get(endpoint)
+            .and_then(|gate| gate.endpoint.batching())
+        else {
+            return Ok(Vec::new());
+        };
+        members.sort_by_key(|c| c.created_at);
+        let size = usize::try_from(batching.max_events()).unwrap_or(usize::MAX);
+        let mut formed = Vec::new();
+        for chunk in members.chunks(size) {
+            let oldest = chunk[0].created_at;
+            let ready_at = oldest.saturating_add(batching.max_wait());
+            if chunk.len() < size && ready_at > now {
+                releases.extend(chunk.iter().map(|c| Release {
+                    delivery: c.delivery.clone(),
+                    token: c.token,
+                    due_at: ready_at,
+                }));
+                continue;
+            }
+            let batch = NewBatch {
+                message: NewMessage {
+                    id: MessageId::generate(),
+                    event_id: super::id::random_id("bat_").into(),
+                    event_type: BATCH_EVENT.into(),
+                    created_at: oldest,
+                    bodies: vec![join(chunk.iter().map(|c| &c.body))],
+                },
+                delivery: DeliveryId::generate(),
+                endpoint: endpoint.clone(),
+                members: chunk
+                    .iter()
+                    .map(|c| (c.delivery.clone(), c.token))
+                    .collect(),
+            };
+            if let Some(claim) = self.shared.store.form_batch(batch, now, self.lease).await? {
+                formed.push(claim);
+            }
+        }
+        Ok(formed)
+    }
+
     /// Records every finished attempt in one store call and plans what comes next.
     async fn record_finished(&mut self) -> Result<(), StoreError> {
         let records = self.plan_finished();
@@ -543,26 +750,79 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         let disables = records.iter().any(|r| r.next == NextStep::DisableEndpoint);
         // Stale results (a lease that ran out) are refused by the store; nothing to do here.
         self.shared.store.record(records).await?;
-        if disables {
+        if disables || !self.changes.is_empty() || !self.failing_marks.is_empty() {
+            self.apply_changes().await?;
             self.shared.endpoints_changed();
         }
         Ok(())
     }
 
-    /// Asks the planner what comes after each finished attempt, and frees their slots.
+    /// Disables the endpoints that failed past their window (`410 Gone` is disabled by the
+    /// store with the result) and tells the app about every health change.
+    async fn apply_changes(&mut self) -> Result<(), StoreError> {
+        for (endpoint, since) in std::mem::take(&mut self.failing_marks) {
+            match self.shared.store.set_failing_since(&endpoint, since).await {
+                Ok(()) | Err(StoreError::UnknownEndpoint) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for change in std::mem::take(&mut self.changes) {
+            if let Notification::EndpointDisabled {
+                endpoint,
+                reason: DisableReason::FailingSince(since),
+            } = &change
+            {
+                let note = format!(
+                    "disabled after failing continuously since {} ms after the unix epoch",
+                    since.as_millis()
+                );
+                match self
+                    .shared
+                    .store
+                    .set_endpoint_status(endpoint, EndpointStatus::Disabled, Some(&note))
+                    .await
+                {
+                    Ok(()) | Err(StoreError::UnknownEndpoint) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if let Notification::EndpointDisabled { endpoint, reason } = &change {
+                if let Some(gate) = self.gates.get(endpoint) {
+                    let why = match reason {
+                        DisableReason::Gone => "gone",
+                        _ => "failing",
+                    };
+                    telemetry::endpoint_disabled(gate.endpoint.profile(), why);
+                }
+            }
+            self.shared.notify(change);
+        }
+        Ok(())
+    }
+
+    /// Asks the planner what comes after each finished attempt, frees their slots and feeds
+    /// the endpoints' health trackers.
     fn plan_finished(&mut self) -> Vec<AttemptRecord> {
         let finished = std::mem::take(&mut self.finished);
         let now = self.shared.now();
         let mut records = Vec::with_capacity(finished.len());
         for done in finished {
             self.claimed.remove(&done.claim.delivery);
+            let span = done.span.clone();
             let record = match self.gates.get_mut(&done.claim.endpoint) {
                 Some(gate) => {
                     gate.in_flight = gate.in_flight.saturating_sub(1);
-                    plan_next(gate, done, now, &mut self.jitter)
+                    let (record, class) = plan_next(gate, done, now, &mut self.jitter);
+                    telemetry::recorded(gate.endpoint.profile(), &record);
+                    if record.charged || class == OutcomeClass::Delivered {
+                        let changes = gate.observe(class, now, &mut self.failing_marks);
+                        self.changes.extend(changes);
+                    }
+                    record
                 }
                 None => plan_next_without_endpoint(done, now),
             };
+            span.finish(&record);
             records.push(record);
         }
         records
@@ -570,67 +830,10 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
 }
 
 fn same_limits(a: &Endpoint, b: &Endpoint) -> bool {
-    a.rate_limit() == b.rate_limit() && a.concurrency() == b.concurrency()
-}
-
-/// Signs attempt `attempt` of `claim` afresh: a new timestamp, the same delivery id.
-fn build_request(
-    gate: &Gate,
-    claim: &Claim,
-    attempt: u32,
-    now: UnixMillis,
-    timeout: Duration,
-) -> Result<OutboundRequest, ()> {
-    let endpoint = &gate.endpoint;
-    let profile = endpoint.profile();
-    let timestamp = Timestamp::from_unix(i64::try_from(now.as_millis() / 1000).unwrap_or(i64::MAX));
-    let ctx = RequestContext {
-        event_id: claim.event_id.as_str(),
-        event_type: claim.event_type.as_str(),
-        delivery_id: claim.delivery.as_str(),
-        endpoint_id: claim.endpoint.as_str(),
-        attempt,
-        timestamp,
-    };
-    let secrets = endpoint.active_secrets(now);
-    let signed = gate
-        .scheme
-        .sign_all(&secrets, &profile.signing_message(&claim.body, &ctx))
-        .map_err(|_| ())?;
-    let mut headers = http::HeaderMap::with_capacity(8 + endpoint.headers().len());
-    for (name, value) in profile.attempt_headers(&ctx) {
-        let value = http::HeaderValue::from_str(&value).map_err(|_| ())?;
-        headers.insert(http::HeaderName::from_static(lower(name)), value);
-    }
-    for (name, value) in endpoint.headers() {
-        headers.append(name.clone(), value.clone());
-    }
-    for (name, value) in signed.to_header_map().map_err(|_| ())? {
-        if let Some(name) = name {
-            headers.insert(name, value);
-        }
-    }
-    Ok(OutboundRequest {
-        url: endpoint.url().clone(),
-        headers,
-        body: claim.body.clone(),
-        timeout,
-    })
-}
-
-fn lower(name: &'static str) -> &'static str {
-    match name {
-        "Content-Type" => "content-type",
-        "User-Agent" => "user-agent",
-        "X-Webhook-Attempt" => "x-webhook-attempt",
-        "X-Webhook-Event" => "x-webhook-event",
-        "X-Webhook-ID" => "x-webhook-id",
-        "X-Delivery-ID" => "x-delivery-id",
-        "X-Event-Type" => "x-event-type",
-        "X-GitHub-Event" => "x-github-event",
-        "X-GitHub-Delivery" => "x-github-delivery",
-        other => other,
-    }
+    a.rate_limit() == b.rate_limit()
+        && a.concurrency() == b.concurrency()
+        && a.auto_disable_after() == b.auto_disable_after()
+        && a.circuit_breaker() == b.circuit_breaker()
 }
 
 fn outcome_of(
@@ -656,34 +859,78 @@ fn outcome_of(
     }
 }
 
+/// When the receiver asked us to wait: `Retry-After` on a `429`, or `X-RateLimit-Remaining:
+/// 0` with `X-RateLimit-Reset` (unix seconds; a value below 10^9 is read as seconds from
+/// now) on any answer. Clamped to the policy's `Retry-After` cap.
+fn paced_until(response: &TransportResponse, now: UnixMillis, cap: Duration) -> Option<UnixMillis> {
+    let latest = now.saturating_add(cap);
+    if response.status == 429 {
+        if let Some(value) = response.header("retry-after") {
+            if let Ok(after) = RetryAfter::parse(value.as_bytes()) {
+                return Some(after.not_before(now).clamp(now, latest));
+            }
+        }
+    }
+    let exhausted = response
+        .header("x-ratelimit-remaining")
+        .is_some_and(|v| v.trim() == "0");
+    let reset: u64 = response.header("x-ratelimit-reset")?.trim().parse().ok()?;
+    if !exhausted {
+        return None;
+    }
+    let at = if reset < 1_000_000_000 {
+        now.saturating_add(Duration::from_secs(reset))
+    } else {
+        UnixMillis::from_secs(reset)
+    };
+    Some(at.clamp(now, latest))
+}
+
+/// What comes after an attempt, and its outcome class for the health trackers.
 fn plan_next<J: JitterSource + ?Sized>(
-    gate: &Gate,
+    gate: &mut Gate,
     done: Finished,
     now: UnixMillis,
     jitter: &mut J,
-) -> AttemptRecord {
+) -> (AttemptRecord, OutcomeClass) {
     let (outcome, error) = outcome_of(&done.result);
-    let policy = gate.endpoint.retry_policy();
-    let next = if matches!(error, Some(AttemptError::Refused(_))) {
+    let endpoint = Arc::clone(&gate.endpoint);
+    let policy = endpoint.retry_policy();
+    let class = policy.classifier().classify(&outcome);
+    if matches!(error, Some(AttemptError::Refused(_))) {
         // A refused destination is not retried: the URL must change first.
-        NextStep::DeadLetter(DeadReason::Refused)
-    } else {
-        let mut state = DeliveryState::resume(
-            done.claim.created_at,
-            done.claim.attempts,
-            done.started_at,
-            AttemptOutcome::Other,
-        );
-        state.record(outcome, now);
-        match policy.plan(&mut state, now, jitter) {
-            Decision::DeliverNow { .. } => NextStep::RetryAt(now),
-            Decision::RetryAt { at, .. } => NextStep::RetryAt(at),
-            Decision::Delivered => NextStep::Delivered,
-            Decision::GiveUp(reason) => NextStep::DeadLetter(reason.into()),
-            Decision::DisableEndpoint => NextStep::DisableEndpoint,
+        let next = NextStep::DeadLetter(DeadReason::Refused);
+        return (into_record(done, error, next, true), class);
+    }
+    if let Ok(response) = &done.result {
+        if let Some(until) = paced_until(response, now, policy.retry_after_cap()) {
+            // The receiver paces this endpoint: hold all of its deliveries, not just this one.
+            gate.block_until(until);
+            telemetry::rate_limited(endpoint.profile(), Limiter::Receiver);
+            if response.status == 429 {
+                // Waiting as asked is not a failure: the attempt is logged, not charged.
+                return (
+                    into_record(done, error, NextStep::RetryAt(until), false),
+                    class,
+                );
+            }
         }
+    }
+    let mut state = DeliveryState::resume(
+        done.claim.created_at,
+        done.claim.charged,
+        done.started_at,
+        AttemptOutcome::Other,
+    );
+    state.record(outcome, now);
+    let next = match policy.plan(&mut state, now, jitter) {
+        Decision::DeliverNow { .. } => NextStep::RetryAt(now),
+        Decision::RetryAt { at, .. } => NextStep::RetryAt(at),
+        Decision::Delivered => NextStep::Delivered,
+        Decision::GiveUp(reason) => NextStep::give_up(reason),
+        Decision::DisableEndpoint => NextStep::DisableEndpoint,
     };
-    into_record(done, error, next)
+    (into_record(done, error, next, true), class)
 }
 
 /// The endpoint vanished mid-attempt: keep the result, retry later.
@@ -695,10 +942,40 @@ fn plan_next_without_endpoint(done: Finished, now: UnixMillis) -> AttemptRecord 
     } else {
         NextStep::RetryAt(now.saturating_add(Duration::from_secs(60)))
     };
-    into_record(done, error, next)
+    into_record(done, error, next, true)
 }
 
-fn into_record(done: Finished, error: Option<AttemptError>, next: NextStep) -> AttemptRecord {
+/// The record of a claim that got no attempt (expired) or whose attempt could not be made
+/// (unsignable).
+fn no_response(
+    claim: Claim,
+    attempt: u32,
+    now: UnixMillis,
+    error: Option<AttemptError>,
+    next: NextStep,
+) -> AttemptRecord {
+    AttemptRecord {
+        delivery: claim.delivery,
+        token: claim.token,
+        attempt,
+        started_at: now,
+        latency: Duration::ZERO,
+        status: None,
+        error,
+        response_headers: Vec::new(),
+        response_body: bytes::Bytes::new(),
+        charged: attempt > 0,
+        manual: claim.manual && attempt > 0,
+        next,
+    }
+}
+
+fn into_record(
+    done: Finished,
+    error: Option<AttemptError>,
+    next: NextStep,
+    charged: bool,
+) -> AttemptRecord {
     let (status, response_headers, response_body) = match done.result {
         Ok(response) => (Some(response.status), response.headers, response.body),
         Err(_) => (None, Vec::new(), bytes::Bytes::new()),
@@ -713,13 +990,8 @@ fn into_record(done: Finished, error: Option<AttemptError>, next: NextStep) -> A
         error,
         response_headers,
         response_body,
+        charged,
+        manual: done.claim.manual,
         next,
     }
-}
-
-fn store_failed(error: &StoreError) {
-    #[cfg(feature = "tracing")]
-    tracing::warn!(target: "hookrelay::send", %error, "delivery store failed; retrying");
-    #[cfg(not(feature = "tracing"))]
-    let _ = error;
 }

@@ -7,10 +7,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::Secret;
 use crate::json::WriterOptions;
 use crate::profile::Profile;
-use crate::retry::{RateLimit, RetryPolicy, UnixMillis};
+use crate::retry::{
+    AutoDisable, CircuitBreaker, CircuitBreakerBuilder, RateLimit, RetryPolicy, UnixMillis,
+};
 use crate::scheme::{ApiKey, Scheme};
 
-use super::EndpointId;
+use super::{Batching, EndpointId, Ordering, Throttle};
 
 /// Whether an endpoint receives deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,6 +196,13 @@ pub struct Endpoint {
     name: Option<String>,
     description: Option<String>,
     policy: RetryPolicy,
+    ordering: Ordering,
+    throttle: Option<Throttle>,
+    auto_disable: Option<Duration>,
+    breaker: Option<CircuitBreakerBuilder>,
+    status_note: Option<String>,
+    batching: Option<Batching>,
+    failing_since: Option<UnixMillis>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -230,6 +239,13 @@ impl Endpoint {
             name: None,
             description: None,
             policy: None,
+            ordering: Ordering::Unordered,
+            throttle: (profile == Profile::ProposalGenerator).then(Throttle::job_progress),
+            auto_disable: Some(AutoDisable::DEFAULT_WINDOW),
+            breaker: None,
+            status_note: None,
+            status_set: false,
+            batching: None,
         }
     }
 
@@ -257,6 +273,13 @@ impl Endpoint {
             name: self.name.clone(),
             description: self.description.clone(),
             policy: Some(self.policy.clone()),
+            ordering: self.ordering.clone(),
+            throttle: self.throttle.clone(),
+            auto_disable: self.auto_disable,
+            breaker: self.breaker.clone(),
+            status_note: self.status_note.clone(),
+            status_set: true,
+            batching: self.batching,
         }
     }
 
@@ -336,8 +359,57 @@ impl Endpoint {
             .unwrap_or_else(|_| Box::new(crate::scheme::RawBody))
     }
 
+    /// Ordering of its deliveries (off by default).
+    pub fn ordering(&self) -> &Ordering {
+        &self.ordering
+    }
+
+    /// Progress-event throttling, if on (Proposal Generator endpoints: `job.progress`).
+    pub fn throttle(&self) -> Option<&Throttle> {
+        self.throttle.as_ref()
+    }
+
+    /// How long the endpoint may fail continuously before it is disabled (default 5 days);
+    /// `None`: never.
+    pub fn auto_disable_after(&self) -> Option<Duration> {
+        self.auto_disable
+    }
+
+    /// The circuit breaker's settings, if one pauses this endpoint while it fails.
+    pub fn circuit_breaker(&self) -> Option<&CircuitBreakerBuilder> {
+        self.breaker.as_ref()
+    }
+
+    /// Batching, if the endpoint asked for it (off by default).
+    pub fn batching(&self) -> Option<Batching> {
+        self.batching
+    }
+
+    /// Why the endpoint has its status, when the status was set for a reason (a failed
+    /// verification handshake, an automatic disable).
+    pub fn status_note(&self) -> Option<&str> {
+        self.status_note.as_deref()
+    }
+
+    /// When its current run of failures began, as the dispatchers last recorded it (the
+    /// clock of [`auto_disable_after`](Self::auto_disable_after)); `None` while healthy.
+    pub fn failing_since(&self) -> Option<UnixMillis> {
+        self.failing_since
+    }
+
+    pub(crate) fn with_failing_since(mut self, since: Option<UnixMillis>) -> Self {
+        self.failing_since = since;
+        self
+    }
+
     pub(crate) fn with_status(mut self, status: EndpointStatus) -> Self {
         self.status = status;
+        self
+    }
+
+    pub(crate) fn with_status_note(mut self, status: EndpointStatus, note: Option<String>) -> Self {
+        self.status = status;
+        self.status_note = note;
         self
     }
 
@@ -369,6 +441,21 @@ impl Endpoint {
             "name": self.name,
             "description": self.description,
             "policy": self.policy.to_json(),
+            "ordering": self.ordering.to_json(),
+            "throttle": self.throttle.as_ref().map(Throttle::to_json),
+            "auto_disable_ms": self.auto_disable.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            "breaker": self.breaker.as_ref().map(|b| {
+                let (percent, window, min_requests, cool_down) = b.settings();
+                json!([
+                    percent,
+                    u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+                    min_requests,
+                    u64::try_from(cool_down.as_millis()).unwrap_or(u64::MAX),
+                ])
+            }),
+            "status_note": self.status_note,
+            "batching": self.batching.map(Batching::to_json),
+            "failing_since_ms": self.failing_since.map(UnixMillis::as_millis),
         })
     }
 
@@ -420,7 +507,34 @@ impl Endpoint {
         if let Some(description) = text(&value["description"]) {
             builder = builder.description(description);
         }
-        builder.build().ok()
+        builder.ordering = Ordering::from_json(&value["ordering"])?;
+        builder.throttle = match &value["throttle"] {
+            serde_json::Value::Null => None,
+            t => Some(Throttle::from_json(t)?),
+        };
+        builder.auto_disable = value["auto_disable_ms"].as_u64().map(Duration::from_millis);
+        builder.breaker = match &value["breaker"] {
+            serde_json::Value::Null => None,
+            b => Some(
+                CircuitBreaker::builder()
+                    .failure_percent(u8::try_from(b[0].as_u64()?).ok()?)
+                    .window(Duration::from_millis(b[1].as_u64()?))
+                    .min_requests(u32::try_from(b[2].as_u64()?).ok()?)
+                    .cool_down(Duration::from_millis(b[3].as_u64()?)),
+            ),
+        };
+        builder.status_note = text(&value["status_note"]);
+        builder.batching = match &value["batching"] {
+            serde_json::Value::Null => None,
+            b => Some(Batching::from_json(b)?),
+        };
+        let failing_since = value["failing_since_ms"]
+            .as_u64()
+            .map(UnixMillis::from_millis);
+        builder
+            .build()
+            .ok()
+            .map(|e| e.with_failing_since(failing_since))
     }
 }
 
@@ -448,6 +562,13 @@ pub struct EndpointBuilder {
     name: Option<String>,
     description: Option<String>,
     policy: Option<RetryPolicy>,
+    ordering: Ordering,
+    throttle: Option<Throttle>,
+    auto_disable: Option<Duration>,
+    breaker: Option<CircuitBreakerBuilder>,
+    status_note: Option<String>,
+    status_set: bool,
+    batching: Option<Batching>,
 }
 
 impl EndpointBuilder {
@@ -506,6 +627,7 @@ impl EndpointBuilder {
     /// Sets the status (default active).
     pub fn status(mut self, status: EndpointStatus) -> Self {
         self.status = status;
+        self.status_set = true;
         self
     }
     /// Paces attempts to this endpoint.
@@ -552,6 +674,53 @@ impl EndpointBuilder {
 
     /// Checks the settings.
     ///
+    /// Delivers one at a time in publish order, per endpoint or per key (off by default;
+    /// see [`Ordering`] for the head-of-line trade-off).
+    pub fn ordering(mut self, ordering: Ordering) -> Self {
+        self.ordering = ordering;
+        self
+    }
+
+    /// Throttles progress events (Proposal Generator endpoints default to
+    /// [`Throttle::job_progress`]).
+    pub fn throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    /// Sends every progress event as it comes.
+    pub fn without_throttle(mut self) -> Self {
+        self.throttle = None;
+        self
+    }
+
+    /// Disables the endpoint once it has failed continuously for `window` (default 5
+    /// days); any success resets the clock. `410 Gone` disables at once regardless.
+    pub fn auto_disable_after(mut self, window: Duration) -> Self {
+        self.auto_disable = Some(window);
+        self
+    }
+
+    /// Never disables the endpoint for failing (`410 Gone` still does).
+    pub fn never_auto_disable(mut self) -> Self {
+        self.auto_disable = None;
+        self
+    }
+
+    /// Pauses the endpoint while it fails, as `breaker` decides, and probes it with one
+    /// delivery at a time until it answers again. Paused deliveries wait; none is dropped
+    /// and no attempt is spent. Off by default.
+    pub fn circuit_breaker(mut self, breaker: CircuitBreakerBuilder) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// Sends events in batches (see [`Batching`] for the wire shape). Off by default.
+    pub fn batch(mut self, batching: Batching) -> Self {
+        self.batching = Some(batching);
+        self
+    }
+
     /// The URL must parse as an absolute `http` or `https` URL without credentials (whether
     /// its address may be delivered to is the transport's SSRF guard's call, at send time).
     pub fn build(self) -> Result<Endpoint, EndpointError> {
@@ -583,6 +752,19 @@ impl EndpointBuilder {
                 .map_err(|_| EndpointError::InvalidHeader(name.clone()))?;
             headers.append(header, value);
         }
+        if let Some(breaker) = &self.breaker {
+            breaker
+                .clone()
+                .build()
+                .map_err(|_| EndpointError::CircuitBreaker)?;
+        }
+        // Proposal Generator endpoints wait for the `webhook.verify` handshake unless the
+        // caller chose a status.
+        let status = if self.status_set || self.profile != Profile::ProposalGenerator {
+            self.status
+        } else {
+            EndpointStatus::PendingVerification
+        };
         let policy = self.policy.unwrap_or_else(|| self.profile.retry_policy());
         let rate_limit = match self.rate_limit {
             RateChoice::Profile => policy.rate_limit(),
@@ -596,7 +778,7 @@ impl EndpointBuilder {
             api_key: self.api_key,
             secrets: self.secrets,
             filter: self.filter,
-            status: self.status,
+            status,
             rate_limit,
             concurrency,
             json: self.json,
@@ -604,6 +786,13 @@ impl EndpointBuilder {
             name: self.name,
             description: self.description,
             policy,
+            ordering: self.ordering,
+            throttle: self.throttle,
+            auto_disable: self.auto_disable,
+            breaker: self.breaker,
+            status_note: self.status_note,
+            batching: self.batching,
+            failing_since: None,
         })
     }
 }
@@ -655,6 +844,8 @@ pub enum EndpointError {
     InvalidHeader(String),
     /// A custom header the profile sets itself (the name is kept).
     ReservedHeader(String),
+    /// The circuit breaker's settings are out of range.
+    CircuitBreaker,
 }
 
 impl fmt::Display for EndpointError {
@@ -670,6 +861,7 @@ impl fmt::Display for EndpointError {
             Self::ReservedHeader(name) => {
                 write!(f, "custom header {name} is set by the profile")
             }
+            Self::CircuitBreaker => f.write_str("the circuit breaker settings are out of range"),
         }
     }
 }

@@ -30,6 +30,26 @@
 //! | [`store`] | the [`DeliveryStore`] trait: claim due work with a lease and a fencing token; [`MemoryStore`], `SqliteStore`, `PostgresStore` (many processes, transactional outbox) |
 //! | [`Dispatcher`] | claims, signs every attempt afresh, sends, records, asks the retry planner; per-endpoint limits; graceful shutdown |
 //! | [`Transport`] | the HTTP seam; `ReqwestTransport` (feature `reqwest`) with the SSRF guard |
+//! | [`Sender::verify_endpoint`] | the `webhook.verify` handshake a new Proposal Generator endpoint must pass |
+//! | [`Sender::send_test`] | a test event with your payload, marked [`DeliveryKind::Test`] |
+//! | [`Throttle`], [`Ordering`] | progress throttling (latest state wins); opt-in one-at-a-time delivery |
+//! | [`Batching`] | opt-in: many events in one signed POST (a JSON array of envelopes) |
+//! | [`Sender::retry_delivery`], [`Sender::recover`], [`Sender::dead_letters`] | replay and recovery, same ids, logged as manual |
+//! | [`Sender::purge`], [`Retention`] | deleting old deliveries and logs in short batches |
+//! | [`Notification`] | endpoints disabled (410, or failing past a window) or paused by their circuit breaker |
+//! | [`telemetry`] | metric names and labels (feature `metrics`) and the attempt span (feature `tracing`) |
+//!
+//! **Pacing.** A receiver's `429` with `Retry-After`, or `X-RateLimit-Remaining: 0` with
+//! `X-RateLimit-Reset`, holds every delivery to that endpoint until then (clamped to the
+//! policy's `Retry-After` cap); waiting as asked is logged but not counted against the retry
+//! policy. Other endpoints are unaffected.
+//!
+//! **Health.** Each dispatcher tracks its endpoints' failures: continuous failure for
+//! [`Endpoint::auto_disable_after`] (5 days by default) disables the endpoint, `410 Gone` at
+//! once, and an opt-in [`CircuitBreaker`](crate::retry::CircuitBreaker) pauses an endpoint
+//! that is failing right now and probes it with one delivery. The failure clock is stored
+//! with the endpoint ([`Endpoint::failing_since`]) when a run of failures begins or ends, so
+//! a restarted dispatcher keeps it; the breaker's state is each dispatcher's own.
 //!
 //! **At least once.** A delivery is finished only when its result is recorded under a current
 //! claim. A process killed at any instant loses nothing: claims it held run out and are
@@ -37,24 +57,34 @@
 //! stored, is sent again with the same delivery id (receivers deduplicate on it). How much a
 //! store keeps across a crash is in the [`store`] docs.
 
+mod batching;
 mod clock;
 mod dispatcher;
 mod endpoint;
+mod handshake;
 #[cfg(feature = "reqwest")]
 mod http;
 mod id;
+mod notification;
+mod ordering;
 #[cfg(feature = "postgres")]
 mod outbox;
+mod recovery;
 mod sender;
+mod signing;
 mod ssrf;
 pub mod store;
+pub mod telemetry;
+mod throttle;
 mod transport;
 
+pub use batching::Batching;
 pub use clock::ManualClock;
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherHandle, ShutdownReport};
 pub use endpoint::{
     Endpoint, EndpointBuilder, EndpointError, EndpointStatus, EventFilter, JsonMode, SigningSecret,
 };
+pub use handshake::{HandshakeFailure, VERIFY_EVENT, Verification};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use http::{
@@ -62,11 +92,14 @@ pub use http::{
     SystemResolver, TransportBuildError,
 };
 pub use id::{DeliveryId, EndpointId, InvalidId, MessageId};
+pub use notification::Notification;
+pub use ordering::{DataPointer, InvalidPointer, Ordering};
+pub use recovery::DeadLetter;
 pub use sender::{PublishError, Sender};
 pub use ssrf::{AddressPolicy, Destination, InvalidRange, IpRange, is_public};
 pub use store::{
-    AttemptLog, DeliveryCounts, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore,
-    MemoryStore,
+    AttemptLog, DeliveryCounts, DeliveryKind, DeliveryQuery, DeliveryRecord, DeliveryStatus,
+    DeliveryStore, MemoryStore, Purged, Retention,
 };
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -74,6 +107,7 @@ pub use store::{Durability, SqliteStore};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::{Migrations, PostgresStore, PostgresStoreBuilder};
+pub use throttle::{Throttle, ThrottleGroup};
 pub use transport::{
     LOGGED_RESPONSE_HEADERS, OutboundRequest, RESPONSE_BODY_CAP, Refusal, Transport,
     TransportError, TransportResponse,

@@ -5,7 +5,7 @@
 use sqlx::postgres::PgConnection;
 
 use super::sender::build_publication;
-use super::store::{PostgresStore, StoreError};
+use super::store::{DeliveryKind, PostgresStore, StoreError};
 use super::{MessageId, PublishError, Sender};
 use crate::event::OutgoingEvent;
 
@@ -85,7 +85,8 @@ impl Sender<PostgresStore> {
         for (event, key) in events {
             publications.push(build_publication(
                 &event,
-                &endpoints,
+                endpoints.iter().map(|e| &**e),
+                DeliveryKind::Event,
                 now,
                 key,
                 self.shared.key_window,

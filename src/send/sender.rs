@@ -6,11 +6,15 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 
-use super::store::{DeliveryStore, NewDelivery, NewMessage, Publication, PublishKey, StoreError};
+use super::store::{
+    DeliveryKind, DeliveryStore, Enqueued, NewDelivery, NewMessage, Publication, PublishKey,
+    StoreError,
+};
 use super::{
-    DeliveryId, DispatcherBuilder, Endpoint, EndpointId, EndpointStatus, MessageId, Transport,
+    DeliveryId, DispatcherBuilder, Endpoint, EndpointId, EndpointStatus, MessageId, Notification,
+    Transport,
 };
 use crate::event::{EventClock, OutgoingEvent, SystemEventClock};
 use crate::json::JsonError;
@@ -63,17 +67,23 @@ pub(crate) struct Shared<S> {
     pub(crate) store: S,
     /// Wakes idle dispatchers of this process when work is published.
     pub(crate) wake: Notify,
-    clock: Arc<dyn EventClock>,
+    pub(crate) clock: Arc<dyn EventClock>,
     endpoints: RwLock<Option<Arc<Vec<Arc<Endpoint>>>>>,
     /// Bumped whenever an endpoint changes through this sender.
     pub(crate) generation: std::sync::atomic::AtomicU64,
     pub(crate) key_window: Duration,
+    notifications: broadcast::Sender<Notification>,
 }
 
 impl<S> Shared<S> {
     /// The sender's time, in the planner's milliseconds.
     pub(crate) fn now(&self) -> crate::retry::UnixMillis {
         crate::retry::UnixMillis::from(self.clock.now())
+    }
+
+    /// Tells every notification receiver (none listening is fine).
+    pub(crate) fn notify(&self, change: Notification) {
+        let _ = self.notifications.send(change);
     }
 
     pub(crate) fn endpoints_changed(&self) {
@@ -101,6 +111,7 @@ impl<S: DeliveryStore> Sender<S> {
                 endpoints: RwLock::new(None),
                 generation: std::sync::atomic::AtomicU64::new(0),
                 key_window: Duration::from_secs(24 * 3600),
+                notifications: broadcast::channel(256).0,
             }),
         }
     }
@@ -122,15 +133,24 @@ impl<S: DeliveryStore> Sender<S> {
         Ok(endpoint.id().clone())
     }
 
-    /// Changes an endpoint's status (pause, resume, disable).
+    /// Changes an endpoint's status (pause, resume, disable, enable again).
     pub async fn set_endpoint_status(
         &self,
         id: &EndpointId,
         status: EndpointStatus,
     ) -> Result<(), StoreError> {
-        self.shared.store.set_endpoint_status(id, status).await?;
+        self.shared
+            .store
+            .set_endpoint_status(id, status, None)
+            .await?;
         self.endpoints_changed();
         Ok(())
+    }
+
+    /// Health changes of this sender's endpoints, as its dispatchers see them: disabled,
+    /// paused by the circuit breaker, resumed.
+    pub fn notifications(&self) -> broadcast::Receiver<Notification> {
+        self.shared.notifications.subscribe()
     }
 
     /// Forgets the cached endpoint list (call it when another process changed endpoints).
@@ -181,7 +201,8 @@ impl<S: DeliveryStore> Sender<S> {
         for (event, key) in events {
             publications.push(build_publication(
                 &event,
-                &endpoints,
+                endpoints.iter().map(|e| &**e),
+                DeliveryKind::Event,
                 now,
                 key,
                 self.shared.key_window,
@@ -191,8 +212,54 @@ impl<S: DeliveryStore> Sender<S> {
         self.shared.wake.notify_waiters();
         Ok(results
             .into_iter()
-            .map(|r| r.message_id().clone())
+            .map(|r| {
+                if let Enqueued::Created { superseded, .. } = &r {
+                    // Labelled with the profile of the (first) endpoint that throttles.
+                    if let Some(endpoint) = endpoints.iter().find(|e| e.throttle().is_some()) {
+                        super::telemetry::throttled(endpoint.profile(), *superseded);
+                    }
+                }
+                r.message_id().clone()
+            })
             .collect())
+    }
+
+    /// Sends a test event to one endpoint, whatever it subscribes to: `webhook.test` in the
+    /// endpoint's envelope, with `payload` as its data (Task Hub's example:
+    /// `{"taskId": "123", "status": "completed"}`) or `{"test": true}`. It is signed,
+    /// delivered, retried and logged like any other delivery, and marked
+    /// [`DeliveryKind::Test`]. An endpoint that is not active receives it once it is.
+    pub async fn send_test(
+        &self,
+        endpoint: &EndpointId,
+        payload: Option<serde_json::Value>,
+    ) -> Result<MessageId, PublishError> {
+        let target = self
+            .shared
+            .store
+            .endpoint(endpoint)
+            .await?
+            .ok_or(PublishError::Store(StoreError::UnknownEndpoint))?;
+        let data = payload.unwrap_or_else(|| serde_json::json!({ "test": true }));
+        let event = OutgoingEvent::new(crate::event::proposal_generator::WEBHOOK_TEST, data)
+            .with_time(self.shared.clock.now());
+        let now = self.shared.now();
+        let publication = build_publication(
+            &event,
+            [&*target],
+            DeliveryKind::Test,
+            now,
+            None,
+            self.shared.key_window,
+        )?;
+        let mut results = self.shared.store.enqueue(vec![publication], now).await?;
+        self.shared.wake.notify_waiters();
+        results
+            .pop()
+            .map(|r| r.message_id().clone())
+            .ok_or(PublishError::Store(StoreError::Backend(
+                "the store returned no result".into(),
+            )))
     }
 
     /// The deliveries of one message.
@@ -229,9 +296,12 @@ impl<S: DeliveryStore> Sender<S> {
     }
 }
 
-pub(crate) fn build_publication(
+/// One message and its fan-out: one delivery per endpoint that takes `event` (active or
+/// paused, and subscribed; every given endpoint for a test), each body form written once.
+pub(crate) fn build_publication<'a>(
     event: &OutgoingEvent,
-    endpoints: &[Arc<Endpoint>],
+    endpoints: impl IntoIterator<Item = &'a Endpoint>,
+    kind: DeliveryKind,
     now: crate::retry::UnixMillis,
     key: Option<String>,
     window: Duration,
@@ -239,10 +309,13 @@ pub(crate) fn build_publication(
     let mut forms: HashMap<(EnvelopeShape, u8), u8> = HashMap::new();
     let mut bodies: Vec<Bytes> = Vec::new();
     let mut deliveries = Vec::new();
+    let event_type = event.event_type().as_str();
     for endpoint in endpoints {
-        if endpoint.status() != EndpointStatus::Active
-            || !endpoint.subscribes_to(event.event_type().as_str())
-        {
+        let takes_events = matches!(
+            endpoint.status(),
+            EndpointStatus::Active | EndpointStatus::Paused
+        );
+        if kind == DeliveryKind::Event && (!takes_events || !endpoint.subscribes_to(event_type)) {
             continue;
         }
         let shape = endpoint.profile().envelope_shape();
@@ -260,10 +333,23 @@ pub(crate) fn build_publication(
                 index
             }
         };
+        let throttle = match kind {
+            DeliveryKind::Event => endpoint
+                .throttle()
+                .and_then(|t| t.group(event_type, event.data())),
+            _ => None,
+        };
+        // The endpoint's own ordering, else a throttled job's events in one sequence, so
+        // that no progress event arrives after the job's terminal one.
+        let order_key = endpoint
+            .ordering()
+            .key_for(event.data())
+            .or_else(|| throttle.as_ref().map(|g| g.key.clone()));
         deliveries.push(NewDelivery {
-            id: DeliveryId::generate(),
-            endpoint: endpoint.id().clone(),
-            body: index,
+            kind,
+            order_key,
+            throttle,
+            ..NewDelivery::new(DeliveryId::generate(), endpoint.id().clone(), index)
         });
     }
     if bodies.is_empty() {

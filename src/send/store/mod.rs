@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Refusal};
+use super::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Refusal, ThrottleGroup};
 use crate::event::{EventId, EventType};
 use crate::retry::{GiveUpReason, UnixMillis};
 
@@ -64,6 +64,76 @@ pub struct NewDelivery {
     pub endpoint: EndpointId,
     /// Which of [`NewMessage::bodies`] it sends.
     pub body: u8,
+    /// What it is for (an event, a test).
+    pub kind: DeliveryKind,
+    /// Deliveries to the same endpoint with the same key go out one at a time, in publish
+    /// order: one is claimable only when no earlier one with its key is still pending.
+    pub order_key: Option<String>,
+    /// Throttling ([`Throttle`](crate::send::Throttle)): pending deliveries to the same
+    /// endpoint in this group that no worker holds are superseded by this one. A progress
+    /// delivery (a window) keeps the group and is due when the superseded one was, or a
+    /// window from now; a terminal one (no window) is due at once.
+    pub throttle: Option<ThrottleGroup>,
+}
+
+impl NewDelivery {
+    /// A plain event delivery: no ordering, throttling or superseding.
+    pub fn new(id: DeliveryId, endpoint: EndpointId, body: u8) -> Self {
+        NewDelivery {
+            id,
+            endpoint,
+            body,
+            kind: DeliveryKind::Event,
+            order_key: None,
+            throttle: None,
+        }
+    }
+}
+
+/// What a delivery is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum DeliveryKind {
+    /// A published event.
+    #[default]
+    Event,
+    /// A test event sent by hand to one endpoint.
+    Test,
+    /// A batch: one POST carrying the envelopes of several event deliveries
+    /// ([`Batching`](crate::send::Batching)).
+    Batch,
+}
+
+impl DeliveryKind {
+    /// A stable name for logs and stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Test => "test",
+            Self::Batch => "batch",
+        }
+    }
+
+    /// The kind named by [`as_str`](Self::as_str).
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Event, Self::Test, Self::Batch]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// Claimed deliveries to join into one batch delivery ([`DeliveryStore::form_batch`]).
+#[derive(Debug, Clone)]
+pub struct NewBatch {
+    /// The batch's message: its id, the batch id as event id, `batch` as event type, the
+    /// oldest member's publish time, and one body (the JSON array).
+    pub message: NewMessage,
+    /// The batch delivery.
+    pub delivery: DeliveryId,
+    /// Where it goes.
+    pub endpoint: EndpointId,
+    /// The members, each under its claim's token, in the array's order.
+    pub members: Vec<(DeliveryId, FencingToken)>,
 }
 
 /// A publish deduplication key and how long it holds.
@@ -91,7 +161,12 @@ pub struct Publication {
 #[non_exhaustive]
 pub enum Enqueued {
     /// Stored.
-    Created(MessageId),
+    Created {
+        /// The new message.
+        id: MessageId,
+        /// Deliveries it superseded (throttling).
+        superseded: u32,
+    },
     /// The key was seen within its window: nothing created; this is the first message.
     Existing(MessageId),
 }
@@ -100,7 +175,7 @@ impl Enqueued {
     /// The message id either way.
     pub fn message_id(&self) -> &MessageId {
         match self {
-            Self::Created(id) | Self::Existing(id) => id,
+            Self::Created { id, .. } | Self::Existing(id) => id,
         }
     }
 }
@@ -128,6 +203,14 @@ pub struct Claim {
     pub created_at: UnixMillis,
     /// Attempts already made.
     pub attempts: u32,
+    /// Attempts that count against the retry policy (attempts the receiver paced with
+    /// `429` + `Retry-After` do not).
+    pub charged: u32,
+    /// What the delivery is for.
+    pub kind: DeliveryKind,
+    /// Queued again by hand ([`DeliveryStore::retry_now`]): the next attempt is logged as
+    /// manual and is not subject to the policy's maximum age.
+    pub manual: bool,
     /// The fencing token of this claim.
     pub token: FencingToken,
 }
@@ -167,8 +250,6 @@ impl AttemptError {
 pub enum DeadReason {
     /// Every attempt the policy allows failed.
     Exhausted,
-    /// Older than the policy's maximum age.
-    Expired,
     /// The last answer is not worth retrying (e.g. a 4xx other than 408/429).
     NotRetryable,
     /// The endpoint answered `410 Gone` and was disabled.
@@ -182,7 +263,6 @@ impl DeadReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Exhausted => "exhausted",
-            Self::Expired => "expired",
             Self::NotRetryable => "not_retryable",
             Self::EndpointGone => "endpoint_gone",
             Self::Refused => "refused",
@@ -193,7 +273,6 @@ impl DeadReason {
     pub fn parse(text: &str) -> Option<Self> {
         [
             Self::Exhausted,
-            Self::Expired,
             Self::NotRetryable,
             Self::EndpointGone,
             Self::Refused,
@@ -203,12 +282,13 @@ impl DeadReason {
     }
 }
 
-impl From<GiveUpReason> for DeadReason {
-    fn from(reason: GiveUpReason) -> Self {
+impl NextStep {
+    /// What the planner's give-up means for a delivery: expiry is its own outcome.
+    pub fn give_up(reason: GiveUpReason) -> Self {
         match reason {
-            GiveUpReason::Expired => Self::Expired,
-            GiveUpReason::NotRetryable => Self::NotRetryable,
-            _ => Self::Exhausted,
+            GiveUpReason::Expired => Self::Expire,
+            GiveUpReason::NotRetryable => Self::DeadLetter(DeadReason::NotRetryable),
+            _ => Self::DeadLetter(DeadReason::Exhausted),
         }
     }
 }
@@ -225,6 +305,8 @@ pub enum NextStep {
     DeadLetter(DeadReason),
     /// Dead-letter it and disable its endpoint (`410 Gone`).
     DisableEndpoint,
+    /// Older than the policy's maximum age: not attempted again, kept as expired.
+    Expire,
 }
 
 /// The result of one attempt, to record under the claim's token.
@@ -248,6 +330,11 @@ pub struct AttemptRecord {
     pub response_headers: Vec<(String, String)>,
     /// The start of the response body (at most 16 KiB).
     pub response_body: Bytes,
+    /// Whether this attempt counts against the retry policy (false when the receiver paced
+    /// it: `429` with `Retry-After`, or an exhausted `X-RateLimit-Remaining`).
+    pub charged: bool,
+    /// Whether the attempt was made by hand ([`Claim::manual`]).
+    pub manual: bool,
     /// What happens next.
     pub next: NextStep,
 }
@@ -284,6 +371,33 @@ pub enum DeliveryStatus {
     Delivered,
     /// Given up.
     DeadLettered(DeadReason),
+    /// Past its policy's maximum age before it was delivered: not attempted again.
+    Expired,
+    /// Replaced by a later delivery of the same throttle key before it was sent (the
+    /// latest state wins); counted, never sent.
+    Superseded,
+    /// Sent inside a batch delivery ([`DeliveryRecord::batch`]), which carries the outcome.
+    Batched,
+}
+
+impl DeliveryStatus {
+    /// A stable name for logs and stores (`dead` for every dead letter).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::DeadLettered(_) => "dead",
+            Self::Expired => "expired",
+            Self::Superseded => "superseded",
+            Self::Batched => "batched",
+        }
+    }
+
+    /// Whether the delivery is finished (nothing more will be attempted unless retried by
+    /// hand).
+    pub fn is_finished(self) -> bool {
+        self != Self::Pending
+    }
 }
 
 /// A delivery as stored.
@@ -311,6 +425,12 @@ pub struct DeliveryRecord {
     pub claimed: bool,
     /// The last response status, if any.
     pub last_status: Option<u16>,
+    /// What it is for.
+    pub kind: DeliveryKind,
+    /// When it finished (delivered, dead-lettered, expired, superseded or batched).
+    pub finished_at: Option<UnixMillis>,
+    /// The batch delivery that carries it, once [`Batched`](DeliveryStatus::Batched).
+    pub batch: Option<DeliveryId>,
 }
 
 /// One logged attempt.
@@ -332,6 +452,8 @@ pub struct AttemptLog {
     pub response_headers: Vec<(String, String)>,
     /// The start of the response body.
     pub response_body: Bytes,
+    /// Made by hand (a manual retry or recovery).
+    pub manual: bool,
 }
 
 /// Which deliveries to list.
@@ -343,6 +465,8 @@ pub struct DeliveryQuery {
     pub endpoint: Option<EndpointId>,
     /// Only dead letters.
     pub dead_only: bool,
+    /// Only messages published at or after this time.
+    pub since: Option<UnixMillis>,
     /// At most this many (0: no limit).
     pub limit: usize,
 }
@@ -358,6 +482,46 @@ pub struct DeliveryCounts {
     pub delivered: u64,
     /// Dead-lettered.
     pub dead: u64,
+    /// Expired (past the policy's maximum age).
+    pub expired: u64,
+    /// Superseded by a later delivery of the same throttle key.
+    pub superseded: u64,
+    /// Handed to a batch delivery.
+    pub batched: u64,
+}
+
+/// How long finished deliveries and their attempt logs are kept (TaskLink's defaults:
+/// successful 30 days, failed 90 days, manual retries 30 days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Delivered deliveries (and their logs), from when they finished.
+    pub delivered: Duration,
+    /// Dead-lettered, expired and superseded deliveries, from when they finished.
+    pub failed: Duration,
+    /// Logs of attempts made by hand, from when they started.
+    pub manual: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Retention {
+            delivered: Duration::from_secs(30 * DAY),
+            failed: Duration::from_secs(90 * DAY),
+            manual: Duration::from_secs(30 * DAY),
+        }
+    }
+}
+
+/// What one [`DeliveryStore::purge`] call removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Finished deliveries removed (with their attempt logs).
+    pub deliveries: u64,
+    /// Attempt logs removed (with their deliveries, or manual ones past their retention).
+    pub attempts: u64,
+    /// Messages removed because no delivery refers to them any more.
+    pub messages: u64,
 }
 
 /// A store failure. The message names no secret and no URL.
@@ -404,12 +568,32 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// Every endpoint.
     fn endpoints(&self) -> impl Future<Output = Result<Vec<Arc<Endpoint>>, StoreError>> + Send;
 
-    /// Changes an endpoint's status; [`StoreError::UnknownEndpoint`] if there is none.
+    /// Changes an endpoint's status and the note saying why ([`Endpoint::status_note`]);
+    /// [`StoreError::UnknownEndpoint`] if there is none.
     fn set_endpoint_status(
         &self,
         id: &EndpointId,
         status: EndpointStatus,
+        note: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records when an endpoint's current run of failures began (`None`: it is healthy), so
+    /// that a restarted dispatcher keeps the auto-disable clock. The default reads the
+    /// endpoint and writes it back; stores that can change the one field in place should.
+    fn set_failing_since(
+        &self,
+        id: &EndpointId,
+        since: Option<UnixMillis>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let endpoint = self
+                .endpoint(id)
+                .await?
+                .ok_or(StoreError::UnknownEndpoint)?;
+            self.put_endpoint(&(*endpoint).clone().with_failing_since(since))
+                .await
+        }
+    }
 
     /// Stores publications (each message with its deliveries, due at once) atomically, and
     /// returns when they are as durable as the store makes them.
@@ -503,4 +687,35 @@ pub trait DeliveryStore: Send + Sync + 'static {
         &self,
         now: UnixMillis,
     ) -> impl Future<Output = Result<DeliveryCounts, StoreError>> + Send;
+
+    /// Queues deliveries again by hand, due at `now`, keeping their ids (and so their event
+    /// ids): dead-lettered, expired and delivered ones, and pending ones no worker holds
+    /// (brought forward). Their next attempt is logged as manual. Returns the ids queued;
+    /// unknown, superseded and claimed deliveries are left as they are.
+    fn retry_now(
+        &self,
+        ids: &[DeliveryId],
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Vec<DeliveryId>, StoreError>> + Send;
+
+    /// Replaces claimed deliveries by one batch delivery: stores the batch's message and
+    /// delivery, claimed at once under a fresh token for `lease`, and marks every member
+    /// [`Batched`](DeliveryStatus::Batched) — all in one step. If any member's token is no
+    /// longer current, nothing changes and `None` comes back.
+    fn form_batch(
+        &self,
+        batch: NewBatch,
+        now: UnixMillis,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
+
+    /// Deletes up to `limit` finished deliveries past `retention` with their attempt logs,
+    /// manual attempt logs past theirs, and messages no delivery refers to any more. One
+    /// short step: call it again while it removes `limit` deliveries.
+    fn purge(
+        &self,
+        retention: &Retention,
+        now: UnixMillis,
+        limit: usize,
+    ) -> impl Future<Output = Result<Purged, StoreError>> + Send;
 }

@@ -12,9 +12,9 @@ use sqlx::{Acquire as _, Executor as _, Row as _};
 use tokio::sync::watch;
 
 use super::{
-    AttemptError, AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryQuery,
-    DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NextStep, Publication,
-    Recorded, Release, StoreError,
+    AttemptError, AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryKind,
+    DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NewBatch,
+    NextStep, Publication, Purged, Recorded, Release, Retention, StoreError,
 };
 use crate::retry::UnixMillis;
 use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Refusal};
@@ -40,7 +40,6 @@ CREATE TABLE {s}.hookrelay_messages (
     event_type text NOT NULL,
     created_at int8 NOT NULL
 );
-CREATE INDEX hookrelay_messages_created ON {s}.hookrelay_messages (created_at);
 CREATE TABLE {s}.hookrelay_bodies (
     message_seq int8 NOT NULL,
     form int2 NOT NULL,
@@ -59,7 +58,14 @@ CREATE TABLE {s}.hookrelay_deliveries (
     last_status int4,
     due_at int8,
     lease_token int8,
-    lease_until int8
+    lease_until int8,
+    kind text NOT NULL DEFAULT 'event',
+    manual bool NOT NULL DEFAULT false,
+    charged int4 NOT NULL DEFAULT 0,
+    order_key text,
+    throttle_key text,
+    finished_at int8,
+    batch_id text
 );
 CREATE INDEX hookrelay_deliveries_due ON {s}.hookrelay_deliveries (due_at)
     WHERE status = 'pending';
@@ -70,6 +76,12 @@ CREATE INDEX hookrelay_deliveries_leased ON {s}.hookrelay_deliveries (endpoint_i
 CREATE INDEX hookrelay_deliveries_message ON {s}.hookrelay_deliveries (message_seq);
 CREATE INDEX hookrelay_deliveries_endpoint ON {s}.hookrelay_deliveries (endpoint_id, seq);
 CREATE INDEX hookrelay_deliveries_dead ON {s}.hookrelay_deliveries (seq) WHERE status = 'dead';
+CREATE INDEX hookrelay_deliveries_ordered ON {s}.hookrelay_deliveries (endpoint_id, order_key, seq)
+    WHERE status = 'pending' AND order_key IS NOT NULL;
+CREATE INDEX hookrelay_deliveries_throttled ON {s}.hookrelay_deliveries (endpoint_id, throttle_key)
+    WHERE status = 'pending' AND throttle_key IS NOT NULL;
+CREATE INDEX hookrelay_deliveries_finished ON {s}.hookrelay_deliveries (finished_at)
+    WHERE status <> 'pending';
 CREATE TABLE {s}.hookrelay_attempts (
     delivery_seq int8 NOT NULL,
     attempt int4 NOT NULL,
@@ -79,8 +91,10 @@ CREATE TABLE {s}.hookrelay_attempts (
     error text,
     response_headers text NOT NULL,
     response_body bytea NOT NULL,
+    manual bool NOT NULL DEFAULT false,
     PRIMARY KEY (delivery_seq, attempt)
 );
+CREATE INDEX hookrelay_attempts_manual ON {s}.hookrelay_attempts (started_at) WHERE manual;
 CREATE TABLE {s}.hookrelay_publish_keys (
     key text PRIMARY KEY,
     message_id text NOT NULL,
@@ -307,14 +321,17 @@ pub(crate) fn migration_script(schema: &str, steps: &[&str]) -> Option<String> {
 /// | `hookrelay_deliveries_leased` (`endpoint_id, lease_until`, partial: pending and leased) | counting an endpoint's attempts in flight (concurrency cap) | attempts in flight |
 /// | `hookrelay_deliveries_dead` (`seq`, partial: `status = 'dead'`) | listing dead letters | dead letters only |
 /// | `hookrelay_deliveries_message`, `_endpoint` | listing by message, by endpoint | log of the rows listed |
-/// | `hookrelay_messages_created` (`created_at`) | the retention purge, oldest first | log of history |
+/// | `hookrelay_deliveries_ordered` (`endpoint_id, order_key, seq`, partial: pending, ordered) | "is an earlier delivery with this key still pending" ([`Ordering`](crate::send::Ordering)) | pending ordered deliveries |
+/// | `hookrelay_deliveries_throttled` (`endpoint_id, throttle_key`, partial: pending, throttled) | superseding at publish ([`Throttle`](crate::send::Throttle)) | pending throttled deliveries |
+/// | `hookrelay_deliveries_finished` (`finished_at`, partial: finished) | the retention purge, oldest first | log of history |
+/// | `hookrelay_attempts_manual` (`started_at`, partial: manual) | purging manual attempt logs | manual attempts |
 ///
 /// So claiming reads only pending rows: its cost does not grow with the delivered and
 /// dead-lettered history (`benches/send_postgres.rs` measures it with 10 000 and 1 000 000
 /// finished deliveries). [`counts`](DeliveryStore::counts) scans the deliveries table and is
-/// meant for dashboards and tests, not for every request. [`PostgresStore::purge`] deletes
-/// finished history in batches of your size, each its own short transaction, skipping rows
-/// another transaction holds.
+/// meant for dashboards and tests, not for every request. [`purge`](DeliveryStore::purge)
+/// deletes finished history in batches of your size, each its own short transaction,
+/// skipping rows another transaction holds.
 ///
 /// # Claims across processes
 ///
@@ -338,8 +355,11 @@ pub(crate) fn migration_script(schema: &str, steps: &[&str]) -> Option<String> {
 /// [`next_due`](DeliveryStore::next_due) knows both limits: an idle dispatcher sleeps until
 /// an empty bucket has a token again, or until the first lease of an endpoint at its cap
 /// runs out (a slot freed earlier by another process is noticed at the next
-/// [`poll_interval`](crate::send::DispatcherBuilder::poll_interval) or wake-up). Per-endpoint
-/// ordering is not offered by hookrelay yet, so there is none to hold across processes.
+/// [`poll_interval`](crate::send::DispatcherBuilder::poll_interval) or wake-up).
+///
+/// **Ordering holds across processes.** A delivery with an order key is claimable only when
+/// no earlier delivery with its endpoint and key is still pending — claimed or not, by any
+/// process — so one at a time goes out, in publish order, whichever dispatcher sends it.
 ///
 /// Each [`Sender`](crate::send::Sender) caches the endpoint list; after another process
 /// adds or changes an endpoint, call [`Sender::endpoints_changed`](crate::send::Sender::endpoints_changed)
@@ -455,63 +475,6 @@ impl PostgresStore {
         sql.replace("{s}.", &self.inner.prefix)
     }
 
-    /// Deletes up to `batch` finished (delivered or dead-lettered) deliveries of messages
-    /// published before `before`, with their attempt logs, then the messages and bodies
-    /// left without deliveries, and expired publish keys. One short transaction; rows
-    /// another transaction holds are skipped. Returns how many deliveries were deleted:
-    /// call it again until it returns less than `batch`.
-    pub async fn purge(&self, before: UnixMillis, batch: usize) -> Result<u64, StoreError> {
-        let mut tx = self.inner.pool.begin().await.map_err(backend)?;
-        let messages: Vec<i64> = sqlx::query_scalar(&self.q("WITH victims AS (
-                 SELECT d.seq FROM {s}.hookrelay_messages m
-                 JOIN {s}.hookrelay_deliveries d ON d.message_seq = m.seq
-                 WHERE m.created_at < $1 AND d.status <> 'pending'
-                 ORDER BY m.created_at
-                 LIMIT $2
-                 FOR UPDATE OF d SKIP LOCKED
-             ),
-             logs AS (
-                 DELETE FROM {s}.hookrelay_attempts a USING victims v WHERE a.delivery_seq = v.seq
-             )
-             DELETE FROM {s}.hookrelay_deliveries d USING victims v WHERE d.seq = v.seq
-             RETURNING d.message_seq"))
-        .bind(ms(before))
-        .bind(count(batch))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let deleted = u64::try_from(messages.len()).unwrap_or(u64::MAX);
-        if !messages.is_empty() {
-            sqlx::query(&self.q(
-                "WITH orphans AS (
-                     SELECT m.seq FROM {s}.hookrelay_messages m
-                     WHERE m.seq = ANY($1)
-                       AND NOT EXISTS (SELECT 1 FROM {s}.hookrelay_deliveries d WHERE d.message_seq = m.seq)
-                 ),
-                 bodies AS (
-                     DELETE FROM {s}.hookrelay_bodies b USING orphans o WHERE b.message_seq = o.seq
-                 )
-                 DELETE FROM {s}.hookrelay_messages m USING orphans o WHERE m.seq = o.seq",
-            ))
-            .bind(&messages)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
-        sqlx::query(
-            &self.q("DELETE FROM {s}.hookrelay_publish_keys WHERE key IN (
-                 SELECT key FROM {s}.hookrelay_publish_keys WHERE expires_at <= $1
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)"),
-        )
-        .bind(ms(before))
-        .bind(count(batch))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(deleted)
-    }
-
     /// Writes publications inside `conn`'s current transaction (or as one implicit
     /// transaction if none is open): the outbox's write. Three statements however many
     /// publications: the publish keys (if any), then messages, bodies and deliveries
@@ -588,9 +551,14 @@ impl PostgresStore {
                 }
             }
         }
+        let throttled = publications
+            .iter()
+            .zip(&keep)
+            .any(|(p, keep)| *keep && p.deliveries.iter().any(|d| d.throttle.is_some()));
         let (mut m_id, mut m_event, mut m_type, mut m_created) = (vec![], vec![], vec![], vec![]);
         let (mut b_msg, mut b_form, mut b_body) = (vec![], vec![], vec![]);
         let (mut d_id, mut d_msg, mut d_endpoint, mut d_form) = (vec![], vec![], vec![], vec![]);
+        let (mut d_kind, mut d_order) = (vec![], vec![]);
         for (i, p) in publications.iter().enumerate() {
             if !keep[i] {
                 continue;
@@ -605,58 +573,150 @@ impl PostgresStore {
                 b_form.push(i16::try_from(form).unwrap_or(i16::MAX));
                 b_body.push(&body[..]);
             }
-            for d in &p.deliveries {
-                d_id.push(d.id.as_str());
-                d_msg.push(m.id.as_str());
-                d_endpoint.push(d.endpoint.as_str());
-                d_form.push(i16::from(d.body));
+            if !throttled {
+                for d in &p.deliveries {
+                    d_id.push(d.id.as_str());
+                    d_msg.push(m.id.as_str());
+                    d_endpoint.push(d.endpoint.as_str());
+                    d_form.push(i16::from(d.body));
+                    d_kind.push(d.kind.as_str());
+                    d_order.push(d.order_key.as_deref());
+                }
             }
-            out[i] = Some(Enqueued::Created(m.id.clone()));
+            out[i] = Some(Enqueued::Created {
+                id: m.id.clone(),
+                superseded: 0,
+            });
         }
-        if !m_id.is_empty() {
-            sqlx::query(&self.q(
-                "WITH m AS (
-                     INSERT INTO {s}.hookrelay_messages (id, event_id, event_type, created_at)
-                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])
-                     RETURNING seq, id
-                 ),
-                 b AS (
-                     INSERT INTO {s}.hookrelay_bodies (message_seq, form, body)
-                     SELECT m.seq, x.form, x.body
-                     FROM UNNEST($5::text[], $6::int2[], $7::bytea[]) AS x(message_id, form, body)
-                     JOIN m ON m.id = x.message_id
-                 ),
-                 d AS (
-                     INSERT INTO {s}.hookrelay_deliveries (id, message_seq, endpoint_id, form, status, due_at)
-                     SELECT x.id, m.seq, x.endpoint_id, x.form, 'pending', $11
-                     FROM UNNEST($8::text[], $9::text[], $10::text[], $12::int2[])
-                         AS x(id, message_id, endpoint_id, form)
-                     JOIN m ON m.id = x.message_id
-                 )
-                 SELECT (SELECT count(*) FROM m),
-                        (SELECT count(*) FROM (SELECT pg_notify($13, '')
-                                               WHERE cardinality($8::text[]) > 0) n)",
-            ))
-            .bind(&m_id)
-            .bind(&m_event)
-            .bind(&m_type)
-            .bind(&m_created)
-            .bind(&b_msg)
-            .bind(&b_form)
-            .bind(&b_body)
-            .bind(&d_id)
-            .bind(&d_msg)
-            .bind(&d_endpoint)
-            .bind(ms(now))
-            .bind(&d_form)
-            .bind(&self.inner.channel)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
+        if m_id.is_empty() {
+            return out
+                .into_iter()
+                .map(|e| e.ok_or_else(|| corrupt("publication")))
+                .collect();
+        }
+        // Messages, bodies and (unless throttling needs them one by one, in order) the
+        // deliveries, with the NOTIFY, in one statement.
+        let seqs: Vec<(i64, String)> = sqlx::query_as(&self.q("WITH m AS (
+                 INSERT INTO {s}.hookrelay_messages (id, event_id, event_type, created_at)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])
+                 RETURNING seq, id
+             ),
+             b AS (
+                 INSERT INTO {s}.hookrelay_bodies (message_seq, form, body)
+                 SELECT m.seq, x.form, x.body
+                 FROM UNNEST($5::text[], $6::int2[], $7::bytea[]) AS x(message_id, form, body)
+                 JOIN m ON m.id = x.message_id
+             ),
+             d AS (
+                 INSERT INTO {s}.hookrelay_deliveries
+                     (id, message_seq, endpoint_id, form, status, due_at, kind, order_key)
+                 SELECT x.id, m.seq, x.endpoint_id, x.form, 'pending', $11, x.kind, x.order_key
+                 FROM UNNEST($8::text[], $9::text[], $10::text[], $12::int2[], $14::text[],
+                             $15::text[])
+                     AS x(id, message_id, endpoint_id, form, kind, order_key)
+                 JOIN m ON m.id = x.message_id
+             ),
+             n AS (SELECT pg_notify($13, '') WHERE $16)
+             SELECT m.seq, m.id FROM m WHERE (SELECT count(*) FROM n) >= 0"))
+        .bind(&m_id)
+        .bind(&m_event)
+        .bind(&m_type)
+        .bind(&m_created)
+        .bind(&b_msg)
+        .bind(&b_form)
+        .bind(&b_body)
+        .bind(&d_id)
+        .bind(&d_msg)
+        .bind(&d_endpoint)
+        .bind(ms(now))
+        .bind(&d_form)
+        .bind(&self.inner.channel)
+        .bind(&d_kind)
+        .bind(&d_order)
+        .bind(!throttled && !d_id.is_empty())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+        if throttled {
+            let seq_of: HashMap<&str, i64> =
+                seqs.iter().map(|(seq, id)| (id.as_str(), *seq)).collect();
+            for (i, p) in publications.iter().enumerate() {
+                if !keep[i] {
+                    continue;
+                }
+                let seq = *seq_of
+                    .get(p.message.id.as_str())
+                    .ok_or_else(|| corrupt("message seq"))?;
+                let superseded = self.insert_throttled(conn, seq, p, now).await?;
+                out[i] = Some(Enqueued::Created {
+                    id: p.message.id.clone(),
+                    superseded,
+                });
+            }
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(&self.inner.channel)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
         }
         out.into_iter()
             .map(|e| e.ok_or_else(|| corrupt("publication")))
             .collect()
+    }
+
+    /// Inserts one publication's deliveries one by one, each first superseding the pending
+    /// deliveries of its throttle group that no worker holds (see [`NewDelivery::throttle`](super::NewDelivery::throttle)).
+    async fn insert_throttled(
+        &self,
+        conn: &mut PgConnection,
+        seq: i64,
+        publication: &Publication,
+        now: UnixMillis,
+    ) -> Result<u32, StoreError> {
+        let mut superseded = 0;
+        for d in &publication.deliveries {
+            let mut due = ms(now);
+            let mut throttle_key = None;
+            if let Some(group) = &d.throttle {
+                let replaced: Vec<Option<i64>> =
+                    sqlx::query_scalar(&self.q("UPDATE {s}.hookrelay_deliveries
+                     SET status = 'superseded', finished_at = $3,
+                         lease_token = NULL, lease_until = NULL
+                     WHERE endpoint_id = $1 AND throttle_key = $2 AND status = 'pending'
+                       AND (lease_until IS NULL OR lease_until <= $3)
+                     RETURNING due_at"))
+                    .bind(d.endpoint.as_str())
+                    .bind(&group.key)
+                    .bind(ms(now))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                superseded += u32::try_from(replaced.len()).unwrap_or(u32::MAX);
+                if let Some(window) = group.window {
+                    due = replaced
+                        .into_iter()
+                        .flatten()
+                        .min()
+                        .unwrap_or_else(|| ms(now.saturating_add(window)));
+                    throttle_key = Some(group.key.as_str());
+                }
+            }
+            sqlx::query(&self.q("INSERT INTO {s}.hookrelay_deliveries
+                 (id, message_seq, endpoint_id, form, status, due_at, kind, order_key, throttle_key)
+                 VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)"))
+            .bind(d.id.as_str())
+            .bind(seq)
+            .bind(d.endpoint.as_str())
+            .bind(i16::from(d.body))
+            .bind(due)
+            .bind(d.kind.as_str())
+            .bind(d.order_key.as_deref())
+            .bind(throttle_key)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+        }
+        Ok(superseded)
     }
 
     /// Starts the `LISTEN` task once; returns a receiver that has seen every signal so far.
@@ -720,8 +780,8 @@ fn endpoint_of(row: &PgRow) -> Result<Endpoint, StoreError> {
 }
 
 const DELIVERY_COLUMNS: &str = "d.id, d.status, d.dead_reason, d.attempts, d.last_status, \
-     d.due_at, d.lease_until, d.endpoint_id, m.id AS message_id, m.event_id, m.event_type, \
-     m.created_at";
+     d.due_at, d.lease_until, d.endpoint_id, d.kind, d.finished_at, d.batch_id, \
+     m.id AS message_id, m.event_id, m.event_type, m.created_at";
 
 fn delivery_of(row: &PgRow, now: UnixMillis) -> Result<DeliveryRecord, StoreError> {
     let get_s = |name: &str| row.try_get::<String, _>(name).map_err(backend);
@@ -735,8 +795,13 @@ fn delivery_of(row: &PgRow, now: UnixMillis) -> Result<DeliveryRecord, StoreErro
                 .and_then(DeadReason::parse)
                 .ok_or_else(|| corrupt("dead reason"))?,
         ),
+        "expired" => DeliveryStatus::Expired,
+        "superseded" => DeliveryStatus::Superseded,
+        "batched" => DeliveryStatus::Batched,
         _ => return Err(corrupt("delivery status")),
     };
+    let kind = DeliveryKind::parse(&get_s("kind")?).ok_or_else(|| corrupt("delivery kind"))?;
+    let finished_at: Option<i64> = row.try_get("finished_at").map_err(backend)?;
     let lease_until: Option<i64> = row.try_get("lease_until").map_err(backend)?;
     let due_at: Option<i64> = row.try_get("due_at").map_err(backend)?;
     let last_status: Option<i32> = row.try_get("last_status").map_err(backend)?;
@@ -754,6 +819,17 @@ fn delivery_of(row: &PgRow, now: UnixMillis) -> Result<DeliveryRecord, StoreErro
         next_attempt_at: if pending { due_at.map(from_ms) } else { None },
         claimed: pending && lease_until.is_some_and(|t| t > ms(now)),
         last_status: last_status.and_then(|s| u16::try_from(s).ok()),
+        kind,
+        finished_at: if pending {
+            None
+        } else {
+            finished_at.map(from_ms)
+        },
+        batch: row
+            .try_get::<Option<String>, _>("batch_id")
+            .map_err(backend)?
+            .map(|id| DeliveryId::new(id).map_err(|_| corrupt("batch id")))
+            .transpose()?,
     })
 }
 
@@ -826,7 +902,11 @@ cand AS MATERIALIZED (
     SELECT d.seq, d.endpoint_id, d.due_at FROM {s}.hookrelay_deliveries d
     WHERE d.status = 'pending' AND d.due_at <= $1
       AND d.endpoint_id IN (SELECT id FROM room WHERE n > 0)
-    ORDER BY d.due_at
+      AND (d.order_key IS NULL OR NOT EXISTS (
+           SELECT 1 FROM {s}.hookrelay_deliveries o
+           WHERE o.endpoint_id = d.endpoint_id AND o.order_key = d.order_key
+             AND o.status = 'pending' AND o.seq < d.seq))
+    ORDER BY d.due_at, d.seq
     LIMIT $2
     FOR UPDATE OF d SKIP LOCKED
 ),
@@ -844,7 +924,8 @@ upd AS (
     UPDATE {s}.hookrelay_deliveries d
     SET lease_token = (SELECT t FROM tok), lease_until = $3, due_at = $3
     FROM picked WHERE d.seq = picked.seq
-    RETURNING d.seq, d.id, d.endpoint_id, d.attempts, d.message_seq, d.form, d.lease_token, d.due_at
+    RETURNING d.seq, d.id, d.endpoint_id, d.attempts, d.charged, d.kind, d.manual, d.message_seq,
+              d.form, d.lease_token, d.due_at
 ),
 spent AS (
     UPDATE {s}.hookrelay_endpoints e
@@ -853,7 +934,8 @@ spent AS (
          ON used.endpoint_id = room.id
     WHERE e.id = room.id AND room.level IS NOT NULL
 )
-SELECT upd.id, upd.endpoint_id, upd.attempts, upd.lease_token, m.id AS message_id, m.event_id,
+SELECT upd.id, upd.endpoint_id, upd.attempts, upd.charged, upd.kind, upd.manual, upd.lease_token,
+       m.id AS message_id, m.event_id,
        m.event_type, m.created_at, b.body
 FROM upd
 JOIN {s}.hookrelay_messages m ON m.seq = upd.message_seq
@@ -865,30 +947,34 @@ const RECORD: &str = "
 WITH r AS (
     SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], $6::int4[],
                          $7::int4[], $8::int8[], $9::int8[], $10::text[], $11::text[],
-                         $12::bytea[], $13::bool[])
+                         $12::bytea[], $13::bool[], $14::int4[], $15::bool[], $16::int8[])
         AS r(id, token, status, reason, due, attempt, http, started, latency, error, headers,
-             body, disable)
+             body, disable, charged, manual, finished)
 ),
 u AS (
     UPDATE {s}.hookrelay_deliveries d
     SET status = r.status, dead_reason = r.reason, due_at = r.due,
         lease_token = NULL, lease_until = NULL,
         attempts = CASE WHEN r.attempt > 0 THEN GREATEST(d.attempts, r.attempt) ELSE d.attempts END,
-        last_status = CASE WHEN r.attempt > 0 THEN r.http ELSE d.last_status END
+        last_status = CASE WHEN r.attempt > 0 THEN r.http ELSE d.last_status END,
+        manual = CASE WHEN r.attempt > 0 THEN false ELSE d.manual END,
+        charged = d.charged + r.charged, finished_at = r.finished
     FROM r
     WHERE d.id = r.id AND d.lease_token = r.token AND d.status = 'pending'
     RETURNING d.id, d.seq, d.endpoint_id
 ),
 logged AS (
     INSERT INTO {s}.hookrelay_attempts
-        (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers, response_body)
-    SELECT u.seq, r.attempt, r.started, r.latency, r.http, r.error, r.headers, r.body
+        (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers,
+         response_body, manual)
+    SELECT u.seq, r.attempt, r.started, r.latency, r.http, r.error, r.headers, r.body, r.manual
     FROM r JOIN u ON u.id = r.id
     WHERE r.attempt > 0
     ON CONFLICT (delivery_seq, attempt) DO UPDATE SET
         started_at = excluded.started_at, latency_ms = excluded.latency_ms,
         status = excluded.status, error = excluded.error,
-        response_headers = excluded.response_headers, response_body = excluded.response_body
+        response_headers = excluded.response_headers, response_body = excluded.response_body,
+        manual = excluded.manual
 ),
 disabled AS (
     UPDATE {s}.hookrelay_endpoints e SET status = 'disabled'
@@ -919,6 +1005,8 @@ impl PostgresStore {
             let get_s = |name: &str| row.try_get::<String, _>(name).map_err(backend);
             let body: Vec<u8> = row.try_get("body").map_err(backend)?;
             let attempts: i32 = row.try_get("attempts").map_err(backend)?;
+            let charged: i32 = row.try_get("charged").map_err(backend)?;
+            let manual: bool = row.try_get("manual").map_err(backend)?;
             let token: i64 = row.try_get("lease_token").map_err(backend)?;
             claims.push(Claim {
                 delivery: DeliveryId::new(get_s("id")?).map_err(|_| corrupt("delivery id"))?,
@@ -930,6 +1018,10 @@ impl PostgresStore {
                 body: Bytes::from(body),
                 created_at: from_ms(row.try_get("created_at").map_err(backend)?),
                 attempts: u32::try_from(attempts).unwrap_or(0),
+                charged: u32::try_from(charged).unwrap_or(0),
+                kind: DeliveryKind::parse(&get_s("kind")?)
+                    .ok_or_else(|| corrupt("delivery kind"))?,
+                manual,
                 token: FencingToken(u64::try_from(token).unwrap_or(0)),
             });
         }
@@ -958,6 +1050,9 @@ impl PostgresStore {
         let mut headers = Vec::with_capacity(n);
         let mut body = Vec::with_capacity(n);
         let mut disable = Vec::with_capacity(n);
+        let mut charged = Vec::with_capacity(n);
+        let mut manual = Vec::with_capacity(n);
+        let mut finished = Vec::with_capacity(n);
         for r in results {
             let (s, why, at) = match r.next {
                 NextStep::RetryAt(at) => ("pending", None, Some(ms(at))),
@@ -966,7 +1061,11 @@ impl PostgresStore {
                 NextStep::DisableEndpoint => {
                     ("dead", Some(DeadReason::EndpointGone.as_str()), None)
                 }
+                NextStep::Expire => ("expired", None, None),
             };
+            charged.push(i32::from(r.charged && r.attempt > 0));
+            manual.push(r.manual);
+            finished.push((s != "pending").then(|| ms(r.started_at.saturating_add(r.latency))));
             id.push(r.delivery.as_str());
             token.push(i64::try_from(r.token.0).unwrap_or(i64::MAX));
             status.push(s);
@@ -997,6 +1096,9 @@ impl PostgresStore {
             .bind(&headers)
             .bind(&body)
             .bind(&disable)
+            .bind(&charged)
+            .bind(&manual)
+            .bind(&finished)
             .fetch_all(&mut *conn)
             .await
             .map_err(backend)?;
@@ -1076,14 +1178,40 @@ impl DeliveryStore for PostgresStore {
         &self,
         id: &EndpointId,
         status: EndpointStatus,
+        note: Option<&str>,
     ) -> Result<(), StoreError> {
-        let done =
-            sqlx::query(&self.q("UPDATE {s}.hookrelay_endpoints SET status = $2 WHERE id = $1"))
-                .bind(id.as_str())
-                .bind(status.as_str())
-                .execute(&self.inner.pool)
-                .await
-                .map_err(backend)?;
+        let done = sqlx::query(&self.q("UPDATE {s}.hookrelay_endpoints
+             SET status = $2,
+                 settings = jsonb_set(settings::jsonb, '{status_note}',
+                                      COALESCE(to_jsonb($3::text), 'null'::jsonb))::text
+             WHERE id = $1"))
+        .bind(id.as_str())
+        .bind(status.as_str())
+        .bind(note)
+        .execute(&self.inner.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownEndpoint);
+        }
+        Ok(())
+    }
+
+    /// One field changed in place.
+    async fn set_failing_since(
+        &self,
+        id: &EndpointId,
+        since: Option<UnixMillis>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(&self.q("UPDATE {s}.hookrelay_endpoints
+             SET settings = jsonb_set(settings::jsonb, '{failing_since_ms}',
+                                      COALESCE(to_jsonb($2::int8), 'null'::jsonb))::text
+             WHERE id = $1"))
+        .bind(id.as_str())
+        .bind(since.map(ms))
+        .execute(&self.inner.pool)
+        .await
+        .map_err(backend)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownEndpoint);
         }
@@ -1188,7 +1316,11 @@ impl DeliveryStore for PostgresStore {
              FROM {s}.hookrelay_endpoints e
              CROSS JOIN LATERAL (
                  SELECT MIN(d.due_at) AS at FROM {s}.hookrelay_deliveries d
-                 WHERE d.endpoint_id = e.id AND d.status = 'pending') due
+                 WHERE d.endpoint_id = e.id AND d.status = 'pending'
+                   AND (d.order_key IS NULL OR d.lease_token IS NOT NULL OR NOT EXISTS (
+                        SELECT 1 FROM {s}.hookrelay_deliveries o
+                        WHERE o.endpoint_id = d.endpoint_id AND o.order_key = d.order_key
+                          AND o.status = 'pending' AND o.seq < d.seq))) due
              CROSS JOIN LATERAL (
                  SELECT count(*) AS n, MIN(d.lease_until) AS first_end
                  FROM {s}.hookrelay_deliveries d
@@ -1241,6 +1373,10 @@ impl DeliveryStore for PostgresStore {
         if query.dead_only {
             filters.push("d.status = 'dead'".to_owned());
         }
+        if query.since.is_some() {
+            filters.push(format!("m.created_at >= ${next}"));
+            next += 1;
+        }
         let filter = if filters.is_empty() {
             String::new()
         } else {
@@ -1259,6 +1395,9 @@ impl DeliveryStore for PostgresStore {
         if let Some(endpoint) = &query.endpoint {
             q = q.bind(endpoint.as_str());
         }
+        if let Some(since) = query.since {
+            q = q.bind(ms(since));
+        }
         let rows = q
             .bind((query.limit > 0).then(|| count(query.limit)))
             .fetch_all(&self.inner.pool)
@@ -1271,7 +1410,7 @@ impl DeliveryStore for PostgresStore {
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
         let rows = sqlx::query(&self.q(
             "SELECT a.attempt, a.started_at, a.latency_ms, a.status, a.error, a.response_headers,
-                    a.response_body
+                    a.response_body, a.manual
              FROM {s}.hookrelay_attempts a
              JOIN {s}.hookrelay_deliveries d ON d.seq = a.delivery_seq
              WHERE d.id = $1 ORDER BY a.attempt",
@@ -1288,6 +1427,7 @@ impl DeliveryStore for PostgresStore {
                 let latency: i64 = row.try_get("latency_ms").map_err(backend)?;
                 let status: Option<i32> = row.try_get("status").map_err(backend)?;
                 let error: Option<String> = row.try_get("error").map_err(backend)?;
+                let manual: bool = row.try_get("manual").map_err(backend)?;
                 Ok(AttemptLog {
                     delivery: id.clone(),
                     attempt: u32::try_from(attempt).unwrap_or(0),
@@ -1298,6 +1438,7 @@ impl DeliveryStore for PostgresStore {
                     response_headers: serde_json::from_str(&headers)
                         .map_err(|_| corrupt("response headers"))?,
                     response_body: Bytes::from(body),
+                    manual,
                 })
             })
             .collect()
@@ -1309,7 +1450,10 @@ impl DeliveryStore for PostgresStore {
                                   AND (lease_until IS NULL OR lease_until <= $1)) AS pending,
                count(*) FILTER (WHERE status = 'pending' AND lease_until > $1) AS in_flight,
                count(*) FILTER (WHERE status = 'delivered') AS delivered,
-               count(*) FILTER (WHERE status = 'dead') AS dead
+               count(*) FILTER (WHERE status = 'dead') AS dead,
+               count(*) FILTER (WHERE status = 'expired') AS expired,
+               count(*) FILTER (WHERE status = 'superseded') AS superseded,
+               count(*) FILTER (WHERE status = 'batched') AS batched
              FROM {s}.hookrelay_deliveries"))
         .bind(ms(now))
         .fetch_one(&self.inner.pool)
@@ -1324,7 +1468,212 @@ impl DeliveryStore for PostgresStore {
             in_flight: get("in_flight")?,
             delivered: get("delivered")?,
             dead: get("dead")?,
+            expired: get("expired")?,
+            superseded: get("superseded")?,
+            batched: get("batched")?,
         })
+    }
+
+    async fn retry_now(
+        &self,
+        ids: &[DeliveryId],
+        now: UnixMillis,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
+        let queued: Vec<String> = sqlx::query_scalar(&self.q("WITH queued AS (
+                 UPDATE {s}.hookrelay_deliveries
+                 SET status = 'pending', dead_reason = NULL, finished_at = NULL, due_at = $2,
+                     manual = true, lease_token = NULL, lease_until = NULL
+                 WHERE id = ANY($1)
+                   AND status NOT IN ('superseded', 'batched')
+                   AND NOT (status = 'pending' AND lease_until > $2)
+                 RETURNING id
+             ),
+             n AS (SELECT pg_notify($3, ''))
+             SELECT id FROM queued WHERE (SELECT count(*) FROM n) >= 0"))
+        .bind(&list)
+        .bind(ms(now))
+        .bind(&self.inner.channel)
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(backend)?;
+        queued
+            .into_iter()
+            .map(|id| DeliveryId::new(id).map_err(|_| corrupt("delivery id")))
+            .collect()
+    }
+
+    /// One transaction: the members are marked batched only if every token is current; the
+    /// batch's message, body and delivery are inserted claimed under a fresh token.
+    async fn form_batch(
+        &self,
+        batch: NewBatch,
+        now: UnixMillis,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StoreError> {
+        let ids: Vec<&str> = batch.members.iter().map(|(id, _)| id.as_str()).collect();
+        let tokens: Vec<i64> = batch
+            .members
+            .iter()
+            .map(|(_, t)| i64::try_from(t.0).unwrap_or(i64::MAX))
+            .collect();
+        let mut tx = self.inner.pool.begin().await.map_err(backend)?;
+        let marked = sqlx::query(&self.q("UPDATE {s}.hookrelay_deliveries d
+             SET status = 'batched', batch_id = $3, finished_at = $4,
+                 lease_token = NULL, lease_until = NULL
+             FROM UNNEST($1::text[], $2::int8[]) AS j(id, token)
+             WHERE d.id = j.id AND d.lease_token = j.token AND d.status = 'pending'"))
+        .bind(&ids)
+        .bind(&tokens)
+        .bind(batch.delivery.as_str())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if usize::try_from(marked).unwrap_or(0) != batch.members.len() {
+            // A member's claim is stale: leave everything as it was.
+            tx.rollback().await.map_err(backend)?;
+            return Ok(None);
+        }
+        let m = &batch.message;
+        let body = m.bodies.first().cloned().unwrap_or_default();
+        let until = ms(now.saturating_add(lease));
+        let token: i64 = sqlx::query_scalar(&self.q("WITH m AS (
+                 INSERT INTO {s}.hookrelay_messages (id, event_id, event_type, created_at)
+                 VALUES ($1, $2, $3, $4) RETURNING seq
+             ),
+             b AS (
+                 INSERT INTO {s}.hookrelay_bodies (message_seq, form, body)
+                 SELECT seq, 0, $5 FROM m
+             ),
+             d AS (
+                 INSERT INTO {s}.hookrelay_deliveries
+                     (id, message_seq, endpoint_id, form, status, due_at, kind, lease_token,
+                      lease_until)
+                 SELECT $6, seq, $7, 0, 'pending', $8, 'batch', nextval('{s}.hookrelay_fencing'), $8
+                 FROM m
+                 RETURNING lease_token
+             )
+             SELECT lease_token FROM d"))
+        .bind(m.id.as_str())
+        .bind(m.event_id.as_str())
+        .bind(m.event_type.as_str())
+        .bind(ms(m.created_at))
+        .bind(&body[..])
+        .bind(batch.delivery.as_str())
+        .bind(batch.endpoint.as_str())
+        .bind(until)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(Claim {
+            delivery: batch.delivery,
+            message: batch.message.id,
+            endpoint: batch.endpoint,
+            event_id: batch.message.event_id,
+            event_type: batch.message.event_type,
+            body,
+            created_at: batch.message.created_at,
+            attempts: 0,
+            charged: 0,
+            kind: DeliveryKind::Batch,
+            manual: false,
+            token: FencingToken(u64::try_from(token).unwrap_or(0)),
+        }))
+    }
+
+    /// One short transaction: up to `limit` finished deliveries past their retention (by the
+    /// partial index on `finished_at`, skipping rows another transaction holds), their
+    /// attempt logs, the messages and bodies left without deliveries, up to `limit` manual
+    /// attempt logs past theirs, and expired publish keys.
+    async fn purge(
+        &self,
+        retention: &Retention,
+        now: UnixMillis,
+        limit: usize,
+    ) -> Result<Purged, StoreError> {
+        let before = |keep: Duration| {
+            ms(now).saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
+        };
+        let (delivered, failed) = (before(retention.delivered), before(retention.failed));
+        let mut tx = self.inner.pool.begin().await.map_err(backend)?;
+        let doomed: Vec<(i64, i64)> = sqlx::query_as(&self.q(
+            "SELECT seq, message_seq FROM {s}.hookrelay_deliveries
+             WHERE status <> 'pending' AND finished_at <= GREATEST($1, $2)
+               AND finished_at <= CASE WHEN status = 'delivered' THEN $1 ELSE $2 END
+             ORDER BY finished_at
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED",
+        ))
+        .bind(delivered)
+        .bind(failed)
+        .bind(count(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let mut purged = Purged::default();
+        if !doomed.is_empty() {
+            let seqs: Vec<i64> = doomed.iter().map(|(seq, _)| *seq).collect();
+            let messages: Vec<i64> = doomed.iter().map(|(_, m)| *m).collect();
+            purged.attempts += sqlx::query(
+                &self.q("DELETE FROM {s}.hookrelay_attempts WHERE delivery_seq = ANY($1)"),
+            )
+            .bind(&seqs)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            purged.deliveries +=
+                sqlx::query(&self.q("DELETE FROM {s}.hookrelay_deliveries WHERE seq = ANY($1)"))
+                    .bind(&seqs)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+            purged.messages += sqlx::query(&self.q("WITH orphans AS (
+                     SELECT m.seq FROM {s}.hookrelay_messages m
+                     WHERE m.seq = ANY($1)
+                       AND NOT EXISTS (SELECT 1 FROM {s}.hookrelay_deliveries d
+                                       WHERE d.message_seq = m.seq)
+                 ),
+                 bodies AS (
+                     DELETE FROM {s}.hookrelay_bodies b USING orphans o WHERE b.message_seq = o.seq
+                 )
+                 DELETE FROM {s}.hookrelay_messages m USING orphans o WHERE m.seq = o.seq"))
+            .bind(&messages)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        }
+        purged.attempts += sqlx::query(&self.q(
+            "DELETE FROM {s}.hookrelay_attempts WHERE (delivery_seq, attempt) IN (
+                 SELECT delivery_seq, attempt FROM {s}.hookrelay_attempts
+                 WHERE manual AND started_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        ))
+        .bind(before(retention.manual))
+        .bind(count(limit))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        sqlx::query(
+            &self.q("DELETE FROM {s}.hookrelay_publish_keys WHERE key IN (
+                 SELECT key FROM {s}.hookrelay_publish_keys WHERE expires_at <= $1
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)"),
+        )
+        .bind(ms(now))
+        .bind(count(limit))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(purged)
     }
 }
 /// Compile-time check: opening the store is a `Send` future (sqlx's `raw_sql(…).execute`

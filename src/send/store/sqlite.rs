@@ -8,15 +8,16 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row as _, Sqlite, Transaction};
 
 use super::{
-    AttemptError, AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryQuery,
-    DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NextStep, Publication,
-    Recorded, Release, StoreError,
+    AttemptError, AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryKind,
+    DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NewBatch,
+    NewMessage, NextStep, Publication, Purged, Recorded, Release, Retention, StoreError,
 };
 use crate::retry::UnixMillis;
 use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Refusal};
 
 /// The schema, applied in order; `PRAGMA user_version` counts the steps applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE hookrelay_endpoints (
     id TEXT PRIMARY KEY NOT NULL,
     status TEXT NOT NULL,
@@ -74,7 +75,32 @@ CREATE TABLE hookrelay_counters (
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO hookrelay_counters (name, value) VALUES ('fencing_token', 0);
-"#];
+"#,
+    r#"
+ALTER TABLE hookrelay_deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'event';
+ALTER TABLE hookrelay_deliveries ADD COLUMN manual INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hookrelay_deliveries ADD COLUMN charged INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hookrelay_deliveries ADD COLUMN order_key TEXT;
+ALTER TABLE hookrelay_deliveries ADD COLUMN throttle_key TEXT;
+ALTER TABLE hookrelay_deliveries ADD COLUMN finished_at INTEGER;
+ALTER TABLE hookrelay_deliveries ADD COLUMN batch_id TEXT;
+ALTER TABLE hookrelay_attempts ADD COLUMN manual INTEGER NOT NULL DEFAULT 0;
+UPDATE hookrelay_deliveries SET charged = attempts;
+UPDATE hookrelay_deliveries SET status = 'expired', dead_reason = NULL
+    WHERE status = 'dead' AND dead_reason = 'expired';
+UPDATE hookrelay_deliveries SET finished_at = COALESCE(
+    (SELECT MAX(a.started_at + a.latency_ms) FROM hookrelay_attempts a
+     WHERE a.delivery_seq = hookrelay_deliveries.seq), 0)
+    WHERE status != 'pending';
+CREATE INDEX hookrelay_deliveries_ordered ON hookrelay_deliveries (endpoint_id, order_key, seq)
+    WHERE status = 'pending' AND order_key IS NOT NULL;
+CREATE INDEX hookrelay_deliveries_throttled ON hookrelay_deliveries (endpoint_id, throttle_key)
+    WHERE status = 'pending' AND throttle_key IS NOT NULL;
+CREATE INDEX hookrelay_deliveries_finished ON hookrelay_deliveries (finished_at)
+    WHERE status != 'pending';
+CREATE INDEX hookrelay_attempts_manual ON hookrelay_attempts (started_at) WHERE manual = 1;
+"#,
+];
 
 /// Endpoints, messages, deliveries and the attempt log in SQLite tables (`hookrelay_*`).
 ///
@@ -220,8 +246,9 @@ fn endpoint_of(row: &SqliteRow) -> Result<Endpoint, StoreError> {
 }
 
 const DELIVERY_COLUMNS: &str = "d.id, d.status, d.dead_reason, d.attempts, d.last_status, \
-     d.due_at, d.lease_until, d.endpoint_id, m.id AS message_id, m.event_id, m.event_type, \
-     m.created_at";
+     d.due_at, d.lease_until, d.endpoint_id, d.kind, d.finished_at, d.batch_id, \
+     m.id AS message_id, \
+     m.event_id, m.event_type, m.created_at";
 
 fn delivery_of(row: &SqliteRow, now: UnixMillis) -> Result<DeliveryRecord, StoreError> {
     let get_s = |name: &str| row.try_get::<String, _>(name).map_err(backend);
@@ -235,8 +262,13 @@ fn delivery_of(row: &SqliteRow, now: UnixMillis) -> Result<DeliveryRecord, Store
                 .and_then(DeadReason::parse)
                 .ok_or_else(|| corrupt("dead reason"))?,
         ),
+        "expired" => DeliveryStatus::Expired,
+        "superseded" => DeliveryStatus::Superseded,
+        "batched" => DeliveryStatus::Batched,
         _ => return Err(corrupt("delivery status")),
     };
+    let kind = DeliveryKind::parse(&get_s("kind")?).ok_or_else(|| corrupt("delivery kind"))?;
+    let finished_at: Option<i64> = row.try_get("finished_at").map_err(backend)?;
     let lease_until: Option<i64> = row.try_get("lease_until").map_err(backend)?;
     let due_at: Option<i64> = row.try_get("due_at").map_err(backend)?;
     let last_status: Option<i64> = row.try_get("last_status").map_err(backend)?;
@@ -254,6 +286,17 @@ fn delivery_of(row: &SqliteRow, now: UnixMillis) -> Result<DeliveryRecord, Store
         next_attempt_at: if pending { due_at.map(from_ms) } else { None },
         claimed: pending && lease_until.is_some_and(|t| t > ms(now)),
         last_status: last_status.and_then(|s| u16::try_from(s).ok()),
+        kind,
+        finished_at: if pending {
+            None
+        } else {
+            finished_at.map(from_ms)
+        },
+        batch: row
+            .try_get::<Option<String>, _>("batch_id")
+            .map_err(backend)?
+            .map(|id| DeliveryId::new(id).map_err(|_| corrupt("batch id")))
+            .transpose()?,
     })
 }
 
@@ -299,6 +342,34 @@ fn parse_error(text: &str) -> AttemptError {
     }
 }
 
+/// Inserts a message and its body forms inside `tx`; returns its row number.
+async fn insert_message(
+    tx: &mut Transaction<'_, Sqlite>,
+    m: &NewMessage,
+) -> Result<i64, StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO hookrelay_messages (id, event_id, event_type, created_at)
+         VALUES (?1, ?2, ?3, ?4) RETURNING seq",
+    )
+    .bind(m.id.as_str())
+    .bind(m.event_id.as_str())
+    .bind(m.event_type.as_str())
+    .bind(ms(m.created_at))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(backend)?;
+    for (form, body) in m.bodies.iter().enumerate() {
+        sqlx::query("INSERT INTO hookrelay_bodies (message_seq, form, body) VALUES (?1, ?2, ?3)")
+            .bind(seq)
+            .bind(i64::try_from(form).unwrap_or(0))
+            .bind(&body[..])
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(seq)
+}
+
 async fn next_tokens(tx: &mut Transaction<'_, Sqlite>, n: usize) -> Result<u64, StoreError> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let last: i64 = sqlx::query_scalar(
@@ -322,15 +393,20 @@ async fn claim_in(
     let skip_json = serde_json::to_string(&skip.iter().map(EndpointId::as_str).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".to_owned());
     let rows = sqlx::query(
-        "SELECT d.seq, d.id, d.endpoint_id, d.attempts, m.id AS message_id, m.event_id,
-                    m.event_type, m.created_at, b.body
+        "SELECT d.seq, d.id, d.endpoint_id, d.attempts, d.charged, d.kind, d.manual,
+                    m.id AS message_id, m.event_id, m.event_type, m.created_at,
+                    b.body
              FROM hookrelay_deliveries d
              JOIN hookrelay_endpoints e ON e.id = d.endpoint_id AND e.status = 'active'
              JOIN hookrelay_messages m ON m.seq = d.message_seq
              JOIN hookrelay_bodies b ON b.message_seq = d.message_seq AND b.form = d.form
              WHERE d.status = 'pending' AND d.due_at <= ?1
                AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2))
-             ORDER BY d.due_at
+               AND (d.order_key IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM hookrelay_deliveries o
+                    WHERE o.endpoint_id = d.endpoint_id AND o.order_key = d.order_key
+                      AND o.status = 'pending' AND o.seq < d.seq))
+             ORDER BY d.due_at, d.seq
              LIMIT ?3",
     )
     .bind(ms(now))
@@ -365,6 +441,8 @@ async fn claim_in(
         let get_s = |name: &str| row.try_get::<String, _>(name).map_err(backend);
         let body: Vec<u8> = row.try_get("body").map_err(backend)?;
         let attempts: i64 = row.try_get("attempts").map_err(backend)?;
+        let charged: i64 = row.try_get("charged").map_err(backend)?;
+        let manual: i64 = row.try_get("manual").map_err(backend)?;
         claims.push(Claim {
             delivery: DeliveryId::new(get_s("id")?).map_err(|_| corrupt("delivery id"))?,
             message: MessageId::new(get_s("message_id")?).map_err(|_| corrupt("message id"))?,
@@ -374,6 +452,9 @@ async fn claim_in(
             body: Bytes::from(body),
             created_at: from_ms(row.try_get("created_at").map_err(backend)?),
             attempts: u32::try_from(attempts).unwrap_or(0),
+            charged: u32::try_from(charged).unwrap_or(0),
+            kind: DeliveryKind::parse(&get_s("kind")?).ok_or_else(|| corrupt("delivery kind"))?,
+            manual: manual != 0,
             token: FencingToken(token),
         });
     }
@@ -399,7 +480,10 @@ async fn record_in(
                 NextStep::DisableEndpoint => {
                     ("dead", Some(DeadReason::EndpointGone.as_str()), None)
                 }
+                NextStep::Expire => ("expired", None, None),
             };
+            let finished =
+                (status != "pending").then(|| ms(r.started_at.saturating_add(r.latency)));
             serde_json::json!({
                 "id": r.delivery.as_str(),
                 "token": i64::try_from(r.token.0).unwrap_or(i64::MAX),
@@ -408,6 +492,8 @@ async fn record_in(
                 "due": due,
                 "attempt": r.attempt,
                 "http": r.status,
+                "charged": i64::from(r.charged && r.attempt > 0),
+                "finished": finished,
             })
         })
         .collect();
@@ -416,11 +502,14 @@ async fn record_in(
          SET status = j.status, dead_reason = j.reason, due_at = j.due,
              lease_token = NULL, lease_until = NULL,
              attempts = CASE WHEN j.attempt > 0 THEN MAX(d.attempts, j.attempt) ELSE d.attempts END,
-             last_status = CASE WHEN j.attempt > 0 THEN j.http ELSE d.last_status END
+             last_status = CASE WHEN j.attempt > 0 THEN j.http ELSE d.last_status END,
+             manual = CASE WHEN j.attempt > 0 THEN 0 ELSE d.manual END,
+             charged = d.charged + j.charged, finished_at = j.finished
          FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.token') AS token,
                       json_extract(value, '$.status') AS status, json_extract(value, '$.reason') AS reason,
                       json_extract(value, '$.due') AS due, json_extract(value, '$.attempt') AS attempt,
-                      json_extract(value, '$.http') AS http
+                      json_extract(value, '$.http') AS http, json_extract(value, '$.charged') AS charged,
+                      json_extract(value, '$.finished') AS finished
                FROM json_each(?1)) AS j
          WHERE d.id = j.id AND d.lease_token = j.token AND d.status = 'pending'
          RETURNING hookrelay_deliveries.id, hookrelay_deliveries.seq, hookrelay_deliveries.endpoint_id",
@@ -455,6 +544,7 @@ async fn record_in(
                 "error": error_text(r.error),
                 "headers": serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned()),
                 "body": hex::encode(&r.response_body),
+                "manual": i64::from(r.manual),
             }));
         }
     }
@@ -471,11 +561,13 @@ async fn record_in(
     if !attempts.is_empty() {
         sqlx::query(
             "INSERT OR REPLACE INTO hookrelay_attempts
-             (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers, response_body)
+             (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers,
+              response_body, manual)
              SELECT json_extract(value, '$.seq'), json_extract(value, '$.attempt'),
                     json_extract(value, '$.started'), json_extract(value, '$.latency'),
                     json_extract(value, '$.http'), json_extract(value, '$.error'),
-                    json_extract(value, '$.headers'), unhex(json_extract(value, '$.body'))
+                    json_extract(value, '$.headers'), unhex(json_extract(value, '$.body')),
+                    json_extract(value, '$.manual')
              FROM json_each(?1)",
         )
         .bind(serde_json::Value::Array(attempts).to_string())
@@ -510,6 +602,27 @@ impl DeliveryStore for SqliteStore {
         row.map(|r| endpoint_of(&r).map(Arc::new)).transpose()
     }
 
+    /// One field changed in place.
+    async fn set_failing_since(
+        &self,
+        id: &EndpointId,
+        since: Option<UnixMillis>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE hookrelay_endpoints
+             SET settings = json_set(settings, '$.failing_since_ms', ?2) WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .bind(since.map(ms))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownEndpoint);
+        }
+        Ok(())
+    }
+
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
         let rows = sqlx::query("SELECT id, status, settings FROM hookrelay_endpoints ORDER BY id")
             .fetch_all(&self.pool)
@@ -522,13 +635,18 @@ impl DeliveryStore for SqliteStore {
         &self,
         id: &EndpointId,
         status: EndpointStatus,
+        note: Option<&str>,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE hookrelay_endpoints SET status = ?2 WHERE id = ?1")
-            .bind(id.as_str())
-            .bind(status.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE hookrelay_endpoints
+             SET status = ?2, settings = json_set(settings, '$.status_note', ?3) WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .bind(status.as_str())
+        .bind(note)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownEndpoint);
         }
@@ -574,43 +692,57 @@ impl DeliveryStore for SqliteStore {
                 .map_err(backend)?;
             }
             let m = &publication.message;
-            let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO hookrelay_messages (id, event_id, event_type, created_at)
-                 VALUES (?1, ?2, ?3, ?4) RETURNING seq",
-            )
-            .bind(m.id.as_str())
-            .bind(m.event_id.as_str())
-            .bind(m.event_type.as_str())
-            .bind(ms(m.created_at))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-            for (form, body) in m.bodies.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO hookrelay_bodies (message_seq, form, body) VALUES (?1, ?2, ?3)",
-                )
-                .bind(seq)
-                .bind(i64::try_from(form).unwrap_or(0))
-                .bind(&body[..])
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            }
+            let seq = insert_message(&mut tx, m).await?;
+            let mut superseded = 0;
             for d in &publication.deliveries {
+                let mut due = ms(now);
+                let mut throttle_key = None;
+                if let Some(group) = &d.throttle {
+                    let replaced: Vec<Option<i64>> = sqlx::query_scalar(
+                        "UPDATE hookrelay_deliveries
+                         SET status = 'superseded', finished_at = ?3,
+                             lease_token = NULL, lease_until = NULL
+                         WHERE endpoint_id = ?1 AND throttle_key = ?2 AND status = 'pending'
+                           AND (lease_until IS NULL OR lease_until <= ?3)
+                         RETURNING due_at",
+                    )
+                    .bind(d.endpoint.as_str())
+                    .bind(&group.key)
+                    .bind(ms(now))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    superseded += u32::try_from(replaced.len()).unwrap_or(u32::MAX);
+                    if let Some(window) = group.window {
+                        due = replaced
+                            .into_iter()
+                            .flatten()
+                            .min()
+                            .unwrap_or_else(|| ms(now.saturating_add(window)));
+                        throttle_key = Some(group.key.as_str());
+                    }
+                }
                 sqlx::query(
-                    "INSERT INTO hookrelay_deliveries (id, message_seq, endpoint_id, form, status, due_at)
-                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+                    "INSERT INTO hookrelay_deliveries
+                     (id, message_seq, endpoint_id, form, status, due_at, kind, order_key, throttle_key)
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
                 )
                 .bind(d.id.as_str())
                 .bind(seq)
                 .bind(d.endpoint.as_str())
                 .bind(i64::from(d.body))
-                .bind(ms(now))
+                .bind(due)
+                .bind(d.kind.as_str())
+                .bind(d.order_key.as_deref())
+                .bind(throttle_key)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
             }
-            out.push(Enqueued::Created(m.id.clone()));
+            out.push(Enqueued::Created {
+                id: m.id.clone(),
+                superseded,
+            });
         }
         tx.commit().await.map_err(backend)?;
         Ok(out)
@@ -725,13 +857,14 @@ impl DeliveryStore for SqliteStore {
             "SELECT {DELIVERY_COLUMNS} FROM hookrelay_deliveries d
              JOIN hookrelay_messages m ON m.seq = d.message_seq
              WHERE (?1 IS NULL OR m.id = ?1) AND (?2 IS NULL OR d.endpoint_id = ?2)
-               AND (?3 = 0 OR d.status = 'dead')
+               AND (?3 = 0 OR d.status = 'dead') AND (?5 IS NULL OR m.created_at >= ?5)
              ORDER BY d.seq LIMIT ?4"
         ))
         .bind(query.message.as_ref().map(MessageId::as_str))
         .bind(query.endpoint.as_ref().map(EndpointId::as_str))
         .bind(i64::from(query.dead_only))
         .bind(limit)
+        .bind(query.since.map(ms))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
@@ -742,7 +875,7 @@ impl DeliveryStore for SqliteStore {
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
         let rows = sqlx::query(
             "SELECT a.attempt, a.started_at, a.latency_ms, a.status, a.error, a.response_headers,
-                    a.response_body
+                    a.response_body, a.manual
              FROM hookrelay_attempts a JOIN hookrelay_deliveries d ON d.seq = a.delivery_seq
              WHERE d.id = ?1 ORDER BY a.attempt",
         )
@@ -758,6 +891,7 @@ impl DeliveryStore for SqliteStore {
                 let latency: i64 = row.try_get("latency_ms").map_err(backend)?;
                 let status: Option<i64> = row.try_get("status").map_err(backend)?;
                 let error: Option<String> = row.try_get("error").map_err(backend)?;
+                let manual: i64 = row.try_get("manual").map_err(backend)?;
                 Ok(AttemptLog {
                     delivery: id.clone(),
                     attempt: u32::try_from(attempt).unwrap_or(0),
@@ -768,6 +902,7 @@ impl DeliveryStore for SqliteStore {
                     response_headers: serde_json::from_str(&headers)
                         .map_err(|_| corrupt("response headers"))?,
                     response_body: Bytes::from(body),
+                    manual: manual != 0,
                 })
             })
             .collect()
@@ -779,7 +914,10 @@ impl DeliveryStore for SqliteStore {
                COALESCE(SUM(status = 'pending' AND (lease_until IS NULL OR lease_until <= ?1)), 0) AS pending,
                COALESCE(SUM(status = 'pending' AND lease_until > ?1), 0) AS in_flight,
                COALESCE(SUM(status = 'delivered'), 0) AS delivered,
-               COALESCE(SUM(status = 'dead'), 0) AS dead
+               COALESCE(SUM(status = 'dead'), 0) AS dead,
+               COALESCE(SUM(status = 'expired'), 0) AS expired,
+               COALESCE(SUM(status = 'superseded'), 0) AS superseded,
+               COALESCE(SUM(status = 'batched'), 0) AS batched
              FROM hookrelay_deliveries",
         )
         .bind(ms(now))
@@ -795,6 +933,197 @@ impl DeliveryStore for SqliteStore {
             in_flight: get("in_flight")?,
             delivered: get("delivered")?,
             dead: get("dead")?,
+            expired: get("expired")?,
+            superseded: get("superseded")?,
+            batched: get("batched")?,
         })
+    }
+
+    async fn retry_now(
+        &self,
+        ids: &[DeliveryId],
+        now: UnixMillis,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
+        let mut tx = self.begin().await?;
+        let queued: Vec<String> = sqlx::query_scalar(
+            "UPDATE hookrelay_deliveries
+             SET status = 'pending', dead_reason = NULL, finished_at = NULL, due_at = ?2,
+                 manual = 1, lease_token = NULL, lease_until = NULL
+             WHERE id IN (SELECT value FROM json_each(?1))
+               AND status NOT IN ('superseded', 'batched')
+               AND NOT (status = 'pending' AND lease_until > ?2)
+             RETURNING id",
+        )
+        .bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()))
+        .bind(ms(now))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        queued
+            .into_iter()
+            .map(|id| DeliveryId::new(id).map_err(|_| corrupt("delivery id")))
+            .collect()
+    }
+
+    async fn form_batch(
+        &self,
+        batch: NewBatch,
+        now: UnixMillis,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StoreError> {
+        let members: Vec<serde_json::Value> = batch
+            .members
+            .iter()
+            .map(|(id, token)| {
+                serde_json::json!({
+                    "id": id.as_str(),
+                    "token": i64::try_from(token.0).unwrap_or(i64::MAX),
+                })
+            })
+            .collect();
+        let members = serde_json::Value::Array(members).to_string();
+        let mut tx = self.begin().await?;
+        let marked = sqlx::query(
+            "UPDATE hookrelay_deliveries AS d
+             SET status = 'batched', batch_id = ?2, finished_at = ?3,
+                 lease_token = NULL, lease_until = NULL
+             FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.token') AS token
+                   FROM json_each(?1)) AS j
+             WHERE d.id = j.id AND d.lease_token = j.token AND d.status = 'pending'",
+        )
+        .bind(&members)
+        .bind(batch.delivery.as_str())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if usize::try_from(marked).unwrap_or(0) != batch.members.len() {
+            // A member's claim is stale: leave everything as it was.
+            tx.rollback().await.map_err(backend)?;
+            return Ok(None);
+        }
+        let body = batch.message.bodies.first().cloned().unwrap_or_default();
+        let seq = insert_message(&mut tx, &batch.message).await?;
+        let token = next_tokens(&mut tx, 1).await? + 1;
+        let until = ms(now.saturating_add(lease));
+        sqlx::query(
+            "INSERT INTO hookrelay_deliveries
+             (id, message_seq, endpoint_id, form, status, due_at, kind, lease_token, lease_until)
+             VALUES (?1, ?2, ?3, 0, 'pending', ?4, 'batch', ?5, ?4)",
+        )
+        .bind(batch.delivery.as_str())
+        .bind(seq)
+        .bind(batch.endpoint.as_str())
+        .bind(until)
+        .bind(i64::try_from(token).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(Claim {
+            delivery: batch.delivery,
+            message: batch.message.id,
+            endpoint: batch.endpoint,
+            event_id: batch.message.event_id,
+            event_type: batch.message.event_type,
+            body,
+            created_at: batch.message.created_at,
+            attempts: 0,
+            charged: 0,
+            kind: DeliveryKind::Batch,
+            manual: false,
+            token: FencingToken(token),
+        }))
+    }
+
+    async fn purge(
+        &self,
+        retention: &Retention,
+        now: UnixMillis,
+        limit: usize,
+    ) -> Result<Purged, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let before = |keep: Duration| {
+            ms(now).saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
+        };
+        let mut tx = self.begin().await?;
+        let doomed: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT seq, message_seq FROM hookrelay_deliveries
+             WHERE status != 'pending' AND finished_at <= MAX(?1, ?2)
+               AND finished_at <= CASE WHEN status = 'delivered' THEN ?1 ELSE ?2 END
+             LIMIT ?3",
+        )
+        .bind(before(retention.delivered))
+        .bind(before(retention.failed))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let mut purged = Purged::default();
+        if !doomed.is_empty() {
+            let seqs: Vec<i64> = doomed.iter().map(|(seq, _)| *seq).collect();
+            let messages: Vec<i64> = doomed.iter().map(|(_, m)| *m).collect();
+            let seqs = serde_json::to_string(&seqs).unwrap_or_else(|_| "[]".to_owned());
+            let messages = serde_json::to_string(&messages).unwrap_or_else(|_| "[]".to_owned());
+            purged.attempts += sqlx::query(
+                "DELETE FROM hookrelay_attempts WHERE delivery_seq IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(&seqs)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            purged.deliveries += sqlx::query(
+                "DELETE FROM hookrelay_deliveries WHERE seq IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(&seqs)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            sqlx::query(
+                "DELETE FROM hookrelay_bodies WHERE message_seq IN (
+                     SELECT value FROM json_each(?1) WHERE NOT EXISTS (
+                         SELECT 1 FROM hookrelay_deliveries d WHERE d.message_seq = value))",
+            )
+            .bind(&messages)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            purged.messages += sqlx::query(
+                "DELETE FROM hookrelay_messages WHERE seq IN (
+                     SELECT value FROM json_each(?1) WHERE NOT EXISTS (
+                         SELECT 1 FROM hookrelay_deliveries d WHERE d.message_seq = value))",
+            )
+            .bind(&messages)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        }
+        purged.attempts += sqlx::query(
+            "DELETE FROM hookrelay_attempts WHERE (delivery_seq, attempt) IN (
+                 SELECT delivery_seq, attempt FROM hookrelay_attempts
+                 WHERE manual = 1 AND started_at <= ?1 LIMIT ?2)",
+        )
+        .bind(before(retention.manual))
+        .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        sqlx::query("DELETE FROM hookrelay_publish_keys WHERE expires_at <= ?1")
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(purged)
     }
 }

@@ -48,7 +48,10 @@ impl Sender<PostgresStore> {
     /// [`publish_in`](Self::publish_in) with a producer idempotency key (see
     /// [`publish_with_key`](Self::publish_with_key)): within the key's window, the same key
     /// returns the first message's id and creates nothing. A concurrent transaction holding
-    /// the same key makes this call wait for its commit or rollback.
+    /// the same key makes this call wait for its commit or rollback. Under `REPEATABLE READ`
+    /// or `SERIALIZABLE`, a key committed by a concurrent transaction after yours began
+    /// fails this call with a serialization error, as PostgreSQL's `ON CONFLICT` does:
+    /// retry your transaction.
     pub async fn publish_with_key_in(
         &self,
         conn: &mut PgConnection,

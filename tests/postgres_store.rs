@@ -511,6 +511,14 @@ async fn purge_removes_finished_history_in_batches() {
     assert_eq!(purged, 20);
     let counts = store.counts(at(1)).await.unwrap();
     assert_eq!((counts.pending, counts.delivered), (5, 0));
+    // The queue depth, from pending rows only, agrees with the full counts.
+    store
+        .claim(at(1), 2, Duration::from_secs(30), &[])
+        .await
+        .unwrap();
+    let counts = store.counts(at(2)).await.unwrap();
+    assert_eq!(store.queue_depth(at(2)).await.unwrap(), (3, 2));
+    assert_eq!((counts.pending, counts.in_flight), (3, 2));
     let messages: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM \"{schema}\".hookrelay_messages"
     ))

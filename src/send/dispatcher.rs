@@ -405,8 +405,8 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             return;
         }
         self.depth_read_at = Some(Instant::now());
-        if let Ok(counts) = self.shared.store.counts(self.shared.now()).await {
-            telemetry::queue_depth(counts.pending, counts.in_flight);
+        if let Ok((pending, in_flight)) = self.shared.store.queue_depth(self.shared.now()).await {
+            telemetry::queue_depth(pending, in_flight);
         }
     }
 

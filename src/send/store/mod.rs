@@ -682,6 +682,20 @@ pub trait DeliveryStore: Send + Sync + 'static {
         id: &DeliveryId,
     ) -> impl Future<Output = Result<Vec<AttemptLog>, StoreError>> + Send;
 
+    /// How many deliveries wait (`pending`) and are claimed (`in_flight`) at `now`: what a
+    /// dispatcher reports as its queue depth. The default takes them from
+    /// [`counts`](Self::counts); stores whose full counts grow costly with history (PostgreSQL)
+    /// answer from their pending rows alone.
+    fn queue_depth(
+        &self,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<(u64, u64), StoreError>> + Send {
+        async move {
+            let counts = self.counts(now).await?;
+            Ok((counts.pending, counts.in_flight))
+        }
+    }
+
     /// How many deliveries are where, at `now`.
     fn counts(
         &self,

@@ -329,7 +329,8 @@ pub(crate) fn migration_script(schema: &str, steps: &[&str]) -> Option<String> {
 /// So claiming reads only pending rows: its cost does not grow with the delivered and
 /// dead-lettered history (`benches/send_postgres.rs` measures it with 10 000 and 1 000 000
 /// finished deliveries). [`counts`](DeliveryStore::counts) scans the deliveries table and is
-/// meant for dashboards and tests, not for every request. [`purge`](DeliveryStore::purge)
+/// meant for dashboards and tests, not for every request; the dispatcher's queue-depth
+/// metric uses [`queue_depth`](DeliveryStore::queue_depth), which reads pending rows only. [`purge`](DeliveryStore::purge)
 /// deletes finished history in batches of your size, each its own short transaction,
 /// skipping rows another transaction holds.
 ///
@@ -1442,6 +1443,24 @@ impl DeliveryStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    /// From the pending rows alone (the partial index on pending `due_at`): its cost does not
+    /// grow with history, unlike [`counts`](DeliveryStore::counts).
+    async fn queue_depth(&self, now: UnixMillis) -> Result<(u64, u64), StoreError> {
+        let (pending, in_flight): (i64, i64) = sqlx::query_as(&self.q(
+            "SELECT count(*) FILTER (WHERE lease_until IS NULL OR lease_until <= $1),
+                    count(*) FILTER (WHERE lease_until > $1)
+             FROM {s}.hookrelay_deliveries WHERE status = 'pending' AND due_at IS NOT NULL",
+        ))
+        .bind(ms(now))
+        .fetch_one(&self.inner.pool)
+        .await
+        .map_err(backend)?;
+        Ok((
+            u64::try_from(pending).unwrap_or(0),
+            u64::try_from(in_flight).unwrap_or(0),
+        ))
     }
 
     async fn counts(&self, now: UnixMillis) -> Result<DeliveryCounts, StoreError> {

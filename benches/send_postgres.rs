@@ -117,6 +117,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 async fn fresh_store(url: &str, tag: &str) -> PostgresStore {
+    fresh_store_with(url, tag, Duration::from_millis(2)).await
+}
+
+async fn fresh_store_with(url: &str, tag: &str, window: Duration) -> PostgresStore {
     let schema = format!("hr_bench_{tag}_{}", std::process::id());
     let pool = sqlx::PgPool::connect(url).await.unwrap();
     sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
@@ -125,6 +129,7 @@ async fn fresh_store(url: &str, tag: &str) -> PostgresStore {
         .unwrap();
     PostgresStore::builder()
         .schema(schema)
+        .batch_window(window)
         .pool(pool)
         .await
         .unwrap()
@@ -263,8 +268,14 @@ async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn dispatcher_run(url: &str, rx: &Receiver, n: usize, concurrency: usize) -> f64 {
-    let store = fresh_store(url, "eff").await;
+async fn dispatcher_run(
+    url: &str,
+    rx: &Receiver,
+    n: usize,
+    concurrency: usize,
+    window: Duration,
+) -> f64 {
+    let store = fresh_store_with(url, "eff", window).await;
     let sender = Sender::new(store.clone());
     sender
         .add_endpoint(endpoint(&rx.url, concurrency as u32))
@@ -732,16 +743,21 @@ fn main() {
                 );
             }
             for concurrency in [CONCURRENCY, 64] {
-                let (mut plain, mut ours) = (Vec::new(), Vec::new());
+                let (mut plain, mut ours, mut eager) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..3 {
                     plain.push(plain_loop(&fast, n, concurrency).await);
-                    ours.push(dispatcher_run(&url, &fast, n, concurrency).await);
+                    ours.push(
+                        dispatcher_run(&url, &fast, n, concurrency, Duration::from_millis(2)).await,
+                    );
+                    eager.push(dispatcher_run(&url, &fast, n, concurrency, Duration::ZERO).await);
                 }
-                let (p, o) = (median(plain), median(ours));
+                let (p, o, e) = (median(plain), median(ours), median(eager));
                 println!(
                     "efficiency (receiver answers at once, concurrency {concurrency}): plain \
-                     reqwest loop {p:.0}/s | dispatcher on PostgreSQL {o:.0}/s ({:.2}x, target 0.4x)",
-                    o / p
+                     reqwest loop {p:.0}/s | dispatcher on PostgreSQL {o:.0}/s ({:.2}x, target \
+                     0.4x) | with batch_window 0: {e:.0}/s ({:.2}x)",
+                    o / p,
+                    e / p
                 );
                 let (round_ms, per_round) = round_profile(&url, &fast, n, concurrency).await;
                 println!(

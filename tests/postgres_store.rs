@@ -781,3 +781,43 @@ async fn an_order_key_holds_across_stores() {
     drop((a, b));
     pg_support::drop_schema(&url, &schema).await;
 }
+
+/// A pending delivery no worker holds (released, due later) is brought forward by a manual
+/// retry, keeping its id; a claimed one is left alone.
+#[tokio::test]
+async fn retry_now_brings_forward_an_unheld_pending_delivery() {
+    use hookrelay::send::store::Release;
+    let (url, schema) = setup!("retry");
+    let store = open(&url, &schema).await;
+    store
+        .put_endpoint(&endpoint("ep_a").without_rate_limit().build().unwrap())
+        .await
+        .unwrap();
+    store
+        .enqueue(vec![publication("ep_a"), publication("ep_a")], at(0))
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    let claims = store.claim(at(0), 2, lease, &[]).await.unwrap();
+    store
+        .release(vec![Release {
+            delivery: claims[0].delivery.clone(),
+            token: claims[0].token,
+            due_at: at(3_600_000),
+        }])
+        .await
+        .unwrap();
+    let ids = [claims[0].delivery.clone(), claims[1].delivery.clone()];
+    let queued = store.retry_now(&ids, at(1)).await.unwrap();
+    assert_eq!(
+        queued,
+        [claims[0].delivery.clone()],
+        "the held one is left alone"
+    );
+    let again = store.claim(at(1), 2, lease, &[]).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].delivery, claims[0].delivery);
+    assert!(again[0].manual);
+    drop(store);
+    pg_support::drop_schema(&url, &schema).await;
+}

@@ -1523,7 +1523,7 @@ impl DeliveryStore for PostgresStore {
                      manual = true, lease_token = NULL, lease_until = NULL
                  WHERE id = ANY($1)
                    AND status NOT IN ('superseded', 'batched')
-                   AND NOT (status = 'pending' AND lease_until > $2)
+                   AND NOT (status = 'pending' AND COALESCE(lease_until, 0) > $2)
                  RETURNING id
              ),
              n AS (SELECT pg_notify($3, ''))

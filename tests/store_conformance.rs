@@ -577,6 +577,21 @@ async fn manual_retries_expiry_and_uncharged_attempts<S: DeliveryStore>(store: S
             .unwrap()
             .is_empty()
     );
+    // A pending delivery waiting for its next attempt, held by no worker, is brought forward.
+    store
+        .record(vec![result(&again, NextStep::RetryAt(at(60_000)), 500)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .retry_now(std::slice::from_ref(&again.delivery), at(3_000))
+            .await
+            .unwrap(),
+        vec![again.delivery.clone()]
+    );
+    let forward = store.claim(at(3_000), 10, LEASE, &[]).await.unwrap();
+    assert_eq!(forward.len(), 1);
+    assert!(forward[0].manual && forward[0].delivery == again.delivery);
 }
 
 async fn purge_deletes_past_retention_in_batches<S: DeliveryStore>(store: S) {

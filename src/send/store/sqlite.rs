@@ -955,7 +955,7 @@ impl DeliveryStore for SqliteStore {
                  manual = 1, lease_token = NULL, lease_until = NULL
              WHERE id IN (SELECT value FROM json_each(?1))
                AND status NOT IN ('superseded', 'batched')
-               AND NOT (status = 'pending' AND lease_until > ?2)
+               AND NOT (status = 'pending' AND COALESCE(lease_until > ?2, 0))
              RETURNING id",
         )
         .bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()))

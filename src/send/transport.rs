@@ -138,6 +138,34 @@ pub enum Refusal {
     Unresolvable,
 }
 
+impl Refusal {
+    const ALL: [Refusal; 6] = [
+        Self::Scheme,
+        Self::InsecureScheme,
+        Self::Userinfo,
+        Self::NoHost,
+        Self::NonPublicAddress,
+        Self::Unresolvable,
+    ];
+
+    /// A stable name for logs and stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheme => "scheme",
+            Self::InsecureScheme => "insecure_scheme",
+            Self::Userinfo => "userinfo",
+            Self::NoHost => "no_host",
+            Self::NonPublicAddress => "non_public_address",
+            Self::Unresolvable => "unresolvable",
+        }
+    }
+
+    /// The refusal named by [`as_str`](Self::as_str).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{
-    AttemptLog, AttemptRecord, Claim, DeadReason, DeliveryCounts, DeliveryKind, DeliveryQuery,
-    DeliveryRecord, DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NewBatch, NextStep,
-    Publication, Purged, Recorded, Release, Retention, StoreError,
+    AttemptLog, AttemptRecord, Claim, DeliveryCounts, DeliveryKind, DeliveryQuery, DeliveryRecord,
+    DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NewBatch, NextStep, Publication, Purged,
+    Recorded, Release, Retention, StoreError,
 };
 use crate::event::{EventId, EventType};
 use crate::retry::UnixMillis;
@@ -477,16 +477,10 @@ impl DeliveryStore for MemoryStore {
                         row.charged += 1;
                     }
                 }
-                finished = match result.next {
-                    NextStep::RetryAt(_) => None,
-                    NextStep::Delivered => Some(DeliveryStatus::Delivered),
-                    NextStep::DeadLetter(reason) => Some(DeliveryStatus::DeadLettered(reason)),
-                    NextStep::DisableEndpoint => {
-                        disable = Some(row.endpoint.clone());
-                        Some(DeliveryStatus::DeadLettered(DeadReason::EndpointGone))
-                    }
-                    NextStep::Expire => Some(DeliveryStatus::Expired),
-                };
+                if result.next == NextStep::DisableEndpoint {
+                    disable = Some(row.endpoint.clone());
+                }
+                finished = Some(result.next.status()).filter(|s| s.is_finished());
             }
             match (finished, result.next) {
                 (Some(status), _) => {

@@ -232,6 +232,30 @@ pub enum AttemptError {
 }
 
 impl AttemptError {
+    /// The form stores keep: [`as_str`](Self::as_str), and the refusal's reason after
+    /// `refused:`.
+    pub(crate) fn stored(self) -> String {
+        match self {
+            Self::Refused(why) => format!("refused:{}", why.as_str()),
+            other => other.as_str().to_owned(),
+        }
+    }
+
+    /// The error [`stored`](Self::stored) wrote (anything unknown is `Other`).
+    pub(crate) fn from_stored(text: &str) -> Self {
+        match text {
+            "timeout" => Self::Timeout,
+            "connection" => Self::Connection,
+            "unsignable" => Self::Unsignable,
+            _ => match text.strip_prefix("refused:") {
+                Some(why) => {
+                    Self::Refused(Refusal::parse(why).unwrap_or(Refusal::NonPublicAddress))
+                }
+                None => Self::Other,
+            },
+        }
+    }
+
     /// A stable name for logs and stores.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -283,6 +307,25 @@ impl DeadReason {
 }
 
 impl NextStep {
+    /// Where the delivery stands once this step is recorded.
+    pub(crate) fn status(self) -> DeliveryStatus {
+        match self {
+            Self::RetryAt(_) => DeliveryStatus::Pending,
+            Self::Delivered => DeliveryStatus::Delivered,
+            Self::DeadLetter(reason) => DeliveryStatus::DeadLettered(reason),
+            Self::DisableEndpoint => DeliveryStatus::DeadLettered(DeadReason::EndpointGone),
+            Self::Expire => DeliveryStatus::Expired,
+        }
+    }
+
+    /// When the delivery is due again, if it is.
+    pub(crate) fn due(self) -> Option<UnixMillis> {
+        match self {
+            Self::RetryAt(at) => Some(at),
+            _ => None,
+        }
+    }
+
     /// What the planner's give-up means for a delivery: expiry is its own outcome.
     pub fn give_up(reason: GiveUpReason) -> Self {
         match reason {
@@ -391,6 +434,27 @@ impl DeliveryStatus {
             Self::Superseded => "superseded",
             Self::Batched => "batched",
         }
+    }
+
+    /// A dead letter's reason.
+    pub(crate) fn dead_reason(self) -> Option<DeadReason> {
+        match self {
+            Self::DeadLettered(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The status [`as_str`](Self::as_str) named, with a dead letter's reason as stored.
+    pub(crate) fn from_stored(status: &str, dead_reason: Option<&str>) -> Option<Self> {
+        Some(match status {
+            "pending" => Self::Pending,
+            "delivered" => Self::Delivered,
+            "dead" => Self::DeadLettered(DeadReason::parse(dead_reason?)?),
+            "expired" => Self::Expired,
+            "superseded" => Self::Superseded,
+            "batched" => Self::Batched,
+            _ => return None,
+        })
     }
 
     /// Whether the delivery is finished (nothing more will be attempted unless retried by

@@ -13,7 +13,7 @@ use super::{
     NewMessage, NextStep, Publication, Purged, Recorded, Release, Retention, StoreError,
 };
 use crate::retry::UnixMillis;
-use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Refusal};
+use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId};
 
 /// The schema, applied in order; `PRAGMA user_version` counts the steps applied.
 const MIGRATIONS: &[&str] = &[
@@ -252,21 +252,9 @@ const DELIVERY_COLUMNS: &str = "d.id, d.status, d.dead_reason, d.attempts, d.las
 
 fn delivery_of(row: &SqliteRow, now: UnixMillis) -> Result<DeliveryRecord, StoreError> {
     let get_s = |name: &str| row.try_get::<String, _>(name).map_err(backend);
-    let status = match get_s("status")?.as_str() {
-        "pending" => DeliveryStatus::Pending,
-        "delivered" => DeliveryStatus::Delivered,
-        "dead" => DeliveryStatus::DeadLettered(
-            row.try_get::<Option<String>, _>("dead_reason")
-                .map_err(backend)?
-                .as_deref()
-                .and_then(DeadReason::parse)
-                .ok_or_else(|| corrupt("dead reason"))?,
-        ),
-        "expired" => DeliveryStatus::Expired,
-        "superseded" => DeliveryStatus::Superseded,
-        "batched" => DeliveryStatus::Batched,
-        _ => return Err(corrupt("delivery status")),
-    };
+    let reason: Option<String> = row.try_get("dead_reason").map_err(backend)?;
+    let status = DeliveryStatus::from_stored(&get_s("status")?, reason.as_deref())
+        .ok_or_else(|| corrupt("delivery status"))?;
     let kind = DeliveryKind::parse(&get_s("kind")?).ok_or_else(|| corrupt("delivery kind"))?;
     let finished_at: Option<i64> = row.try_get("finished_at").map_err(backend)?;
     let lease_until: Option<i64> = row.try_get("lease_until").map_err(backend)?;
@@ -298,48 +286,6 @@ fn delivery_of(row: &SqliteRow, now: UnixMillis) -> Result<DeliveryRecord, Store
             .map(|id| DeliveryId::new(id).map_err(|_| corrupt("batch id")))
             .transpose()?,
     })
-}
-
-fn error_text(error: Option<AttemptError>) -> Option<String> {
-    error.map(|e| match e {
-        AttemptError::Refused(r) => format!("refused:{}", refusal_name(r)),
-        other => other.as_str().to_owned(),
-    })
-}
-
-fn refusal_name(r: Refusal) -> &'static str {
-    match r {
-        Refusal::Scheme => "scheme",
-        Refusal::InsecureScheme => "insecure_scheme",
-        Refusal::Userinfo => "userinfo",
-        Refusal::NoHost => "no_host",
-        Refusal::NonPublicAddress => "non_public_address",
-        Refusal::Unresolvable => "unresolvable",
-    }
-}
-
-fn parse_error(text: &str) -> AttemptError {
-    match text {
-        "timeout" => AttemptError::Timeout,
-        "connection" => AttemptError::Connection,
-        "unsignable" => AttemptError::Unsignable,
-        _ => match text.strip_prefix("refused:") {
-            Some(reason) => AttemptError::Refused(
-                [
-                    Refusal::Scheme,
-                    Refusal::InsecureScheme,
-                    Refusal::Userinfo,
-                    Refusal::NoHost,
-                    Refusal::NonPublicAddress,
-                    Refusal::Unresolvable,
-                ]
-                .into_iter()
-                .find(|r| refusal_name(*r) == reason)
-                .unwrap_or(Refusal::NonPublicAddress),
-            ),
-            None => AttemptError::Other,
-        },
-    }
 }
 
 /// Inserts a message and its body forms inside `tx`; returns its row number.
@@ -473,15 +419,12 @@ async fn record_in(
     let rows: Vec<serde_json::Value> = results
         .iter()
         .map(|r| {
-            let (status, reason, due) = match r.next {
-                NextStep::RetryAt(at) => ("pending", None, Some(ms(at))),
-                NextStep::Delivered => ("delivered", None, None),
-                NextStep::DeadLetter(reason) => ("dead", Some(reason.as_str()), None),
-                NextStep::DisableEndpoint => {
-                    ("dead", Some(DeadReason::EndpointGone.as_str()), None)
-                }
-                NextStep::Expire => ("expired", None, None),
-            };
+            let next = r.next.status();
+            let (status, reason, due) = (
+                next.as_str(),
+                next.dead_reason().map(DeadReason::as_str),
+                r.next.due().map(ms),
+            );
             let finished =
                 (status != "pending").then(|| ms(r.started_at.saturating_add(r.latency)));
             serde_json::json!({
@@ -541,7 +484,7 @@ async fn record_in(
                 "started": ms(r.started_at),
                 "latency": i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX),
                 "http": r.status,
-                "error": error_text(r.error),
+                "error": r.error.map(AttemptError::stored),
                 "headers": serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned()),
                 "body": hex::encode(&r.response_body),
                 "manual": i64::from(r.manual),
@@ -898,7 +841,7 @@ impl DeliveryStore for SqliteStore {
                     started_at: from_ms(row.try_get("started_at").map_err(backend)?),
                     latency_ms: u64::try_from(latency).unwrap_or(0),
                     status: status.and_then(|s| u16::try_from(s).ok()),
-                    error: error.as_deref().map(parse_error),
+                    error: error.as_deref().map(AttemptError::from_stored),
                     response_headers: serde_json::from_str(&headers)
                         .map_err(|_| corrupt("response headers"))?,
                     response_body: Bytes::from(body),

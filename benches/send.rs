@@ -15,68 +15,19 @@
 //! Latency: an idle dispatcher, one event published at a time; the time from calling
 //! `publish` to the receiver seeing the request, p50 and p99 over 300 events.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod support;
+
+use support::{Receiver, event, median, plain_loop, receiver, transport, wait_for};
+
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::post;
 use hookrelay::Secret;
 use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
-use hookrelay::scheme::{Message, Scheme, XHub};
-use hookrelay::send::{
-    AddressPolicy, DeliveryStore, Durability, Endpoint, MemoryStore, ReqwestTransport, Sender,
-    SqliteStore,
-};
-use tokio::sync::Notify;
+use hookrelay::send::{DeliveryStore, Durability, Endpoint, MemoryStore, Sender, SqliteStore};
 
 const ROUNDS: usize = 3;
-
-struct Receiver {
-    url: String,
-    hits: Arc<AtomicUsize>,
-    arrived: Arc<Notify>,
-}
-
-async fn receiver() -> Receiver {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let arrived = Arc::new(Notify::new());
-    let (h, a) = (Arc::clone(&hits), Arc::clone(&arrived));
-    let app = Router::new().route(
-        "/hook",
-        post(move |_: axum::body::Bytes| {
-            let (h, a) = (Arc::clone(&h), Arc::clone(&a));
-            async move {
-                h.fetch_add(1, Ordering::SeqCst);
-                a.notify_waiters();
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver { url, hits, arrived }
-}
-
-fn event(i: usize) -> OutgoingEvent {
-    OutgoingEvent::new(
-        "task.created",
-        serde_json::json!({ "taskId": i.to_string(), "note": "x".repeat(900) }),
-    )
-}
-
-fn transport() -> ReqwestTransport {
-    ReqwestTransport::builder()
-        .policy(
-            AddressPolicy::default()
-                .allow_http()
-                .allow_private_networks(),
-        )
-        .build()
-        .unwrap()
-}
 
 fn endpoint(url: &str, concurrency: usize) -> Endpoint {
     Endpoint::builder(url, Profile::TaskHub)
@@ -85,66 +36,6 @@ fn endpoint(url: &str, concurrency: usize) -> Endpoint {
         .concurrency(concurrency as u32)
         .build()
         .unwrap()
-}
-
-async fn wait_for(rx: &Receiver, target: usize) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while rx.hits.load(Ordering::SeqCst) < target {
-        assert!(Instant::now() < deadline, "receiver stalled");
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-}
-
-/// The baseline: `concurrency` tasks POSTing pre-signed bodies with a bare client.
-async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
-    let secret = Secret::from_raw("bench-secret").unwrap();
-    let client = reqwest::Client::new();
-    let requests: Arc<Vec<(Vec<u8>, String)>> = Arc::new(
-        (0..n)
-            .map(|i| {
-                let body = Profile::TaskHub
-                    .render_body(&event(i), Default::default())
-                    .unwrap();
-                let sig = XHub::new().sign(&secret, &Message::new(&body)).unwrap();
-                let sig = sig.get("X-Hub-Signature").unwrap().to_owned();
-                (body, sig)
-            })
-            .collect(),
-    );
-    let start_hits = rx.hits.load(Ordering::SeqCst);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, requests, next, url) = (
-            client.clone(),
-            Arc::clone(&requests),
-            Arc::clone(&next),
-            rx.url.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((body, sig)) = requests.get(i) else {
-                    break;
-                };
-                let response = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-hub-signature", sig)
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .unwrap();
-                let _ = response.bytes().await;
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    wait_for(rx, start_hits + n).await;
-    n as f64 / started.elapsed().as_secs_f64()
 }
 
 /// Publishes `n` events (untimed), then times the dispatcher delivering them all.
@@ -220,11 +111,6 @@ async fn commit_floor() {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 async fn latency<S: DeliveryStore>(store: S, rx: &Receiver, label: &str) {
     let sender = Sender::new(store);
     sender.add_endpoint(endpoint(&rx.url, 16)).await.unwrap();
@@ -268,7 +154,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let rx = receiver().await;
+        let rx = receiver(Duration::ZERO).await;
         println!(
             "machine: {} cores",
             std::thread::available_parallelism().map_or(0, |n| n.get())

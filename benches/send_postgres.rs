@@ -24,74 +24,30 @@
 //! - **Outbox:** a transaction inserting a business row and calling `publish_in`, against
 //!   the same transaction with a plain `INSERT` of the same payload instead.
 
+mod support;
+
+use support::{Receiver, event, median, plain_loop, receiver, transport, wait_for};
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::post;
 use hookrelay::Secret;
 use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
-use hookrelay::scheme::{Message, Scheme, XHub};
 use hookrelay::send::store::{
     AttemptRecord, Claim, Enqueued, NewBatch, Publication, Purged, Recorded, Release, Retention,
     StoreError,
 };
 use hookrelay::send::{
-    AddressPolicy, AttemptLog, DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryRecord,
-    DeliveryStore, Endpoint, EndpointId, EndpointStatus, PostgresStore, ReqwestTransport, Sender,
+    AttemptLog, DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryRecord, DeliveryStore, Endpoint,
+    EndpointId, EndpointStatus, PostgresStore, Sender,
 };
 
 const CHILD_ENV: &str = "HOOKRELAY_PG_BENCH_CHILD";
 const CONCURRENCY: usize = 16;
-
-struct Receiver {
-    url: String,
-    hits: Arc<AtomicUsize>,
-}
-
-async fn receiver(delay: Duration) -> Receiver {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = Arc::clone(&hits);
-    let app = Router::new().route(
-        "/hook",
-        post(move |_: axum::body::Bytes| {
-            let h = Arc::clone(&h);
-            async move {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                h.fetch_add(1, Ordering::SeqCst);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver { url, hits }
-}
-
-fn event(i: usize) -> OutgoingEvent {
-    OutgoingEvent::new(
-        "task.created",
-        serde_json::json!({ "taskId": i.to_string(), "note": "x".repeat(900) }),
-    )
-}
-
-fn transport() -> ReqwestTransport {
-    ReqwestTransport::builder()
-        .policy(
-            AddressPolicy::default()
-                .allow_http()
-                .allow_private_networks(),
-        )
-        .build()
-        .unwrap()
-}
 
 fn endpoint(url: &str, concurrency: u32) -> Endpoint {
     Endpoint::builder(url, Profile::TaskHub)
@@ -101,19 +57,6 @@ fn endpoint(url: &str, concurrency: u32) -> Endpoint {
         .concurrency(concurrency)
         .build()
         .unwrap()
-}
-
-async fn wait_for(rx: &Receiver, target: usize) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while rx.hits.load(Ordering::SeqCst) < target {
-        assert!(Instant::now() < deadline, "receiver stalled");
-        tokio::time::sleep(Duration::from_micros(500)).await;
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 async fn fresh_store(url: &str, tag: &str) -> PostgresStore {
@@ -214,58 +157,6 @@ async fn scale_run(url: &str, rx: &Receiver, processes: usize, n: usize) -> f64 
     }
     drop_store(store).await;
     rate
-}
-
-/// The baseline: `concurrency` tasks POSTing pre-signed bodies with a bare client.
-async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
-    let secret = Secret::from_raw("bench-secret").unwrap();
-    let client = reqwest::Client::new();
-    let requests: Arc<Vec<(Vec<u8>, String)>> = Arc::new(
-        (0..n)
-            .map(|i| {
-                let body = Profile::TaskHub
-                    .render_body(&event(i), Default::default())
-                    .unwrap();
-                let sig = XHub::new().sign(&secret, &Message::new(&body)).unwrap();
-                let sig = sig.get("X-Hub-Signature").unwrap().to_owned();
-                (body, sig)
-            })
-            .collect(),
-    );
-    let start_hits = rx.hits.load(Ordering::SeqCst);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, requests, next, url) = (
-            client.clone(),
-            Arc::clone(&requests),
-            Arc::clone(&next),
-            rx.url.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((body, sig)) = requests.get(i) else {
-                    break;
-                };
-                let response = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-hub-signature", sig)
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .unwrap();
-                let _ = response.bytes().await;
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    wait_for(rx, start_hits + n).await;
-    n as f64 / started.elapsed().as_secs_f64()
 }
 
 async fn dispatcher_run(

@@ -234,6 +234,7 @@ pub enum AttemptError {
 impl AttemptError {
     /// The form stores keep: [`as_str`](Self::as_str), and the refusal's reason after
     /// `refused:`.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn stored(self) -> String {
         match self {
             Self::Refused(why) => format!("refused:{}", why.as_str()),
@@ -242,6 +243,7 @@ impl AttemptError {
     }
 
     /// The error [`stored`](Self::stored) wrote (anything unknown is `Other`).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn from_stored(text: &str) -> Self {
         match text {
             "timeout" => Self::Timeout,
@@ -319,6 +321,7 @@ impl NextStep {
     }
 
     /// When the delivery is due again, if it is.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn due(self) -> Option<UnixMillis> {
         match self {
             Self::RetryAt(at) => Some(at),
@@ -437,6 +440,7 @@ impl DeliveryStatus {
     }
 
     /// A dead letter's reason.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn dead_reason(self) -> Option<DeadReason> {
         match self {
             Self::DeadLettered(reason) => Some(reason),
@@ -445,6 +449,7 @@ impl DeliveryStatus {
     }
 
     /// The status [`as_str`](Self::as_str) named, with a dead letter's reason as stored.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn from_stored(status: &str, dead_reason: Option<&str>) -> Option<Self> {
         Some(match status {
             "pending" => Self::Pending,

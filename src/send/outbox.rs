@@ -4,8 +4,8 @@
 
 use sqlx::postgres::PgConnection;
 
-use super::sender::build_publication;
-use super::store::{DeliveryKind, PostgresStore, StoreError};
+use super::sender::{accepted, only};
+use super::store::PostgresStore;
 use super::{MessageId, PublishError, Sender};
 use crate::event::OutgoingEvent;
 
@@ -39,10 +39,7 @@ impl Sender<PostgresStore> {
         conn: &mut PgConnection,
         event: OutgoingEvent,
     ) -> Result<MessageId, PublishError> {
-        let mut ids = self.publish_all_in(conn, vec![(event, None)]).await?;
-        ids.pop().ok_or(PublishError::Store(StoreError::Backend(
-            "the store returned no result".into(),
-        )))
+        only(self.publish_all_in(conn, vec![(event, None)]).await?)
     }
 
     /// [`publish_in`](Self::publish_in) with a producer idempotency key (see
@@ -58,12 +55,10 @@ impl Sender<PostgresStore> {
         event: OutgoingEvent,
         key: impl Into<String>,
     ) -> Result<MessageId, PublishError> {
-        let mut ids = self
-            .publish_all_in(conn, vec![(event, Some(key.into()))])
-            .await?;
-        ids.pop().ok_or(PublishError::Store(StoreError::Backend(
-            "the store returned no result".into(),
-        )))
+        only(
+            self.publish_all_in(conn, vec![(event, Some(key.into()))])
+                .await?,
+        )
     }
 
     /// Publishes many events inside your transaction, in a constant number of statements;
@@ -82,19 +77,7 @@ impl Sender<PostgresStore> {
         conn: &mut PgConnection,
         events: Vec<(OutgoingEvent, Option<String>)>,
     ) -> Result<Vec<MessageId>, PublishError> {
-        let endpoints = self.cached_endpoints().await?;
-        let now = self.shared.now();
-        let mut publications = Vec::with_capacity(events.len());
-        for (event, key) in events {
-            publications.push(build_publication(
-                &event,
-                endpoints.iter().map(|e| &**e),
-                DeliveryKind::Event,
-                now,
-                key,
-                self.shared.key_window,
-            )?);
-        }
+        let (publications, endpoints, now) = self.prepare(events).await?;
         // No local wake-up here: nothing is visible before the caller commits; the NOTIFY
         // sent at commit wakes this process's dispatchers as well as everyone else's.
         let results = self
@@ -102,9 +85,6 @@ impl Sender<PostgresStore> {
             .store
             .enqueue_in(conn, publications, now)
             .await?;
-        Ok(results
-            .into_iter()
-            .map(|r| r.message_id().clone())
-            .collect())
+        Ok(accepted(&endpoints, results))
     }
 }

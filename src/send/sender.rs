@@ -162,10 +162,7 @@ impl<S: DeliveryStore> Sender<S> {
     /// matching active endpoint, wakes the dispatcher, and returns the message id once the
     /// store has accepted it.
     pub async fn publish(&self, event: OutgoingEvent) -> Result<MessageId, PublishError> {
-        let mut ids = self.publish_all(vec![(event, None)]).await?;
-        ids.pop().ok_or(PublishError::Store(StoreError::Backend(
-            "the store returned no result".into(),
-        )))
+        only(self.publish_all(vec![(event, None)]).await?)
     }
 
     /// Publishes with an idempotency key: within 24 h, the same key returns the first
@@ -175,10 +172,7 @@ impl<S: DeliveryStore> Sender<S> {
         event: OutgoingEvent,
         key: impl Into<String>,
     ) -> Result<MessageId, PublishError> {
-        let mut ids = self.publish_all(vec![(event, Some(key.into()))]).await?;
-        ids.pop().ok_or(PublishError::Store(StoreError::Backend(
-            "the store returned no result".into(),
-        )))
+        only(self.publish_all(vec![(event, Some(key.into()))]).await?)
     }
 
     /// Publishes many events in one store transaction; ids in the same order. If one event
@@ -195,33 +189,40 @@ impl<S: DeliveryStore> Sender<S> {
         &self,
         events: Vec<(OutgoingEvent, Option<String>)>,
     ) -> Result<Vec<MessageId>, PublishError> {
-        let endpoints = self.cached_endpoints().await?;
-        let now = self.shared.now();
-        let mut publications = Vec::with_capacity(events.len());
-        for (event, key) in events {
-            publications.push(build_publication(
-                &event,
-                endpoints.iter().map(|e| &**e),
-                DeliveryKind::Event,
-                now,
-                key,
-                self.shared.key_window,
-            )?);
-        }
+        let (publications, endpoints, now) = self.prepare(events).await?;
         let results = self.shared.store.enqueue(publications, now).await?;
         self.shared.wake.notify_waiters();
-        Ok(results
+        Ok(accepted(&endpoints, results))
+    }
+
+    /// One publication per event, fanned out to the current endpoints, at the sender's now.
+    pub(crate) async fn prepare(
+        &self,
+        events: Vec<(OutgoingEvent, Option<String>)>,
+    ) -> Result<
+        (
+            Vec<Publication>,
+            Arc<Vec<Arc<Endpoint>>>,
+            crate::retry::UnixMillis,
+        ),
+        PublishError,
+    > {
+        let endpoints = self.cached_endpoints().await?;
+        let now = self.shared.now();
+        let publications = events
             .into_iter()
-            .map(|r| {
-                if let Enqueued::Created { superseded, .. } = &r {
-                    // Labelled with the profile of the (first) endpoint that throttles.
-                    if let Some(endpoint) = endpoints.iter().find(|e| e.throttle().is_some()) {
-                        super::telemetry::throttled(endpoint.profile(), *superseded);
-                    }
-                }
-                r.message_id().clone()
+            .map(|(event, key)| {
+                build_publication(
+                    &event,
+                    endpoints.iter().map(|e| &**e),
+                    DeliveryKind::Event,
+                    now,
+                    key,
+                    self.shared.key_window,
+                )
             })
-            .collect())
+            .collect::<Result<_, _>>()?;
+        Ok((publications, endpoints, now))
     }
 
     /// Sends a test event to one endpoint, whatever it subscribes to: `webhook.test` in the
@@ -252,14 +253,9 @@ impl<S: DeliveryStore> Sender<S> {
             None,
             self.shared.key_window,
         )?;
-        let mut results = self.shared.store.enqueue(vec![publication], now).await?;
+        let results = self.shared.store.enqueue(vec![publication], now).await?;
         self.shared.wake.notify_waiters();
-        results
-            .pop()
-            .map(|r| r.message_id().clone())
-            .ok_or(PublishError::Store(StoreError::Backend(
-                "the store returned no result".into(),
-            )))
+        only(results.iter().map(|r| r.message_id().clone()).collect())
     }
 
     /// The deliveries of one message.
@@ -294,6 +290,29 @@ impl<S: DeliveryStore> Sender<S> {
             .unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&list));
         Ok(list)
     }
+}
+
+/// The message ids of what the store accepted, counting the deliveries throttling
+/// superseded (labelled with the profile of the first endpoint that throttles).
+pub(crate) fn accepted(endpoints: &[Arc<Endpoint>], results: Vec<Enqueued>) -> Vec<MessageId> {
+    results
+        .into_iter()
+        .map(|r| {
+            if let Enqueued::Created { superseded, .. } = &r {
+                if let Some(endpoint) = endpoints.iter().find(|e| e.throttle().is_some()) {
+                    super::telemetry::throttled(endpoint.profile(), *superseded);
+                }
+            }
+            r.message_id().clone()
+        })
+        .collect()
+}
+
+/// The one id a single publish returns.
+pub(crate) fn only(mut ids: Vec<MessageId>) -> Result<MessageId, PublishError> {
+    ids.pop().ok_or(PublishError::Store(StoreError::Backend(
+        "the store returned no result".into(),
+    )))
 }
 
 /// One message and its fan-out: one delivery per endpoint that takes `event` (active or

@@ -42,8 +42,9 @@ use hookrelay::send::store::{
     StoreError,
 };
 use hookrelay::send::{
-    AttemptLog, DeliveryCounts, DeliveryId, DeliveryQuery, DeliveryRecord, DeliveryStore, Endpoint,
-    EndpointId, EndpointStatus, PostgresStore, Sender,
+    AttemptLog, DeliveryCounts, DeliveryId, DeliveryLog, DeliveryQuery, DeliveryQueue,
+    DeliveryRecord, DeliveryStore, Endpoint, EndpointId, EndpointRegistry, EndpointStatus,
+    PostgresStore, Sender,
 };
 
 const CHILD_ENV: &str = "HOOKRELAY_PG_BENCH_CHILD";
@@ -66,10 +67,12 @@ async fn fresh_store(url: &str, tag: &str) -> PostgresStore {
 async fn fresh_store_with(url: &str, tag: &str, window: Duration) -> PostgresStore {
     let schema = format!("hr_bench_{tag}_{}", std::process::id());
     let pool = sqlx::PgPool::connect(url).await.unwrap();
-    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
     PostgresStore::builder()
         .schema(schema)
         .batch_window(window)
@@ -80,7 +83,10 @@ async fn fresh_store_with(url: &str, tag: &str, window: Duration) -> PostgresSto
 
 async fn drop_store(store: PostgresStore) {
     let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", store.schema());
-    sqlx::raw_sql(&sql).execute(store.pool()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
+        .execute(store.pool())
+        .await
+        .unwrap();
 }
 
 async fn publish_backlog<S: DeliveryStore>(sender: &Sender<S>, n: usize) {
@@ -193,16 +199,19 @@ struct Timed {
     rounds: Arc<std::sync::Mutex<Vec<(f64, usize)>>>,
 }
 
-impl DeliveryStore for Timed {
+impl EndpointRegistry for Timed {
     async fn put_endpoint(&self, e: &Endpoint) -> Result<(), StoreError> {
         self.inner.put_endpoint(e).await
     }
+
     async fn endpoint(&self, id: &EndpointId) -> Result<Option<Arc<Endpoint>>, StoreError> {
         self.inner.endpoint(id).await
     }
+
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
         self.inner.endpoints().await
     }
+
     async fn set_endpoint_status(
         &self,
         id: &EndpointId,
@@ -211,6 +220,9 @@ impl DeliveryStore for Timed {
     ) -> Result<(), StoreError> {
         self.inner.set_endpoint_status(id, status, note).await
     }
+}
+
+impl DeliveryQueue for Timed {
     async fn enqueue(
         &self,
         p: Vec<Publication>,
@@ -218,6 +230,7 @@ impl DeliveryStore for Timed {
     ) -> Result<Vec<Enqueued>, StoreError> {
         self.inner.enqueue(p, now).await
     }
+
     async fn claim(
         &self,
         now: UnixMillis,
@@ -234,9 +247,11 @@ impl DeliveryStore for Timed {
             .push((started.elapsed().as_secs_f64() * 1000.0, n));
         out
     }
+
     async fn record(&self, r: Vec<AttemptRecord>) -> Result<Vec<Recorded>, StoreError> {
         self.inner.record(r).await
     }
+
     async fn record_and_claim(
         &self,
         r: Vec<AttemptRecord>,
@@ -257,30 +272,23 @@ impl DeliveryStore for Timed {
             .push((started.elapsed().as_secs_f64() * 1000.0, results));
         out
     }
+
     fn batch_window(&self) -> Duration {
         self.inner.batch_window()
     }
+
     fn new_work(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.inner.new_work()
     }
+
     async fn release(&self, r: Vec<Release>) -> Result<(), StoreError> {
         self.inner.release(r).await
     }
+
     async fn next_due(&self) -> Result<Option<UnixMillis>, StoreError> {
         self.inner.next_due().await
     }
-    async fn delivery(&self, id: &DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
-        self.inner.delivery(id).await
-    }
-    async fn deliveries(&self, q: &DeliveryQuery) -> Result<Vec<DeliveryRecord>, StoreError> {
-        self.inner.deliveries(q).await
-    }
-    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
-        self.inner.attempts(id).await
-    }
-    async fn counts(&self, now: UnixMillis) -> Result<DeliveryCounts, StoreError> {
-        self.inner.counts(now).await
-    }
+
     async fn retry_now(
         &self,
         ids: &[DeliveryId],
@@ -288,6 +296,7 @@ impl DeliveryStore for Timed {
     ) -> Result<Vec<DeliveryId>, StoreError> {
         self.inner.retry_now(ids, now).await
     }
+
     async fn form_batch(
         &self,
         batch: NewBatch,
@@ -296,6 +305,33 @@ impl DeliveryStore for Timed {
     ) -> Result<Option<Claim>, StoreError> {
         self.inner.form_batch(batch, now, lease).await
     }
+}
+
+impl DeliveryLog for Timed {
+    async fn delivery(
+        &self,
+        id: &DeliveryId,
+        now: UnixMillis,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        self.inner.delivery(id, now).await
+    }
+
+    async fn deliveries(
+        &self,
+        q: &DeliveryQuery,
+        now: UnixMillis,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.inner.deliveries(q, now).await
+    }
+
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
+        self.inner.attempts(id).await
+    }
+
+    async fn counts(&self, now: UnixMillis) -> Result<DeliveryCounts, StoreError> {
+        self.inner.counts(now).await
+    }
+
     async fn purge(
         &self,
         retention: &Retention,
@@ -405,39 +441,39 @@ async fn with_history(url: &str, finished: usize, pending: usize) -> PostgresSto
              FROM generate_series($1::int8, $2::int8) g;
              "
         );
-        sqlx::query(&sql)
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(from as i64 + 1)
             .bind(to)
             .execute(&mut *tx)
             .await
             .unwrap();
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO \"{s}\".hookrelay_bodies (message_seq, form, body)
              SELECT g, 0, $3 FROM generate_series($1::int8, $2::int8) g"
-        ))
+        )))
         .bind(from as i64 + 1)
         .bind(to)
         .bind(&body)
         .execute(&mut *tx)
         .await
         .unwrap();
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO \"{s}\".hookrelay_deliveries
                  (seq, id, message_seq, endpoint_id, form, status, attempts, last_status)
              SELECT g, 'dlv_h' || g, g, 'ep_bench', 0, 'delivered', 1, 200
              FROM generate_series($1::int8, $2::int8) g"
-        ))
+        )))
         .bind(from as i64 + 1)
         .bind(to)
         .execute(&mut *tx)
         .await
         .unwrap();
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO \"{s}\".hookrelay_attempts
                  (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers, response_body)
              SELECT g, 1, 1700000000000 + g, 3, 200, NULL, '[]', 'ok'
              FROM generate_series($1::int8, $2::int8) g"
-        ))
+        )))
         .bind(from as i64 + 1)
         .bind(to)
         .execute(&mut *tx)
@@ -445,10 +481,10 @@ async fn with_history(url: &str, finished: usize, pending: usize) -> PostgresSto
         .unwrap();
     }
     for table in ["messages", "deliveries"] {
-        sqlx::raw_sql(&format!(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "SELECT setval(pg_get_serial_sequence('\"{s}\".hookrelay_{table}', 'seq'), {})",
             finished + 1
-        ))
+        )))
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -456,7 +492,7 @@ async fn with_history(url: &str, finished: usize, pending: usize) -> PostgresSto
     tx.commit().await.unwrap();
     let sender = Sender::new(store.clone());
     publish_backlog(&sender, pending).await;
-    sqlx::raw_sql(&format!("ANALYZE \"{s}\".hookrelay_deliveries; ANALYZE \"{s}\".hookrelay_messages; ANALYZE \"{s}\".hookrelay_bodies; ANALYZE \"{s}\".hookrelay_endpoints"))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ANALYZE \"{s}\".hookrelay_deliveries; ANALYZE \"{s}\".hookrelay_messages; ANALYZE \"{s}\".hookrelay_bodies; ANALYZE \"{s}\".hookrelay_endpoints")))
         .execute(store.pool())
         .await
         .unwrap();
@@ -483,9 +519,9 @@ async fn claim_latency(store: &PostgresStore, rounds: usize) -> f64 {
 async fn commit_floor(url: &str) -> f64 {
     let store = fresh_store(url, "floor").await;
     let s = store.schema().to_owned();
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "CREATE TABLE \"{s}\".floor (id int8 PRIMARY KEY, n int8); INSERT INTO \"{s}\".floor VALUES (1, 0)"
-    ))
+    )))
     .execute(store.pool())
     .await
     .unwrap();
@@ -493,10 +529,12 @@ async fn commit_floor(url: &str) -> f64 {
     let started = Instant::now();
     for _ in 0..n {
         let mut tx = store.pool().begin().await.unwrap();
-        sqlx::query(&format!("UPDATE \"{s}\".floor SET n = n + 1 WHERE id = 1"))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE \"{s}\".floor SET n = n + 1 WHERE id = 1"
+        )))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
@@ -512,11 +550,11 @@ async fn outbox(url: &str) {
         .await
         .unwrap();
     let s = store.schema().to_owned();
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "CREATE TABLE \"{s}\".orders (id bigserial PRIMARY KEY, state text NOT NULL);
          CREATE TABLE \"{s}\".plain_outbox (id bigserial PRIMARY KEY, event_type text NOT NULL,
                                              payload bytea NOT NULL)"
-    ))
+    )))
     .execute(store.pool())
     .await
     .unwrap();
@@ -527,18 +565,18 @@ async fn outbox(url: &str) {
         let started = Instant::now();
         for i in 0..n {
             let mut tx = pool.begin().await.unwrap();
-            sqlx::query(&format!(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO \"{s}\".orders (state) VALUES ('paid')"
-            ))
+            )))
             .execute(&mut *tx)
             .await
             .unwrap();
             let body = Profile::TaskHub
                 .render_body(&event(i), Default::default())
                 .unwrap();
-            sqlx::query(&format!(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO \"{s}\".plain_outbox (event_type, payload) VALUES ($1, $2)"
-            ))
+            )))
             .bind("task.created")
             .bind(body)
             .execute(&mut *tx)
@@ -550,9 +588,9 @@ async fn outbox(url: &str) {
         let started = Instant::now();
         for i in 0..n {
             let mut tx = pool.begin().await.unwrap();
-            sqlx::query(&format!(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO \"{s}\".orders (state) VALUES ('paid')"
-            ))
+            )))
             .execute(&mut *tx)
             .await
             .unwrap();

@@ -20,10 +20,10 @@ use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::receive::Receiver;
 use hookrelay::receive::axum::{Delivery, WebhookLayer};
-use hookrelay::retry::RetryPolicy;
+use hookrelay::retry::{RetryPolicy, UnixMillis};
 use hookrelay::send::{
-    AddressPolicy, DeliveryQuery, DeliveryStatus, DeliveryStore as _, Endpoint, MemoryStore,
-    ReqwestTransport, Sender,
+    AddressPolicy, DeliveryLog as _, DeliveryQuery, DeliveryStatus, Endpoint,
+    EndpointRegistry as _, MemoryStore, ReqwestTransport, Sender,
 };
 use serde_json::{Value, json};
 
@@ -136,7 +136,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Wait (bounded) until every delivery is finished.
     let all = DeliveryQuery::default();
     for _ in 0..100 {
-        let deliveries = sender.store().deliveries(&all).await?;
+        let deliveries = sender.store().deliveries(&all, UnixMillis::now()).await?;
         if deliveries
             .iter()
             .all(|d| d.status != DeliveryStatus::Pending)
@@ -151,7 +151,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:<10} {:<19} {:<14} {:>8}  {:<10} statuses",
         "endpoint", "profile", "event", "attempts", "outcome"
     );
-    for delivery in sender.store().deliveries(&all).await? {
+    for delivery in sender.store().deliveries(&all, UnixMillis::now()).await? {
         let endpoint = sender
             .store()
             .endpoint(&delivery.endpoint)

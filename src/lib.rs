@@ -40,6 +40,7 @@
 //! | [`retry`] | the retry planner: policies and presets, outcome classification, `Retry-After`, jitter, endpoint health, rate limiting |
 //! | [`event`] | typed events and envelopes for the four source systems; ids, timestamps, exact decimals |
 //! | [`json`] | a JSON writer whose output survives `JSON.stringify(JSON.parse(x))` (or Python's `json.dumps`) |
+//! | [`StoreError`] | why a store (delivery or idempotency; memory, SQLite, PostgreSQL or yours) failed: opaque, with queries such as [`is_retryable`](StoreError::is_retryable) |
 //! | `send` (feature `send`) | endpoints, delivery stores, publishing, the dispatcher, the SSRF guard and the reqwest transport |
 //!
 //! The core (`secret`, `clock`, `headers`, `scheme`, `verify`, `event`, `json`, `retry`,
@@ -79,12 +80,14 @@ pub mod secret;
 pub mod send;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod store_error;
 pub mod verify;
 
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp, TimestampError};
 pub use headers::{HeaderLookup, HeaderValue, Redact, SignedHeaders};
 pub use scheme::{Scheme, Tolerance};
 pub use secret::{MacTag, Secret, SecretError};
+pub use store_error::StoreError;
 pub use verify::{BuildError, PayloadError, Verified, Verifier, VerifierBuilder, VerifyError};
 
 /// The README's Rust examples, compiled and run as doctests.

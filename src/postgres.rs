@@ -1,7 +1,11 @@
 //! What every hookrelay PostgreSQL store shares (feature `postgres`): schema names, pools and
 //! sanitised errors.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::StoreError;
 
 /// The schema the stores use unless told otherwise.
 pub(crate) const DEFAULT_SCHEMA: &str = "public";
@@ -15,34 +19,33 @@ pub(crate) fn valid_schema(name: &str) -> bool {
         && name.len() <= 48
 }
 
-/// Opens a pool of up to `max` connections to `url` (`postgres://user@host/db`).
-pub(crate) async fn open(url: &str, max: u32) -> Result<PgPool, &'static str> {
+/// How long a call waits for a free pooled connection, by default.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `statement_timeout` of pooled connections, by default.
+pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens a pool of up to `max` connections to `url` (`postgres://user@host/db`), waiting at
+/// most `acquire` for a connection, each connection with `statement_timeout` set to
+/// `statement` (zero: none).
+pub(crate) async fn open(
+    url: &str,
+    max: u32,
+    acquire: Duration,
+    statement: Duration,
+) -> Result<PgPool, StoreError> {
+    let mut options: PgConnectOptions = url
+        .parse()
+        .map_err(|_| StoreError::invalid_config("postgres url"))?;
+    if !statement.is_zero() {
+        options = options.options([("statement_timeout", statement.as_millis())]);
+    }
     PgPoolOptions::new()
         .max_connections(max)
-        .connect(url)
+        .acquire_timeout(acquire)
+        .connect_with(options)
         .await
-        .map_err(|e| error_kind(&e))
-}
-
-/// What went wrong, without the host names, user names and values sqlx errors can carry.
-pub(crate) fn error_kind(err: &sqlx::Error) -> &'static str {
-    match err {
-        sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("40001") => "serialization failure",
-            Some("40P01") => "deadlock detected",
-            Some("23505") => "unique violation",
-            Some(code) if code.starts_with("08") => "connection failure",
-            Some("3F000") => "no such schema",
-            Some("42P01") => "no such table (migrations not applied?)",
-            _ => "database error",
-        },
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => "i/o error",
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => "connection pool unavailable",
-        sqlx::Error::RowNotFound => "row not found",
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "unreadable column",
-        sqlx::Error::Configuration(_) => "invalid connection settings",
-        _ => "postgres error",
-    }
+        .map_err(crate::store_error::from_sqlx)
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::StoreError;
+use crate::store_error::from_sqlx;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -10,40 +12,37 @@ use sqlx::sqlite::{
 /// Opens (creating if needed) the database at `url`: WAL journal, `synchronous = FULL`,
 /// 5 s busy timeout; one connection for `:memory:` (each connection would be its own
 /// database), four otherwise.
-pub(crate) async fn open(url: &str) -> Result<SqlitePool, &'static str> {
-    open_with(url, SqliteSynchronous::Full).await
+pub(crate) async fn open(url: &str) -> Result<SqlitePool, StoreError> {
+    open_with(url, SqliteSynchronous::Full, BUSY_TIMEOUT, ACQUIRE_TIMEOUT).await
 }
+
+/// How long a statement waits for another connection's write lock, by default.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a call waits for a free pooled connection, by default.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// [`open`] with another `synchronous` setting.
 pub(crate) async fn open_with(
     url: &str,
     synchronous: SqliteSynchronous,
-) -> Result<SqlitePool, &'static str> {
+    busy_timeout: Duration,
+    acquire_timeout: Duration,
+) -> Result<SqlitePool, StoreError> {
     let memory = url.contains(":memory:") || url.contains("mode=memory");
     let mut options: SqliteConnectOptions = url
         .parse::<SqliteConnectOptions>()
-        .map_err(|_| "invalid sqlite url")?
+        .map_err(|_| StoreError::invalid_config("sqlite url"))?
         .create_if_missing(true)
         .synchronous(synchronous)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(busy_timeout);
     if !memory {
         options = options.journal_mode(SqliteJournalMode::Wal);
     }
     SqlitePoolOptions::new()
         .max_connections(if memory { 1 } else { 4 })
+        .acquire_timeout(acquire_timeout)
         .connect_with(options)
         .await
-        .map_err(|e| error_kind(&e))
-}
-
-/// What went wrong, without the file paths and values sqlx errors can carry.
-pub(crate) fn error_kind(err: &sqlx::Error) -> &'static str {
-    match err {
-        sqlx::Error::Database(_) => "database error",
-        sqlx::Error::Io(_) => "i/o error",
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => "connection pool unavailable",
-        sqlx::Error::RowNotFound => "row not found",
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "unreadable column",
-        _ => "sqlite error",
-    }
+        .map_err(from_sqlx)
 }

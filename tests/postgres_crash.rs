@@ -34,8 +34,7 @@ use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::{RateLimit, UnixMillis};
 use hookrelay::send::{
-    AddressPolicy, DeliveryStore as _, Endpoint, EndpointId, PostgresStore, ReqwestTransport,
-    Sender,
+    AddressPolicy, DeliveryLog as _, Endpoint, EndpointId, PostgresStore, ReqwestTransport, Sender,
 };
 
 const EVENTS: usize = 10_000;
@@ -372,10 +371,12 @@ fn pg_receiver_child() {
                 async move {
                     let reply = receiver
                         .handle(&headers, body, |_| async move {
-                            sqlx::query(&format!("INSERT INTO {table} (pid) VALUES ($1)"))
-                                .bind(i64::from(std::process::id()))
-                                .execute(&pool)
-                                .await?;
+                            sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "INSERT INTO {table} (pid) VALUES ($1)"
+                            )))
+                            .bind(i64::from(std::process::id()))
+                            .execute(&pool)
+                            .await?;
                             tokio::time::sleep(Duration::from_millis(50)).await;
                             Ok::<(), sqlx::Error>(())
                         })
@@ -402,9 +403,9 @@ async fn fifty_copies_across_two_receiver_processes_run_the_handler_once() {
     };
     let schema = pg_support::fresh_schema(&url, "idemproc").await;
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "CREATE SCHEMA \"{schema}\"; CREATE TABLE \"{schema}\".handled (n serial, pid int8)"
-    ))
+    )))
     .execute(&pool)
     .await
     .unwrap();
@@ -477,10 +478,12 @@ async fn fifty_copies_across_two_receiver_processes_run_the_handler_once() {
     for copy in copies {
         copy.await.unwrap();
     }
-    let runs: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{schema}\".handled"))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let runs: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{schema}\".handled"
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     for mut child in children {
         let _ = child.kill();
         let _ = child.wait();

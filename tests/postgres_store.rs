@@ -20,7 +20,8 @@ use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::{RateLimit, UnixMillis};
 use hookrelay::send::store::{
-    AttemptRecord, Claim, DeliveryStore, NewDelivery, NewMessage, NextStep, Publication, Recorded,
+    AttemptRecord, Claim, DeliveryLog, DeliveryQueue, EndpointRegistry, NewDelivery, NewMessage,
+    NextStep, Publication, Recorded,
 };
 use hookrelay::send::{
     DeliveryId, DeliveryStatus, Endpoint, EndpointId, MessageId, Migrations, PostgresStore, Sender,
@@ -115,9 +116,9 @@ async fn outbox_rollback_leaves_nothing_and_commit_exactly_one() {
         .unwrap();
     let dispatcher_view = open(&url, &schema).await;
     let pool = store.pool().clone();
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "CREATE TABLE \"{schema}\".orders (id int8 PRIMARY KEY, state text NOT NULL)"
-    ))
+    )))
     .execute(&pool)
     .await
     .unwrap();
@@ -125,18 +126,20 @@ async fn outbox_rollback_leaves_nothing_and_commit_exactly_one() {
         let pool = pool.clone();
         let schema = schema.clone();
         async move {
-            sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM \"{schema}\".{table}"))
-                .fetch_one(&pool)
-                .await
-                .unwrap()
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM \"{schema}\".{table}"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
         }
     };
 
     // Rolled back: no order, no message, no delivery.
     let mut tx = pool.begin().await.unwrap();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO \"{schema}\".orders VALUES (1, 'paid')"
-    ))
+    )))
     .execute(&mut *tx)
     .await
     .unwrap();
@@ -150,9 +153,9 @@ async fn outbox_rollback_leaves_nothing_and_commit_exactly_one() {
 
     // Open: a dispatcher's claim sees nothing.
     let mut tx = pool.begin().await.unwrap();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO \"{schema}\".orders VALUES (2, 'paid')"
-    ))
+    )))
     .execute(&mut *tx)
     .await
     .unwrap();
@@ -253,7 +256,11 @@ async fn a_stalled_worker_cannot_overwrite_the_newer_attempt() {
     assert_eq!(fast.record(vec![retry]).await.unwrap(), [Recorded::Saved]);
     let late = delivered(&stalled, at(0));
     assert_eq!(slow.record(vec![late]).await.unwrap(), [Recorded::Stale]);
-    let record = slow.delivery(&stalled.delivery).await.unwrap().unwrap();
+    let record = slow
+        .delivery(&stalled.delivery, UnixMillis::from_millis(0))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.status, DeliveryStatus::Pending);
     assert_eq!(record.last_status, Some(503));
     assert_eq!(record.next_attempt_at, Some(at(60_000)));
@@ -401,9 +408,9 @@ async fn migrations_apply_once_when_many_processes_start_together() {
     for o in opens {
         stores.push(o.await.unwrap());
     }
-    let versions: Vec<i32> = sqlx::query_scalar(&format!(
+    let versions: Vec<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT version FROM \"{schema}\".hookrelay_migrations ORDER BY version"
-    ))
+    )))
     .fetch_all(stores[0].pool())
     .await
     .unwrap();
@@ -414,7 +421,10 @@ async fn migrations_apply_once_when_many_processes_start_together() {
     // The same script from the application's own migration tool, then AlreadyApplied.
     let script = PostgresStore::migration_sql(&schema).unwrap();
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::raw_sql(&script).execute(&pool).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(script.as_str()))
+        .execute(&pool)
+        .await
+        .unwrap();
     let store = PostgresStore::builder()
         .schema(&schema)
         .migrations(Migrations::AlreadyApplied)
@@ -519,9 +529,9 @@ async fn purge_removes_finished_history_in_batches() {
     let counts = store.counts(at(2)).await.unwrap();
     assert_eq!(store.queue_depth(at(2)).await.unwrap(), (3, 2));
     assert_eq!((counts.pending, counts.in_flight), (3, 2));
-    let messages: i64 = sqlx::query_scalar(&format!(
+    let messages: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM \"{schema}\".hookrelay_messages"
-    ))
+    )))
     .fetch_one(store.pool())
     .await
     .unwrap();
@@ -606,9 +616,9 @@ async fn idempotency_inside_the_handlers_transaction() {
     let store = PostgresIdempotencyStore::from_pool_in(pool.clone(), &schema)
         .await
         .unwrap();
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "CREATE TABLE \"{schema}\".payments (event_id text PRIMARY KEY)"
-    ))
+    )))
     .execute(&pool)
     .await
     .unwrap();
@@ -618,11 +628,13 @@ async fn idempotency_inside_the_handlers_transaction() {
     for commit in [false, true, true] {
         let mut tx = pool.begin().await.unwrap();
         if store.claim_in(&mut tx, &key, now, retention).await.unwrap() == Idem::Acquired {
-            sqlx::query(&format!("INSERT INTO \"{schema}\".payments VALUES ($1)"))
-                .bind("evt_pay_1")
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO \"{schema}\".payments VALUES ($1)"
+            )))
+            .bind("evt_pay_1")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
             store
                 .complete_in(&mut tx, &key, now, retention)
                 .await
@@ -634,10 +646,12 @@ async fn idempotency_inside_the_handlers_transaction() {
             tx.rollback().await.unwrap();
         }
     }
-    let payments: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{schema}\".payments"))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let payments: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{schema}\".payments"
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(payments, 1);
     use hookrelay::receive::IdempotencyStore as _;
     assert_eq!(store.claim(&key, now, retention).await.unwrap(), Idem::Done);
@@ -658,12 +672,12 @@ async fn a_role_without_create_privilege_opens_a_migrated_schema() {
     let (url, schema) = setup!("role");
     let admin = open(&url, &schema).await;
     let role = format!("{schema}_app");
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP ROLE IF EXISTS \"{role}\"; CREATE ROLE \"{role}\" LOGIN;
          GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\";
          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{schema}\" TO \"{role}\";
          GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA \"{schema}\" TO \"{role}\";"
-    ))
+    )))
     .execute(admin.pool())
     .await
     .unwrap();
@@ -685,10 +699,12 @@ async fn a_role_without_create_privilege_opens_a_migrated_schema() {
     pool.close().await;
     drop(store);
     pg_support::drop_schema(&url, &schema).await;
-    sqlx::raw_sql(&format!("DROP ROLE IF EXISTS \"{role}\""))
-        .execute(admin.pool())
-        .await
-        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP ROLE IF EXISTS \"{role}\""
+    )))
+    .execute(admin.pool())
+    .await
+    .unwrap();
 }
 
 /// Prompt pick-up (issue item 4): a dispatcher idling with a 10-minute poll interval delivers

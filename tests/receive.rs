@@ -282,7 +282,7 @@ async fn a_full_memory_store_refuses_when_told_to() {
         store.complete(&key, now, retention).await.unwrap();
     }
     let c = IdempotencyKey::new("c");
-    let full = Err(StoreError::Full { capacity: 2 });
+    let full = Err(StoreError::full(2));
     assert_eq!(store.claim(&c, now, retention).await, full);
     // Again a little later: nothing can have expired yet, so still full.
     let soon = Timestamp::from_unix(now.as_unix() + 60);
@@ -355,7 +355,7 @@ async fn claims_in_flight_are_never_forgotten() {
     let d = IdempotencyKey::new("d");
     assert_eq!(
         store.claim(&d, now, retention).await,
-        Err(StoreError::Full { capacity: 3 })
+        Err(StoreError::full(3))
     );
     for key in &keys {
         assert_eq!(
@@ -374,7 +374,7 @@ async fn claims_in_flight_are_never_forgotten() {
     // claims in flight again.
     assert_eq!(
         store.claim(&keys[0], now, retention).await,
-        Err(StoreError::Full { capacity: 3 })
+        Err(StoreError::full(3))
     );
 }
 

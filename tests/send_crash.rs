@@ -17,7 +17,7 @@ use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::{
-    AddressPolicy, DeliveryStore as _, Endpoint, EndpointId, ReqwestTransport, Sender, SqliteStore,
+    AddressPolicy, DeliveryLog as _, Endpoint, EndpointId, ReqwestTransport, Sender, SqliteStore,
 };
 
 const EVENTS: usize = 2_000;

@@ -10,7 +10,8 @@ use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::store::DeadReason;
 use hookrelay::send::{
-    DeliveryStatus, DeliveryStore, Endpoint, EndpointStatus, ManualClock, MemoryStore, Sender,
+    DeliveryLog, DeliveryStatus, Endpoint, EndpointRegistry, EndpointStatus, ManualClock,
+    MemoryStore, Sender,
 };
 use send_support::{ScriptedTransport, status, status_with};
 

@@ -15,9 +15,10 @@ use hookrelay::profile::Profile;
 use hookrelay::retry::{CircuitBreaker, DisableReason, Jitter, RetryPolicy, UnixMillis};
 use hookrelay::send::store::DeadReason;
 use hookrelay::send::{
-    DataPointer, DeliveryKind, DeliveryStatus, DeliveryStore, Endpoint, EndpointBuilder,
-    EndpointStatus, HandshakeFailure, ManualClock, MemoryStore, Notification, Ordering,
-    OutboundRequest, Retention, Sender, Transport, TransportError, TransportResponse, Verification,
+    DataPointer, DeliveryKind, DeliveryLog, DeliveryStatus, Endpoint, EndpointBuilder,
+    EndpointRegistry, EndpointStatus, HandshakeFailure, ManualClock, MemoryStore, Notification,
+    Ordering, OutboundRequest, Retention, Sender, Transport, TransportError, TransportResponse,
+    Verification,
 };
 use send_support::{ScriptedTransport, status, status_with};
 use serde_json::{Value, json};
@@ -1203,7 +1204,7 @@ async fn batches_carry_each_event_are_signed_as_one_and_retry_whole() {
     assert_eq!(member.status, DeliveryStatus::Batched);
     let batch = sender
         .store()
-        .delivery(member.batch.as_ref().unwrap())
+        .delivery(member.batch.as_ref().unwrap(), UnixMillis::now())
         .await
         .unwrap()
         .unwrap();

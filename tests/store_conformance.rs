@@ -14,8 +14,9 @@ use hookrelay::Secret;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::store::{
-    AttemptRecord, DeadReason, DeliveryStore, Enqueued, NewBatch, NewDelivery, NewMessage,
-    NextStep, Publication, PublishKey, Recorded, Release,
+    AttemptRecord, DeadReason, DeliveryLog, DeliveryQueue, DeliveryStore, EndpointRegistry,
+    Enqueued, NewBatch, NewDelivery, NewMessage, NextStep, Publication, PublishKey, Recorded,
+    Release,
 };
 use hookrelay::send::{
     DeliveryId, DeliveryKind, DeliveryQuery, DeliveryStatus, Endpoint, EndpointId, EndpointStatus,
@@ -132,7 +133,7 @@ async fn inactive_and_skipped_endpoints_are_not_claimed<S: DeliveryStore>(store:
                 None
             )
             .await,
-        Err(hookrelay::send::store::StoreError::UnknownEndpoint)
+        Err(e) if e.is_not_found()
     ));
 }
 
@@ -164,7 +165,11 @@ async fn an_expired_lease_is_claimed_again_and_the_stale_result_refused<S: Deliv
         .await
         .unwrap();
     assert_eq!(stale, vec![Recorded::Stale]);
-    let record = store.delivery(&first.delivery).await.unwrap().unwrap();
+    let record = store
+        .delivery(&first.delivery, at(0))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         record.status,
         DeliveryStatus::Pending,
@@ -214,7 +219,7 @@ async fn results_move_deliveries_along<S: DeliveryStore>(store: S) {
         .unwrap();
     assert_eq!(out, vec![Recorded::Saved; 3]);
 
-    let ra = store.delivery(&a.delivery).await.unwrap().unwrap();
+    let ra = store.delivery(&a.delivery, at(0)).await.unwrap().unwrap();
     assert_eq!(ra.status, DeliveryStatus::Pending);
     assert_eq!(ra.attempts, 1);
     assert_eq!(ra.next_attempt_at, Some(at(5_000)));
@@ -238,7 +243,12 @@ async fn results_move_deliveries_along<S: DeliveryStore>(store: S) {
         .await
         .unwrap();
     assert_eq!(
-        store.delivery(&a.delivery).await.unwrap().unwrap().status,
+        store
+            .delivery(&a.delivery, at(0))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         DeliveryStatus::Delivered
     );
     let log = store.attempts(&a.delivery).await.unwrap();
@@ -251,10 +261,13 @@ async fn results_move_deliveries_along<S: DeliveryStore>(store: S) {
     );
 
     let dead = store
-        .deliveries(&DeliveryQuery {
-            dead_only: true,
-            ..Default::default()
-        })
+        .deliveries(
+            &DeliveryQuery {
+                dead_only: true,
+                ..Default::default()
+            },
+            at(0),
+        )
         .await
         .unwrap();
     assert_eq!(dead.len(), 2);
@@ -365,26 +378,35 @@ async fn listing_by_message_and_endpoint<S: DeliveryStore>(store: S) {
         .await
         .unwrap();
     let of_message = store
-        .deliveries(&DeliveryQuery {
-            message: Some(message),
-            ..Default::default()
-        })
+        .deliveries(
+            &DeliveryQuery {
+                message: Some(message),
+                ..Default::default()
+            },
+            at(0),
+        )
         .await
         .unwrap();
     assert_eq!(of_message.len(), 2);
     let of_a = store
-        .deliveries(&DeliveryQuery {
-            endpoint: Some(EndpointId::new("ep_a").unwrap()),
-            ..Default::default()
-        })
+        .deliveries(
+            &DeliveryQuery {
+                endpoint: Some(EndpointId::new("ep_a").unwrap()),
+                ..Default::default()
+            },
+            at(0),
+        )
         .await
         .unwrap();
     assert_eq!(of_a.len(), 2);
     let limited = store
-        .deliveries(&DeliveryQuery {
-            limit: 1,
-            ..Default::default()
-        })
+        .deliveries(
+            &DeliveryQuery {
+                limit: 1,
+                ..Default::default()
+            },
+            at(0),
+        )
         .await
         .unwrap();
     assert_eq!(limited.len(), 1);
@@ -506,7 +528,7 @@ async fn throttled_deliveries_supersede_and_keep_the_window<S: DeliveryStore>(st
     assert_eq!(last.len(), 1);
     assert_eq!(last[0].message, *done[0].message_id());
     let superseded = store
-        .deliveries(&DeliveryQuery::default())
+        .deliveries(&DeliveryQuery::default(), at(0))
         .await
         .unwrap()
         .into_iter()
@@ -541,7 +563,12 @@ async fn manual_retries_expiry_and_uncharged_attempts<S: DeliveryStore>(store: S
         .remove(0);
     assert_eq!((again.attempts, again.charged), (1, 0));
     assert_eq!(
-        store.delivery(&b.delivery).await.unwrap().unwrap().status,
+        store
+            .delivery(&b.delivery, at(0))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         DeliveryStatus::Expired
     );
     let counts = store.counts(at(1_000)).await.unwrap();
@@ -567,7 +594,7 @@ async fn manual_retries_expiry_and_uncharged_attempts<S: DeliveryStore>(store: S
         log.iter().map(|l| l.manual).collect::<Vec<_>>(),
         [false, true]
     );
-    let done = store.delivery(&b.delivery).await.unwrap().unwrap();
+    let done = store.delivery(&b.delivery, at(0)).await.unwrap().unwrap();
     assert_eq!(done.status, DeliveryStatus::Delivered);
     assert_eq!(done.finished_at, Some(at(7)), "started at(0) + 7 ms");
     assert!(
@@ -693,7 +720,11 @@ async fn a_batch_replaces_its_members_atomically<S: DeliveryStore>(store: S) {
         (DeliveryKind::Batch, &b"[1,2]"[..])
     );
     assert_eq!(claim.event_id.as_str(), "bat_1");
-    let member = store.delivery(&claims[0].delivery).await.unwrap().unwrap();
+    let member = store
+        .delivery(&claims[0].delivery, at(0))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (member.status, member.batch.as_ref()),
         (DeliveryStatus::Batched, Some(&id))
@@ -872,7 +903,7 @@ async fn sqlite_keeps_everything_across_a_reopen() {
         secret.mac(&[b"x"]).to_hex(),
         "the reloaded secret signs the same"
     );
-    let record = store.delivery(&delivery).await.unwrap().unwrap();
+    let record = store.delivery(&delivery, at(0)).await.unwrap().unwrap();
     assert_eq!(record.status, DeliveryStatus::Pending);
     let next = store
         .claim(at(LEASE.as_millis() as u64), 1, LEASE, &[])

@@ -125,33 +125,7 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// An idempotency store could not answer. Treat it as a temporary failure (503): never
-/// process without a claim, never acknowledge without processing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The in-memory store is full: of claims in flight, or, with [`WhenFull::Refuse`], of
-    /// records that have not expired yet.
-    Full {
-        /// The configured capacity.
-        capacity: usize,
-    },
-    /// The database failed; the message omits connection details.
-    Backend(String),
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Full { capacity } => {
-                write!(f, "idempotency store is full ({capacity} records)")
-            }
-            Self::Backend(message) => write!(f, "idempotency store failed: {message}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
+pub use crate::StoreError;
 
 /// Unix seconds `ttl` after `now`, saturating.
 pub(crate) fn expiry(now: Timestamp, ttl: Duration) -> i64 {
@@ -235,7 +209,7 @@ pub enum WhenFull {
     /// Logged at `WARN` with feature `tracing`. The default.
     #[default]
     ForgetOldest,
-    /// Refuse new deliveries with [`StoreError::Full`] (503; the sender retries) until
+    /// Refuse new deliveries with an error that [is full](StoreError::is_full) (503; the sender retries) until
     /// records expire. No delivery runs twice, but under sustained load above
     /// `capacity / retention` new deliveries keep being refused, and a sender that runs out
     /// of retries drops them.
@@ -246,7 +220,7 @@ pub enum WhenFull {
 ///
 /// It holds at most `capacity` records; what happens when a new delivery finds it full is
 /// [`WhenFull`]'s choice (by default the oldest processed deliveries are forgotten). A store
-/// full of claims in flight refuses with [`StoreError::Full`] whatever the policy.
+/// full of claims in flight refuses with an error that [is full](StoreError::is_full) whatever the policy.
 ///
 /// Records are kept by a 128-bit keyed digest of the key (see the source for the collision
 /// argument), 32 bytes each: a million records take about 40 MB.
@@ -388,9 +362,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             Entry::Vacant(_) => {}
         }
         if !self.make_room(&mut records, now_secs) {
-            return Err(StoreError::Full {
-                capacity: self.capacity,
-            });
+            return Err(StoreError::full(self.capacity));
         }
         records.table.insert(digest, in_flight);
         Ok(Claim::Acquired)

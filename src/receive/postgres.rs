@@ -8,12 +8,7 @@ use super::idempotency::{Claim, IdempotencyKey, IdempotencyStore, Retention, Sto
 use crate::Timestamp;
 
 /// The table, created if missing under an advisory lock; `{s}` is the quoted schema.
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS {s}.hookrelay_idempotency (
-    key text PRIMARY KEY,
-    state text NOT NULL CHECK (state IN ('in_flight', 'done')),
-    expires_at int8 NOT NULL
-);
-CREATE INDEX IF NOT EXISTS hookrelay_idempotency_expiry ON {s}.hookrelay_idempotency (expires_at);";
+const SCHEMA: &str = include_str!("../send/store/migrations/postgres/idempotency.sql");
 
 /// Idempotency records in a PostgreSQL table, `hookrelay_idempotency`.
 ///
@@ -54,17 +49,20 @@ pub struct PostgresIdempotencyStore {
 }
 
 fn backend(err: sqlx::Error) -> StoreError {
-    // sqlx errors can carry host and user names; keep the kind only.
-    StoreError::Backend(crate::postgres::error_kind(&err).to_owned())
+    crate::store_error::from_sqlx(err)
 }
 
 impl PostgresIdempotencyStore {
     /// Connects to `url` (`postgres://user:password@host/database`) and creates the table in
     /// the `public` schema if it is missing.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = crate::postgres::open(url, 8)
-            .await
-            .map_err(|kind| StoreError::Backend(kind.to_owned()))?;
+        let pool = crate::postgres::open(
+            url,
+            8,
+            crate::postgres::ACQUIRE_TIMEOUT,
+            crate::postgres::STATEMENT_TIMEOUT,
+        )
+        .await?;
         Self::from_pool(pool).await
     }
 
@@ -78,7 +76,7 @@ impl PostgresIdempotencyStore {
     /// missing).
     pub async fn from_pool_in(pool: PgPool, schema: &str) -> Result<Self, StoreError> {
         if !crate::postgres::valid_schema(schema) {
-            return Err(StoreError::Backend("invalid schema name".into()));
+            return Err(StoreError::invalid_config("schema name"));
         }
         let quoted = format!("\"{schema}\"");
         let mut tx = pool.begin().await.map_err(backend)?;
@@ -99,11 +97,15 @@ impl PostgresIdempotencyStore {
         .map_err(backend)?;
         if !has_schema {
             let ddl = format!("CREATE SCHEMA IF NOT EXISTS {quoted}");
-            tx.execute(sqlx::raw_sql(&ddl)).await.map_err(backend)?;
+            tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.as_str())))
+                .await
+                .map_err(backend)?;
         }
         if !has_table {
             let ddl = SCHEMA.replace("{s}", &quoted);
-            tx.execute(sqlx::raw_sql(&ddl)).await.map_err(backend)?;
+            tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.as_str())))
+                .await
+                .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(Self {
@@ -129,8 +131,8 @@ impl PostgresIdempotencyStore {
         &self.pool
     }
 
-    fn q(&self, sql: &str) -> String {
-        sql.replace("{s}.", &self.prefix)
+    fn q(&self, sql: &str) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(sql.replace("{s}.", &self.prefix))
     }
 
     /// [`claim`](IdempotencyStore::claim) through your connection (inside your transaction).
@@ -141,7 +143,7 @@ impl PostgresIdempotencyStore {
         now: Timestamp,
         retention: Retention,
     ) -> Result<Claim, StoreError> {
-        let acquired: Option<i32> = sqlx::query_scalar(&self.q(
+        let acquired: Option<i32> = sqlx::query_scalar(self.q(
             "INSERT INTO {s}.hookrelay_idempotency AS i (key, state, expires_at)
              VALUES ($1, 'in_flight', $2)
              ON CONFLICT (key) DO UPDATE SET state = 'in_flight', expires_at = excluded.expires_at
@@ -159,7 +161,7 @@ impl PostgresIdempotencyStore {
         }
         // A new statement: it sees a conflicting transaction's row once that committed.
         let state: Option<String> = sqlx::query_scalar(
-            &self.q("SELECT state FROM {s}.hookrelay_idempotency WHERE key = $1"),
+            self.q("SELECT state FROM {s}.hookrelay_idempotency WHERE key = $1"),
         )
         .bind(key.as_str())
         .fetch_optional(&mut *conn)
@@ -180,7 +182,7 @@ impl PostgresIdempotencyStore {
         now: Timestamp,
         retention: Retention,
     ) -> Result<(), StoreError> {
-        sqlx::query(&self.q(
+        sqlx::query(self.q(
             "INSERT INTO {s}.hookrelay_idempotency (key, state, expires_at) VALUES ($1, 'done', $2)
              ON CONFLICT (key) DO UPDATE SET state = 'done', expires_at = excluded.expires_at",
         ))
@@ -196,11 +198,9 @@ impl PostgresIdempotencyStore {
     /// transaction holds); returns how many were removed. Call it until it returns less
     /// than `batch`.
     pub async fn sweep(&self, now: Timestamp, batch: usize) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            &self.q("DELETE FROM {s}.hookrelay_idempotency WHERE key IN (
+        let done = sqlx::query(self.q("DELETE FROM {s}.hookrelay_idempotency WHERE key IN (
                  SELECT key FROM {s}.hookrelay_idempotency WHERE expires_at <= $1
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)"),
-        )
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)"))
         .bind(now.as_unix())
         .bind(i64::try_from(batch).unwrap_or(i64::MAX))
         .execute(&self.pool)
@@ -233,7 +233,7 @@ impl IdempotencyStore for PostgresIdempotencyStore {
 
     async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
         sqlx::query(
-            &self.q("DELETE FROM {s}.hookrelay_idempotency WHERE key = $1 AND state = 'in_flight'"),
+            self.q("DELETE FROM {s}.hookrelay_idempotency WHERE key = $1 AND state = 'in_flight'"),
         )
         .bind(key.as_str())
         .execute(&self.pool)

@@ -6,11 +6,8 @@ use sqlx::sqlite::SqlitePool;
 use super::idempotency::{Claim, IdempotencyKey, IdempotencyStore, Retention, StoreError, expiry};
 use crate::Timestamp;
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS hookrelay_idempotency (
-    key TEXT PRIMARY KEY NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('in_flight', 'done')),
-    expires_at INTEGER NOT NULL
-)";
+/// The table, created if missing.
+const SCHEMA: &str = include_str!("../send/store/migrations/sqlite/idempotency.sql");
 
 /// Idempotency records in an SQLite table, `hookrelay_idempotency`.
 ///
@@ -40,8 +37,7 @@ pub struct SqliteIdempotencyStore {
 }
 
 fn backend(err: sqlx::Error) -> StoreError {
-    // sqlx errors can carry file paths; keep the kind only.
-    StoreError::Backend(crate::sqlite::error_kind(&err).to_owned())
+    crate::store_error::from_sqlx(err)
 }
 
 impl SqliteIdempotencyStore {
@@ -49,15 +45,16 @@ impl SqliteIdempotencyStore {
     /// `sqlite::memory:` (WAL, `synchronous = FULL`), and creates the table. To share one
     /// pool with the delivery store, open it once and use [`from_pool`](Self::from_pool).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = crate::sqlite::open(url)
-            .await
-            .map_err(|kind| StoreError::Backend(kind.to_owned()))?;
+        let pool = crate::sqlite::open(url).await?;
         Self::from_pool(pool).await
     }
 
     /// Uses an existing pool and creates the table if it is missing.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
-        sqlx::query(SCHEMA).execute(&pool).await.map_err(backend)?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&pool)
+            .await
+            .map_err(backend)?;
         Ok(Self { pool })
     }
 

@@ -64,6 +64,8 @@ pub(crate) fn store_failed(
     key: &IdempotencyKey,
     error: &StoreError,
 ) {
+    #[cfg(feature = "tracing")]
+    let error = crate::store_error::Chain(error);
     match operation {
         StoreOperation::Claim => emit!(
             error, %profile, %key, %error, status = 503u16,

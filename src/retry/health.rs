@@ -358,9 +358,9 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// (failure percent, window, minimum requests, cool-down), for stores.
-    #[cfg_attr(not(feature = "send"), allow(dead_code))]
-    pub(crate) fn settings(&self) -> (u8, Duration, u32, Duration) {
+    /// The settings as (failure percent, window, minimum requests, cool-down), e.g. for a
+    /// store to persist.
+    pub fn settings(&self) -> (u8, Duration, u32, Duration) {
         (
             self.failure_percent,
             self.window,

@@ -75,7 +75,7 @@ pub use health::{
 pub use jitter::{Jitter, JitterSource, JitterWindow, NoJitter, SeededJitter};
 pub use outcome::{AttemptOutcome, Classifier, ClientErrors, OutcomeClass};
 pub use planner::{Decision, DeliveryState, GiveUpReason};
-pub use policy::{RetryPolicy, RetryPolicyBuilder};
+pub use policy::{RetryPolicy, RetryPolicyBuilder, RetrySchedule};
 pub use rate_limit::{Acquire, RateLimit, TokenBucket};
 pub use retry_after::{RetryAfter, RetryAfterError};
 pub use time::UnixMillis;

@@ -118,13 +118,13 @@ impl Classifier {
         self
     }
 
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn client_errors(&self) -> ClientErrors {
+    /// How client errors (4xx other than those overridden) are classified.
+    pub fn client_errors(&self) -> ClientErrors {
         self.client_errors
     }
 
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn overrides(&self) -> &[(u16, OutcomeClass)] {
+    /// The per-status overrides, in the order they were added.
+    pub fn overrides(&self) -> &[(u16, OutcomeClass)] {
         &self.overrides
     }
 

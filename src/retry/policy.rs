@@ -9,6 +9,23 @@ const SECOND: u64 = 1000;
 const MINUTE: u64 = 60 * SECOND;
 const HOUR: u64 = 60 * MINUTE;
 
+/// A policy's schedule as [`RetryPolicy::schedule`] reports it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RetrySchedule {
+    /// The delay before each retry; the last one repeats.
+    Delays(Vec<Duration>),
+    /// `base × factor^(retry − 1)`, capped at `cap`.
+    Exponential {
+        /// The first retry's delay.
+        base: Duration,
+        /// The growth factor.
+        factor: f64,
+        /// The longest delay.
+        cap: Duration,
+    },
+}
+
 /// When the retries happen: delays between the end of one attempt and the start of the next.
 #[derive(Debug, Clone, PartialEq)]
 enum Schedule {
@@ -64,6 +81,26 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The retry schedule: the delays or the exponential curve.
+    pub fn schedule(&self) -> RetrySchedule {
+        match &self.schedule {
+            Schedule::List(d) => {
+                RetrySchedule::Delays(d.iter().map(|&ms| Duration::from_millis(ms)).collect())
+            }
+            Schedule::Exponential { base, factor, cap } => RetrySchedule::Exponential {
+                base: Duration::from_millis(*base),
+                factor: *factor,
+                cap: Duration::from_millis(*cap),
+            },
+        }
+    }
+
+    /// The range [`max_attempts`](RetryPolicyBuilder::max_attempts) must fall in (task-hub:
+    /// 1 to 10; otherwise 1 to `u32::MAX`).
+    pub fn max_attempts_range(&self) -> (u32, u32) {
+        self.attempts_range
+    }
+
     /// A builder for a custom policy, starting from: exponential 1 s × 2 capped at 1 h,
     /// 8 attempts, [`Jitter::Full`], 10 s timeout, no maximum age, `Retry-After` capped at
     /// 1 h, default classification, no rate limit.
@@ -382,6 +419,13 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// The range [`max_attempts`](Self::max_attempts) must fall in, checked by
+    /// [`build`](Self::build) (task-hub's "configurable up to 10" is 1 to 10).
+    pub fn max_attempts_range(mut self, min: u32, max: u32) -> Self {
+        self.attempts_range = (min, max);
+        self
+    }
+
     /// Give a delivery up as expired once it is older than `age`.
     pub fn max_age(mut self, age: Duration) -> Self {
         self.max_age = Some(age);
@@ -496,136 +540,8 @@ impl RetryPolicyBuilder {
     }
 }
 
-/// The stored form of a policy (for delivery stores), as JSON.
-impl RetryPolicy {
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn to_json(&self) -> serde_json::Value {
-        use serde_json::json;
-        let schedule = match &self.schedule {
-            Schedule::List(delays) => json!({ "delays_ms": delays.to_vec() }),
-            Schedule::Exponential { base, factor, cap } => {
-                json!({ "base_ms": base, "factor": factor, "cap_ms": cap })
-            }
-        };
-        let jitter = match self.jitter {
-            Jitter::None => json!("none"),
-            Jitter::Full => json!("full"),
-            Jitter::Equal => json!("equal"),
-            Jitter::Proportional { percent } => json!({ "percent": percent }),
-        };
-        let class = |c: OutcomeClass| match c {
-            OutcomeClass::Delivered => "delivered",
-            OutcomeClass::Retryable => "retryable",
-            OutcomeClass::Final => "final",
-            OutcomeClass::DisableEndpoint => "disable_endpoint",
-        };
-        json!({
-            "schedule": schedule,
-            "max_attempts": self.max_attempts,
-            "max_age_ms": self.max_age_ms,
-            "jitter": jitter,
-            "timeout_ms": duration_to_millis(self.timeout),
-            "retry_after_cap_ms": self.retry_after_cap_ms,
-            "client_errors": match self.classifier.client_errors() {
-                ClientErrors::Final => "final",
-                _ => "retry",
-            },
-            "overrides": self.classifier.overrides().iter()
-                .map(|&(code, c)| json!([code, class(c)])).collect::<Vec<_>>(),
-            "rate_limit": self.rate_limit.map(|l| json!([l.requests(), duration_to_millis(l.interval()), l.burst()])),
-            "attempts_range": [self.attempts_range.0, self.attempts_range.1],
-        })
-    }
-
-    /// The policy [`to_json`](Self::to_json) wrote; `None` if `value` is not one.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn from_json(value: &serde_json::Value) -> Option<Self> {
-        let ms = |v: &serde_json::Value| v.as_u64().map(Duration::from_millis);
-        let u32_of = |v: &serde_json::Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
-        let schedule = &value["schedule"];
-        let mut builder = RetryPolicy::builder();
-        builder = if let Some(delays) = schedule["delays_ms"].as_array() {
-            builder.delays(delays.iter().map(ms).collect::<Option<Vec<_>>>()?)
-        } else {
-            builder.exponential(
-                ms(&schedule["base_ms"])?,
-                schedule["factor"].as_f64()?,
-                ms(&schedule["cap_ms"])?,
-            )
-        };
-        builder.attempts_range = (
-            u32_of(&value["attempts_range"][0])?,
-            u32_of(&value["attempts_range"][1])?,
-        );
-        builder = builder
-            .max_attempts(u32_of(&value["max_attempts"])?)
-            .timeout(ms(&value["timeout_ms"])?)
-            .retry_after_cap(ms(&value["retry_after_cap_ms"])?);
-        builder = match &value["max_age_ms"] {
-            serde_json::Value::Null => builder.without_max_age(),
-            age => builder.max_age(ms(age)?),
-        };
-        builder = builder.jitter(match &value["jitter"] {
-            serde_json::Value::String(s) if s == "none" => Jitter::None,
-            serde_json::Value::String(s) if s == "full" => Jitter::Full,
-            serde_json::Value::String(s) if s == "equal" => Jitter::Equal,
-            other => Jitter::Proportional {
-                percent: u8::try_from(other["percent"].as_u64()?).ok()?,
-            },
-        });
-        let mut classifier =
-            Classifier::new().with_client_errors(if value["client_errors"] == "final" {
-                ClientErrors::Final
-            } else {
-                ClientErrors::Retry
-            });
-        for rule in value["overrides"].as_array()? {
-            let code = u16::try_from(rule[0].as_u64()?).ok()?;
-            let class = match rule[1].as_str()? {
-                "delivered" => OutcomeClass::Delivered,
-                "retryable" => OutcomeClass::Retryable,
-                "final" => OutcomeClass::Final,
-                "disable_endpoint" => OutcomeClass::DisableEndpoint,
-                _ => return None,
-            };
-            classifier = classifier.with_status(code, class);
-        }
-        builder = builder.classifier(classifier);
-        builder = match &value["rate_limit"] {
-            serde_json::Value::Null => builder.without_rate_limit(),
-            limit => builder.rate_limit(
-                RateLimit::new(u32_of(&limit[0])?, ms(&limit[1])?, u32_of(&limit[2])?).ok()?,
-            ),
-        };
-        builder.build().ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn json_form_round_trips() {
-        use super::*;
-        for policy in [
-            RetryPolicy::proposal_generator(),
-            RetryPolicy::tasklink(),
-            RetryPolicy::taskon(),
-            RetryPolicy::task_hub_builder()
-                .max_attempts(10)
-                .build()
-                .unwrap(),
-            RetryPolicy::standard_webhooks(),
-            RetryPolicy::builder()
-                .exponential(Duration::from_secs(2), 1.5, Duration::from_secs(90))
-                .classify_status(404, OutcomeClass::Final)
-                .client_errors(ClientErrors::Final)
-                .build()
-                .unwrap(),
-        ] {
-            assert_eq!(RetryPolicy::from_json(&policy.to_json()), Some(policy));
-        }
-    }
-
     use super::*;
 
     #[test]

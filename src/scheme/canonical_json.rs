@@ -88,8 +88,7 @@ impl ApiKey {
     }
 
     /// The key text, for stores that must persist it. Do not log it.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn expose(&self) -> &str {
+    pub fn expose(&self) -> &str {
         &self.0
     }
 

@@ -53,20 +53,6 @@ impl Batching {
     pub fn max_wait(&self) -> Duration {
         self.max_wait
     }
-
-    pub(crate) fn to_json(self) -> serde_json::Value {
-        serde_json::json!([
-            self.max_events,
-            u64::try_from(self.max_wait.as_millis()).unwrap_or(u64::MAX)
-        ])
-    }
-
-    pub(crate) fn from_json(value: &serde_json::Value) -> Option<Self> {
-        Some(Batching::new(
-            u32::try_from(value[0].as_u64()?).ok()?,
-            Duration::from_millis(value[1].as_u64()?),
-        ))
-    }
 }
 
 /// The batch body: the members' bodies as one JSON array.

@@ -165,7 +165,7 @@ impl<S, T> fmt::Debug for Dispatcher<S, T> {
 /// One endpoint's limits and health, as this dispatcher keeps them.
 struct Gate {
     endpoint: Arc<Endpoint>,
-    scheme: Arc<dyn Scheme>,
+    scheme: Option<Arc<dyn Scheme>>,
     bucket: Option<TokenBucket>,
     in_flight: u32,
     /// Left out of claims until then (our rate limit, the receiver's pacing, an open
@@ -178,7 +178,7 @@ struct Gate {
 impl Gate {
     fn new(endpoint: Arc<Endpoint>, now: UnixMillis) -> Self {
         Gate {
-            scheme: Arc::from(endpoint.scheme()),
+            scheme: endpoint.scheme().ok().map(Arc::from),
             bucket: endpoint.rate_limit().map(|l| TokenBucket::new(l, now)),
             health: endpoint
                 .auto_disable_after()
@@ -307,7 +307,7 @@ impl DispatcherHandle {
         let _ = self.stop.send(Some(Instant::now() + deadline));
         match self.task.await {
             Ok(result) => result,
-            Err(_) => Err(StoreError::Backend("the dispatcher task panicked".into())),
+            Err(panic) => Err(StoreError::other(panic)),
         }
     }
 }
@@ -490,7 +490,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                             health.enable();
                         }
                     }
-                    old.scheme = Arc::from(endpoint.scheme());
+                    old.scheme = endpoint.scheme().ok().map(Arc::from);
                     old.endpoint = endpoint;
                     old
                 }
@@ -638,7 +638,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         let timeout = policy.timeout().min(self.lease.mul_f64(0.75));
         let request = signed_request(
             &endpoint,
-            &*gate.scheme,
+            gate.scheme.as_deref(),
             &Attempt {
                 event_id: claim.event_id.as_str(),
                 event_type: claim.event_type.as_str(),
@@ -762,7 +762,8 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     async fn apply_changes(&mut self) -> Result<(), StoreError> {
         for (endpoint, since) in std::mem::take(&mut self.failing_marks) {
             match self.shared.store.set_failing_since(&endpoint, since).await {
-                Ok(()) | Err(StoreError::UnknownEndpoint) => {}
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
             }
         }
@@ -782,7 +783,8 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                     .set_endpoint_status(endpoint, EndpointStatus::Disabled, Some(&note))
                     .await
                 {
-                    Ok(()) | Err(StoreError::UnknownEndpoint) => {}
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => {}
                     Err(e) => return Err(e),
                 }
             }

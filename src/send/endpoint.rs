@@ -7,9 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::Secret;
 use crate::json::WriterOptions;
 use crate::profile::Profile;
-use crate::retry::{
-    AutoDisable, CircuitBreaker, CircuitBreakerBuilder, RateLimit, RetryPolicy, UnixMillis,
-};
+use crate::retry::{AutoDisable, CircuitBreakerBuilder, RateLimit, RetryPolicy, UnixMillis};
 use crate::scheme::{ApiKey, Scheme};
 
 use super::{Batching, EndpointId, Ordering, Throttle};
@@ -145,6 +143,11 @@ pub struct SigningSecret {
 }
 
 impl SigningSecret {
+    /// `secret`, signing until `until` (`None`: for good).
+    pub fn new(secret: Secret, until: Option<UnixMillis>) -> Self {
+        SigningSecret { secret, until }
+    }
+
     /// The secret.
     pub fn secret(&self) -> &Secret {
         &self.secret
@@ -246,6 +249,7 @@ impl Endpoint {
             status_note: None,
             status_set: false,
             batching: None,
+            failing_since: None,
         }
     }
 
@@ -280,6 +284,7 @@ impl Endpoint {
             status_note: self.status_note.clone(),
             status_set: true,
             batching: self.batching,
+            failing_since: self.failing_since,
         }
     }
 
@@ -351,12 +356,14 @@ impl Endpoint {
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.policy
     }
-    /// The signing scheme.
-    pub fn scheme(&self) -> Box<dyn Scheme> {
-        // `build` checked that TaskOn has its key.
+    /// The signing scheme; an error if the profile's scheme cannot be built (TaskOn without
+    /// its API key — [`build`](EndpointBuilder::build) refuses that, so only an endpoint
+    /// read back from a damaged store can hit it). Never falls back to another scheme: the
+    /// dispatcher records such an attempt as [`AttemptError::Unsignable`](super::store::AttemptError::Unsignable).
+    pub fn scheme(&self) -> Result<Box<dyn Scheme>, EndpointError> {
         self.profile
             .scheme(self.api_key.clone())
-            .unwrap_or_else(|_| Box::new(crate::scheme::RawBody))
+            .map_err(|_| EndpointError::MissingApiKey)
     }
 
     /// Ordering of its deliveries (off by default).
@@ -412,130 +419,6 @@ impl Endpoint {
         self.status_note = note;
         self
     }
-
-    /// The stored form, for delivery stores: every setting, secrets included (as
-    /// `whsec_<base64>`), so the store must be protected like the secrets themselves.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn to_json(&self) -> serde_json::Value {
-        use serde_json::json;
-        json!({
-            "url": self.url.as_str(),
-            "profile": self.profile.name(),
-            "api_key": self.api_key.as_ref().map(ApiKey::expose),
-            "secrets": self.secrets.iter().map(|s| json!({
-                "key": s.secret.reveal_whsec(),
-                "until_ms": s.until.map(UnixMillis::as_millis),
-            })).collect::<Vec<_>>(),
-            "filter": self.filter.patterns(),
-            "status": self.status.as_str(),
-            "rate_limit": self.rate_limit.map(|l| json!([
-                l.requests(),
-                u64::try_from(l.interval().as_millis()).unwrap_or(u64::MAX),
-                l.burst(),
-            ])),
-            "concurrency": self.concurrency.get(),
-            "json": self.json.code(),
-            "headers": self.headers.iter()
-                .filter_map(|(k, v)| Some(json!([k.as_str(), v.to_str().ok()?])))
-                .collect::<Vec<_>>(),
-            "name": self.name,
-            "description": self.description,
-            "policy": self.policy.to_json(),
-            "ordering": self.ordering.to_json(),
-            "throttle": self.throttle.as_ref().map(Throttle::to_json),
-            "auto_disable_ms": self.auto_disable.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            "breaker": self.breaker.as_ref().map(|b| {
-                let (percent, window, min_requests, cool_down) = b.settings();
-                json!([
-                    percent,
-                    u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
-                    min_requests,
-                    u64::try_from(cool_down.as_millis()).unwrap_or(u64::MAX),
-                ])
-            }),
-            "status_note": self.status_note,
-            "batching": self.batching.map(Batching::to_json),
-            "failing_since_ms": self.failing_since.map(UnixMillis::as_millis),
-        })
-    }
-
-    /// The endpoint [`to_json`](Self::to_json) wrote, under `id`; `None` if it is not one.
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn from_json(id: EndpointId, value: &serde_json::Value) -> Option<Endpoint> {
-        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
-        let profile: Profile = value["profile"].as_str()?.parse().ok()?;
-        let mut builder = Endpoint::builder(value["url"].as_str()?, profile)
-            .id(id)
-            .status(EndpointStatus::parse(value["status"].as_str()?)?)
-            .concurrency(u32::try_from(value["concurrency"].as_u64()?).ok()?)
-            .json(match value["json"].as_u64()? {
-                1 => JsonMode::PythonAscii,
-                _ => JsonMode::JavaScript,
-            })
-            .retry_policy(RetryPolicy::from_json(&value["policy"])?);
-        if let Some(key) = value["api_key"].as_str() {
-            builder = builder.api_key(ApiKey::new(key).ok()?);
-        }
-        let mut secrets = Vec::new();
-        for s in value["secrets"].as_array()? {
-            secrets.push(SigningSecret {
-                secret: Secret::from_base64(s["key"].as_str()?).ok()?,
-                until: s["until_ms"].as_u64().map(UnixMillis::from_millis),
-            });
-        }
-        builder = builder.secrets(secrets);
-        for pattern in value["filter"].as_array()? {
-            builder = builder.subscribe(pattern.as_str()?);
-        }
-        builder = match &value["rate_limit"] {
-            serde_json::Value::Null => builder.without_rate_limit(),
-            l => builder.rate_limit(
-                RateLimit::new(
-                    u32::try_from(l[0].as_u64()?).ok()?,
-                    Duration::from_millis(l[1].as_u64()?),
-                    u32::try_from(l[2].as_u64()?).ok()?,
-                )
-                .ok()?,
-            ),
-        };
-        for header in value["headers"].as_array()? {
-            builder = builder.header(header[0].as_str()?, header[1].as_str()?);
-        }
-        if let Some(name) = text(&value["name"]) {
-            builder = builder.name(name);
-        }
-        if let Some(description) = text(&value["description"]) {
-            builder = builder.description(description);
-        }
-        builder.ordering = Ordering::from_json(&value["ordering"])?;
-        builder.throttle = match &value["throttle"] {
-            serde_json::Value::Null => None,
-            t => Some(Throttle::from_json(t)?),
-        };
-        builder.auto_disable = value["auto_disable_ms"].as_u64().map(Duration::from_millis);
-        builder.breaker = match &value["breaker"] {
-            serde_json::Value::Null => None,
-            b => Some(
-                CircuitBreaker::builder()
-                    .failure_percent(u8::try_from(b[0].as_u64()?).ok()?)
-                    .window(Duration::from_millis(b[1].as_u64()?))
-                    .min_requests(u32::try_from(b[2].as_u64()?).ok()?)
-                    .cool_down(Duration::from_millis(b[3].as_u64()?)),
-            ),
-        };
-        builder.status_note = text(&value["status_note"]);
-        builder.batching = match &value["batching"] {
-            serde_json::Value::Null => None,
-            b => Some(Batching::from_json(b)?),
-        };
-        let failing_since = value["failing_since_ms"]
-            .as_u64()
-            .map(UnixMillis::from_millis);
-        builder
-            .build()
-            .ok()
-            .map(|e| e.with_failing_since(failing_since))
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -569,6 +452,7 @@ pub struct EndpointBuilder {
     status_note: Option<String>,
     status_set: bool,
     batching: Option<Batching>,
+    failing_since: Option<UnixMillis>,
 }
 
 impl EndpointBuilder {
@@ -715,6 +599,20 @@ impl EndpointBuilder {
         self
     }
 
+    /// Why the endpoint has its status ([`Endpoint::status_note`]), e.g. as a store read it
+    /// back.
+    pub fn status_note(mut self, note: impl Into<String>) -> Self {
+        self.status_note = Some(note.into());
+        self
+    }
+
+    /// When its current run of failures began ([`Endpoint::failing_since`]), e.g. as a
+    /// store read it back.
+    pub fn failing_since(mut self, since: UnixMillis) -> Self {
+        self.failing_since = Some(since);
+        self
+    }
+
     /// Sends events in batches (see [`Batching`] for the wire shape). Off by default.
     pub fn batch(mut self, batching: Batching) -> Self {
         self.batching = Some(batching);
@@ -792,7 +690,7 @@ impl EndpointBuilder {
             breaker: self.breaker,
             status_note: self.status_note,
             batching: self.batching,
-            failing_since: None,
+            failing_since: self.failing_since,
         })
     }
 }

@@ -79,7 +79,7 @@ impl<S: DeliveryStore> Sender<S> {
             .store
             .endpoint(id)
             .await?
-            .ok_or(StoreError::UnknownEndpoint)?;
+            .ok_or_else(|| StoreError::not_found("endpoint"))?;
         let challenge = super::id::random_id("");
         let request_id = format!("hs_{challenge}");
         let body = serde_json::json!({ "type": VERIFY_EVENT, "challenge": challenge });
@@ -87,7 +87,7 @@ impl<S: DeliveryStore> Sender<S> {
         let now = self.shared.now();
         let request = signed_request(
             &endpoint,
-            &*endpoint.scheme(),
+            endpoint.scheme().ok().as_deref(),
             &Attempt {
                 event_id: &request_id,
                 event_type: VERIFY_EVENT,

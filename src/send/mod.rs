@@ -98,12 +98,13 @@ pub use recovery::DeadLetter;
 pub use sender::{PublishError, Sender};
 pub use ssrf::{AddressPolicy, Destination, InvalidRange, IpRange, is_public};
 pub use store::{
-    AttemptLog, DeliveryCounts, DeliveryKind, DeliveryQuery, DeliveryRecord, DeliveryStatus,
-    DeliveryStore, MemoryStore, Purged, Retention,
+    AttemptLog, DeliveryCounts, DeliveryKind, DeliveryLog, DeliveryQuery, DeliveryQueue,
+    DeliveryRecord, DeliveryStatus, DeliveryStore, EndpointRegistry, MemoryStore, Purged,
+    Retention,
 };
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use store::{Durability, SqliteStore};
+pub use store::{Durability, SqliteStore, SqliteStoreBuilder};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::{Migrations, PostgresStore, PostgresStoreBuilder};

@@ -49,23 +49,6 @@ impl Ordering {
             Self::PerKey(field) => field.text_in(data),
         }
     }
-
-    pub(crate) fn to_json(&self) -> Value {
-        match self {
-            Self::Unordered => Value::Null,
-            Self::PerEndpoint => Value::String(String::new()),
-            Self::PerKey(field) => Value::String(field.as_str().to_owned()),
-        }
-    }
-
-    pub(crate) fn from_json(value: &Value) -> Option<Self> {
-        match value {
-            Value::Null => Some(Self::Unordered),
-            Value::String(s) if s.is_empty() => Some(Self::PerEndpoint),
-            Value::String(s) => DataPointer::new(s).ok().map(Self::PerKey),
-            _ => None,
-        }
-    }
 }
 
 /// A JSON pointer (RFC 6901) into an event's data, such as `/job_id` or `/job/id`.

@@ -34,6 +34,31 @@ impl Sender<PostgresStore> {
     /// tx.commit().await?; // the order and its webhook, together
     /// # Ok(()) }
     /// ```
+    ///
+    /// A store failure is a [`PublishError::Store`] holding a [`StoreError`](crate::StoreError);
+    /// ask it whether the transaction is worth running again (a serialization failure under
+    /// `REPEATABLE READ`/`SERIALIZABLE`, a deadlock, a lost connection) — never compare its
+    /// message:
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: sqlx::PgPool, sender: hookrelay::send::Sender<hookrelay::send::PostgresStore>)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// use hookrelay::event::OutgoingEvent;
+    /// use hookrelay::send::PublishError;
+    ///
+    /// loop {
+    ///     let mut tx = pool.begin().await?;
+    ///     let event = OutgoingEvent::new("order.paid", serde_json::json!({"orderId": 42}));
+    ///     match sender.publish_in(&mut tx, event).await {
+    ///         Ok(_) => {}
+    ///         Err(PublishError::Store(err)) if err.is_retryable() => continue, // rolled back
+    ///         Err(err) => return Err(err.into()),
+    ///     }
+    ///     tx.commit().await?;
+    ///     break;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn publish_in(
         &self,
         conn: &mut PgConnection,
@@ -47,8 +72,9 @@ impl Sender<PostgresStore> {
     /// returns the first message's id and creates nothing. A concurrent transaction holding
     /// the same key makes this call wait for its commit or rollback. Under `REPEATABLE READ`
     /// or `SERIALIZABLE`, a key committed by a concurrent transaction after yours began
-    /// fails this call with a serialization error, as PostgreSQL's `ON CONFLICT` does:
-    /// retry your transaction.
+    /// fails this call with a serialization failure, as PostgreSQL's `ON CONFLICT` does: the
+    /// error [is retryable](crate::StoreError::is_retryable) (`PublishError::Store(err)` with
+    /// `err.is_retryable()`): run your transaction again.
     pub async fn publish_with_key_in(
         &self,
         conn: &mut PgConnection,

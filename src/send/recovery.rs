@@ -46,11 +46,14 @@ impl<S: DeliveryStore> Sender<S> {
         let failed: Vec<DeliveryId> = self
             .shared
             .store
-            .deliveries(&DeliveryQuery {
-                endpoint: Some(endpoint.clone()),
-                since: Some(UnixMillis::from(since)),
-                ..Default::default()
-            })
+            .deliveries(
+                &DeliveryQuery {
+                    endpoint: Some(endpoint.clone()),
+                    since: Some(UnixMillis::from(since)),
+                    ..Default::default()
+                },
+                self.shared.now(),
+            )
             .await?
             .into_iter()
             .filter(|d| {
@@ -84,12 +87,15 @@ impl<S: DeliveryStore> Sender<S> {
         let dead = self
             .shared
             .store
-            .deliveries(&DeliveryQuery {
-                endpoint: endpoint.cloned(),
-                dead_only: true,
-                limit,
-                ..Default::default()
-            })
+            .deliveries(
+                &DeliveryQuery {
+                    endpoint: endpoint.cloned(),
+                    dead_only: true,
+                    limit,
+                    ..Default::default()
+                },
+                self.shared.now(),
+            )
             .await?;
         let mut out = Vec::with_capacity(dead.len());
         for delivery in dead {

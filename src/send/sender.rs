@@ -240,7 +240,7 @@ impl<S: DeliveryStore> Sender<S> {
             .store
             .endpoint(endpoint)
             .await?
-            .ok_or(PublishError::Store(StoreError::UnknownEndpoint))?;
+            .ok_or_else(|| PublishError::Store(StoreError::not_found("endpoint")))?;
         let data = payload.unwrap_or_else(|| serde_json::json!({ "test": true }));
         let event = OutgoingEvent::new(crate::event::proposal_generator::WEBHOOK_TEST, data)
             .with_time(self.shared.clock.now());
@@ -265,10 +265,13 @@ impl<S: DeliveryStore> Sender<S> {
     ) -> Result<Vec<super::DeliveryRecord>, StoreError> {
         self.shared
             .store
-            .deliveries(&super::DeliveryQuery {
-                message: Some(message.clone()),
-                ..Default::default()
-            })
+            .deliveries(
+                &super::DeliveryQuery {
+                    message: Some(message.clone()),
+                    ..Default::default()
+                },
+                self.shared.now(),
+            )
             .await
     }
 
@@ -310,9 +313,11 @@ pub(crate) fn accepted(endpoints: &[Arc<Endpoint>], results: Vec<Enqueued>) -> V
 
 /// The one id a single publish returns.
 pub(crate) fn only(mut ids: Vec<MessageId>) -> Result<MessageId, PublishError> {
-    ids.pop().ok_or(PublishError::Store(StoreError::Backend(
-        "the store returned no result".into(),
-    )))
+    ids.pop().ok_or_else(|| {
+        PublishError::Store(StoreError::other(
+            "the store returned no result for the publish",
+        ))
+    })
 }
 
 /// One message and its fan-out: one delivery per endpoint that takes `event` (active or

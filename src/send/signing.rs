@@ -28,7 +28,7 @@ pub(crate) struct Attempt<'a> {
 /// Signs `body` for `endpoint` afresh at `now`.
 pub(crate) fn signed_request(
     endpoint: &Endpoint,
-    scheme: &dyn Scheme,
+    scheme: Option<&dyn Scheme>,
     attempt: &Attempt<'_>,
     body: &Bytes,
     now: UnixMillis,
@@ -46,6 +46,7 @@ pub(crate) fn signed_request(
     };
     let secrets = endpoint.active_secrets(now);
     let signed = scheme
+        .ok_or(Unsignable)?
         .sign_all(&secrets, &profile.signing_message(body, &ctx))
         .map_err(|_| Unsignable)?;
     let mut headers = http::HeaderMap::with_capacity(8 + endpoint.headers().len());

@@ -226,5 +226,8 @@ impl AttemptSpan {
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn store_failed(error: &super::store::StoreError) {
     #[cfg(feature = "tracing")]
-    tracing::warn!(target: "hookrelay::send", %error, "delivery store failed; retrying");
+    {
+        let error = crate::store_error::Chain(error);
+        tracing::warn!(target: "hookrelay::send", %error, "delivery store failed; retrying");
+    }
 }

@@ -79,6 +79,21 @@ impl Throttle {
         self.window
     }
 
+    /// The event type that is throttled (`job.progress`).
+    pub fn progress_type(&self) -> &str {
+        &self.progress
+    }
+
+    /// The event types that end a key's stream (`job.completed`, `job.failed`).
+    pub fn terminal_types(&self) -> &[String] {
+        &self.terminal
+    }
+
+    /// The field of the event's data that keys it (`/job_id`).
+    pub fn key(&self) -> &DataPointer {
+        &self.key
+    }
+
     /// How an event of `event_type` with `data` falls under this throttle, if at all.
     pub fn group(&self, event_type: &str, data: &Value) -> Option<ThrottleGroup> {
         let window = if event_type == self.progress {
@@ -92,28 +107,6 @@ impl Throttle {
         Some(ThrottleGroup {
             key: format!("{}|{key}", self.progress),
             window,
-        })
-    }
-
-    pub(crate) fn to_json(&self) -> Value {
-        serde_json::json!({
-            "progress": self.progress,
-            "terminal": self.terminal,
-            "key": self.key.as_str(),
-            "window_ms": u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX),
-        })
-    }
-
-    pub(crate) fn from_json(value: &Value) -> Option<Self> {
-        Some(Throttle {
-            progress: value["progress"].as_str()?.to_owned(),
-            terminal: value["terminal"]
-                .as_array()?
-                .iter()
-                .map(|t| t.as_str().map(str::to_owned))
-                .collect::<Option<_>>()?,
-            key: DataPointer::new(value["key"].as_str()?).ok()?,
-            window: Duration::from_millis(value["window_ms"].as_u64()?),
         })
     }
 }

@@ -111,7 +111,7 @@ impl IdempotencyStore for UnreachableStore {
     ) -> Result<Claim, StoreError> {
         match self.claims {
             true => Ok(Claim::Acquired),
-            false => Err(StoreError::Backend(UNREACHABLE.into())),
+            false => Err(StoreError::retryable(UNREACHABLE)),
         }
     }
 
@@ -121,10 +121,10 @@ impl IdempotencyStore for UnreachableStore {
         _: Timestamp,
         _: Retention,
     ) -> Result<(), StoreError> {
-        Err(StoreError::Backend(UNREACHABLE.into()))
+        Err(StoreError::retryable(UNREACHABLE))
     }
 
     async fn release(&self, _: &IdempotencyKey) -> Result<(), StoreError> {
-        Err(StoreError::Backend(UNREACHABLE.into()))
+        Err(StoreError::retryable(UNREACHABLE))
     }
 }

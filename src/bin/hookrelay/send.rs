@@ -9,7 +9,7 @@ use hookrelay::retry::{RetryPolicy, UnixMillis};
 use hookrelay::scheme::ApiKey;
 use hookrelay::send::store::AttemptError;
 use hookrelay::send::{
-    AddressPolicy, DeliveryStatus, DeliveryStore as _, Endpoint, EndpointStatus, MemoryStore,
+    AddressPolicy, DeliveryLog as _, DeliveryStatus, Endpoint, EndpointStatus, MemoryStore,
     ReqwestTransport, Sender,
 };
 
@@ -170,7 +170,7 @@ async fn deliver(
             .map_err(|e| failed(e.to_string()))?;
         let record = sender
             .store()
-            .delivery(&delivery.id)
+            .delivery(&delivery.id, UnixMillis::now())
             .await
             .map_err(|e| failed(e.to_string()))?
             .ok_or_else(|| failed("the delivery vanished".into()))?;

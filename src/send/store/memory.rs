@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{
-    AttemptLog, AttemptRecord, Claim, DeliveryCounts, DeliveryKind, DeliveryQuery, DeliveryRecord,
-    DeliveryStatus, DeliveryStore, Enqueued, FencingToken, NewBatch, NextStep, Publication, Purged,
-    Recorded, Release, Retention, StoreError,
+    AttemptLog, AttemptRecord, Claim, DeliveryCounts, DeliveryKind, DeliveryLog, DeliveryQuery,
+    DeliveryQueue, DeliveryRecord, DeliveryStatus, EndpointRegistry, Enqueued, FencingToken,
+    NewBatch, NextStep, Publication, Purged, Recorded, Release, Retention, StoreError,
 };
 use crate::event::{EventId, EventType};
 use crate::retry::UnixMillis;
@@ -127,7 +127,7 @@ impl MemoryStore {
         let endpoint = inner
             .endpoints
             .get_mut(id)
-            .ok_or(StoreError::UnknownEndpoint)?;
+            .ok_or_else(|| StoreError::not_found("endpoint"))?;
         *endpoint = Arc::new(change((**endpoint).clone()));
         Ok(())
     }
@@ -250,7 +250,7 @@ impl Inner {
     }
 }
 
-impl DeliveryStore for MemoryStore {
+impl EndpointRegistry for MemoryStore {
     async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
         self.lock()
             .endpoints
@@ -260,14 +260,6 @@ impl DeliveryStore for MemoryStore {
 
     async fn endpoint(&self, id: &EndpointId) -> Result<Option<Arc<Endpoint>>, StoreError> {
         Ok(self.lock().endpoints.get(id).cloned())
-    }
-
-    async fn set_failing_since(
-        &self,
-        id: &EndpointId,
-        since: Option<UnixMillis>,
-    ) -> Result<(), StoreError> {
-        self.update_endpoint(id, |e| e.with_failing_since(since))
     }
 
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
@@ -286,6 +278,16 @@ impl DeliveryStore for MemoryStore {
         self.update_endpoint(id, |e| e.with_status_note(status, note.map(str::to_owned)))
     }
 
+    async fn set_failing_since(
+        &self,
+        id: &EndpointId,
+        since: Option<UnixMillis>,
+    ) -> Result<(), StoreError> {
+        self.update_endpoint(id, |e| e.with_failing_since(since))
+    }
+}
+
+impl DeliveryQueue for MemoryStore {
     async fn enqueue(
         &self,
         publications: Vec<Publication>,
@@ -541,65 +543,6 @@ impl DeliveryStore for MemoryStore {
         Ok(self.lock().queue.first().map(|(at, _, _)| *at))
     }
 
-    async fn delivery(&self, id: &DeliveryId) -> Result<Option<DeliveryRecord>, StoreError> {
-        let inner = self.lock();
-        Ok(inner
-            .deliveries
-            .get(id)
-            .map(|row| inner.record_of(id, row, Some(UnixMillis::now()))))
-    }
-
-    async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let inner = self.lock();
-        let now = Some(UnixMillis::now());
-        // Listing is rare: sort the matches into publish order rather than keep a second
-        // index of every delivery.
-        let mut matches: Vec<(&DeliveryId, &Row)> = inner
-            .deliveries
-            .iter()
-            .filter(|(_, row)| {
-                query.message.as_ref().is_none_or(|m| *m == row.message.id)
-                    && query.endpoint.as_ref().is_none_or(|e| *e == row.endpoint)
-                    && (!query.dead_only || matches!(row.status, DeliveryStatus::DeadLettered(_)))
-                    && query.since.is_none_or(|t| row.message.created_at >= t)
-            })
-            .collect();
-        matches.sort_unstable_by_key(|(_, row)| row.created_seq);
-        if query.limit != 0 {
-            matches.truncate(query.limit);
-        }
-        Ok(matches
-            .into_iter()
-            .map(|(id, row)| inner.record_of(id, row, now))
-            .collect())
-    }
-
-    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
-        Ok(self.lock().attempts.get(id).cloned().unwrap_or_default())
-    }
-
-    async fn counts(&self, now: UnixMillis) -> Result<DeliveryCounts, StoreError> {
-        let inner = self.lock();
-        let mut counts = DeliveryCounts::default();
-        for row in inner.deliveries.values() {
-            match row.status {
-                DeliveryStatus::Pending => {
-                    if row.held(now) {
-                        counts.in_flight += 1;
-                    } else {
-                        counts.pending += 1;
-                    }
-                }
-                DeliveryStatus::Delivered => counts.delivered += 1,
-                DeliveryStatus::DeadLettered(_) => counts.dead += 1,
-                DeliveryStatus::Expired => counts.expired += 1,
-                DeliveryStatus::Superseded => counts.superseded += 1,
-                DeliveryStatus::Batched => counts.batched += 1,
-            }
-        }
-        Ok(counts)
-    }
-
     async fn retry_now(
         &self,
         ids: &[DeliveryId],
@@ -696,6 +639,75 @@ impl DeliveryStore for MemoryStore {
             manual: false,
             token,
         }))
+    }
+}
+
+impl DeliveryLog for MemoryStore {
+    async fn delivery(
+        &self,
+        id: &DeliveryId,
+        now: UnixMillis,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .deliveries
+            .get(id)
+            .map(|row| inner.record_of(id, row, Some(now))))
+    }
+
+    async fn deliveries(
+        &self,
+        query: &DeliveryQuery,
+        now: UnixMillis,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let inner = self.lock();
+        let now = Some(now);
+        // Listing is rare: sort the matches into publish order rather than keep a second
+        // index of every delivery.
+        let mut matches: Vec<(&DeliveryId, &Row)> = inner
+            .deliveries
+            .iter()
+            .filter(|(_, row)| {
+                query.message.as_ref().is_none_or(|m| *m == row.message.id)
+                    && query.endpoint.as_ref().is_none_or(|e| *e == row.endpoint)
+                    && (!query.dead_only || matches!(row.status, DeliveryStatus::DeadLettered(_)))
+                    && query.since.is_none_or(|t| row.message.created_at >= t)
+            })
+            .collect();
+        matches.sort_unstable_by_key(|(_, row)| row.created_seq);
+        if query.limit != 0 {
+            matches.truncate(query.limit);
+        }
+        Ok(matches
+            .into_iter()
+            .map(|(id, row)| inner.record_of(id, row, now))
+            .collect())
+    }
+
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
+        Ok(self.lock().attempts.get(id).cloned().unwrap_or_default())
+    }
+
+    async fn counts(&self, now: UnixMillis) -> Result<DeliveryCounts, StoreError> {
+        let inner = self.lock();
+        let mut counts = DeliveryCounts::default();
+        for row in inner.deliveries.values() {
+            match row.status {
+                DeliveryStatus::Pending => {
+                    if row.held(now) {
+                        counts.in_flight += 1;
+                    } else {
+                        counts.pending += 1;
+                    }
+                }
+                DeliveryStatus::Delivered => counts.delivered += 1,
+                DeliveryStatus::DeadLettered(_) => counts.dead += 1,
+                DeliveryStatus::Expired => counts.expired += 1,
+                DeliveryStatus::Superseded => counts.superseded += 1,
+                DeliveryStatus::Batched => counts.batched += 1,
+            }
+        }
+        Ok(counts)
     }
 
     async fn purge(

@@ -1,10 +1,27 @@
 //! Delivery stores: where endpoints, messages, deliveries and the attempt log live.
 //!
-//! One trait, [`DeliveryStore`], with one verb at its heart: **claim due deliveries with a
-//! lease and a fencing token**. A claim that outlives its lease goes back to the queue (its
-//! worker died or stalled); a result recorded under a token that is no longer the delivery's
-//! current one is refused ([`Recorded::Stale`]), so a late worker can never overwrite a newer
-//! attempt. Backends differ in durability and scale, not in semantics:
+//! A store is three small traits, one per concern, and [`DeliveryStore`] is simply all three
+//! (implemented for every type that has them):
+//!
+//! | trait | what it is for | who calls it |
+//! |---|---|---|
+//! | [`DeliveryQueue`] | the work queue: [`enqueue`](DeliveryQueue::enqueue) publications, [`claim`](DeliveryQueue::claim) due deliveries with a lease and a fencing token, [`record`](DeliveryQueue::record) results, [`release`](DeliveryQueue::release), batching, manual [`retry_now`](DeliveryQueue::retry_now), queue depth | [`Sender`](crate::send::Sender)'s `publish*` and `retry_delivery`/`recover`; the [`Dispatcher`](crate::send::Dispatcher) every round |
+//! | [`EndpointRegistry`] | endpoints: settings, status and status note, the auto-disable clock | `Sender`'s endpoint API and its endpoint cache; the dispatcher when it loads endpoints, disables one or tracks its health |
+//! | [`DeliveryLog`] | deliveries and attempts as stored, counts, the retention [`purge`](DeliveryLog::purge) | dashboards and tests; `Sender::deliveries_of`, `dead_letters`, `recover`, `purge`; the CLI |
+//!
+//! The queue's heart is one verb: **claim due deliveries with a lease and a fencing token**.
+//! A claim that outlives its lease goes back to the queue (its worker died or stalled); a
+//! result recorded under a token that is no longer the delivery's current one is refused
+//! ([`Recorded::Stale`]), so a late worker can never overwrite a newer attempt. Every method
+//! takes the caller's `now` where time matters: stores never read the wall clock.
+//!
+//! Every failure is a [`StoreError`]: opaque, asked with
+//! [`is_retryable`](StoreError::is_retryable), [`is_not_found`](StoreError::is_not_found)
+//! and friends. Everything a store needs is public, so you can write your own (the test
+//! suite has one outside the crate, `tests/support/fault_store.rs`); SQL stores share the
+//! endpoint-settings [`codec`].
+//!
+//! Backends differ in durability and scale, not in semantics:
 //!
 //! | store | feature | survives a killed process | survives a power cut | shared by processes |
 //! |---|---|---|---|---|
@@ -15,9 +32,12 @@
 //! A message's body is stored once per body form (profile shape × JSON mode), however many
 //! endpoints it fans out to; deliveries refer to it.
 
+pub mod codec;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -27,9 +47,8 @@ pub use memory::MemoryStore;
 pub use postgres::{Migrations, PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use sqlite::{Durability, SqliteStore};
+pub use sqlite::{Durability, SqliteStore, SqliteStoreBuilder};
 
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,7 +141,7 @@ impl DeliveryKind {
     }
 }
 
-/// Claimed deliveries to join into one batch delivery ([`DeliveryStore::form_batch`]).
+/// Claimed deliveries to join into one batch delivery ([`DeliveryQueue::form_batch`]).
 #[derive(Debug, Clone)]
 pub struct NewBatch {
     /// The batch's message: its id, the batch id as event id, `batch` as event type, the
@@ -156,7 +175,7 @@ pub struct Publication {
     pub key: Option<PublishKey>,
 }
 
-/// What [`DeliveryStore::enqueue`] did with one publication.
+/// What [`DeliveryQueue::enqueue`] did with one publication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Enqueued {
@@ -208,7 +227,7 @@ pub struct Claim {
     pub charged: u32,
     /// What the delivery is for.
     pub kind: DeliveryKind,
-    /// Queued again by hand ([`DeliveryStore::retry_now`]): the next attempt is logged as
+    /// Queued again by hand ([`DeliveryQueue::retry_now`]): the next attempt is logged as
     /// manual and is not subject to the policy's maximum age.
     pub manual: bool,
     /// The fencing token of this claim.
@@ -234,8 +253,7 @@ pub enum AttemptError {
 impl AttemptError {
     /// The form stores keep: [`as_str`](Self::as_str), and the refusal's reason after
     /// `refused:`.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn stored(self) -> String {
+    pub fn stored(self) -> String {
         match self {
             Self::Refused(why) => format!("refused:{}", why.as_str()),
             other => other.as_str().to_owned(),
@@ -243,8 +261,7 @@ impl AttemptError {
     }
 
     /// The error [`stored`](Self::stored) wrote (anything unknown is `Other`).
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn from_stored(text: &str) -> Self {
+    pub fn from_stored(text: &str) -> Self {
         match text {
             "timeout" => Self::Timeout,
             "connection" => Self::Connection,
@@ -310,7 +327,7 @@ impl DeadReason {
 
 impl NextStep {
     /// Where the delivery stands once this step is recorded.
-    pub(crate) fn status(self) -> DeliveryStatus {
+    pub fn status(self) -> DeliveryStatus {
         match self {
             Self::RetryAt(_) => DeliveryStatus::Pending,
             Self::Delivered => DeliveryStatus::Delivered,
@@ -321,8 +338,7 @@ impl NextStep {
     }
 
     /// When the delivery is due again, if it is.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn due(self) -> Option<UnixMillis> {
+    pub fn due(self) -> Option<UnixMillis> {
         match self {
             Self::RetryAt(at) => Some(at),
             _ => None,
@@ -440,8 +456,7 @@ impl DeliveryStatus {
     }
 
     /// A dead letter's reason.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn dead_reason(self) -> Option<DeadReason> {
+    pub fn dead_reason(self) -> Option<DeadReason> {
         match self {
             Self::DeadLettered(reason) => Some(reason),
             _ => None,
@@ -449,8 +464,7 @@ impl DeliveryStatus {
     }
 
     /// The status [`as_str`](Self::as_str) named, with a dead letter's reason as stored.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn from_stored(status: &str, dead_reason: Option<&str>) -> Option<Self> {
+    pub fn from_stored(status: &str, dead_reason: Option<&str>) -> Option<Self> {
         Some(match status {
             "pending" => Self::Pending,
             "delivered" => Self::Delivered,
@@ -582,7 +596,7 @@ impl Default for Retention {
     }
 }
 
-/// What one [`DeliveryStore::purge`] call removed.
+/// What one [`DeliveryLog::purge`] call removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
     /// Finished deliveries removed (with their attempt logs).
@@ -593,77 +607,14 @@ pub struct Purged {
     pub messages: u64,
 }
 
-/// A store failure. The message names no secret and no URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The backend failed (I/O, database error); the text is the backend's, sanitised.
-    Backend(String),
-    /// Stored data could not be read back (a corrupt or foreign row).
-    Corrupt(String),
-    /// No such endpoint.
-    UnknownEndpoint,
-}
+pub use crate::StoreError;
 
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Backend(why) => write!(f, "delivery store failed: {why}"),
-            Self::Corrupt(why) => write!(f, "delivery store holds unreadable data: {why}"),
-            Self::UnknownEndpoint => f.write_str("no such endpoint"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-/// Endpoints, messages, deliveries and the attempt log.
+/// The work queue: what the dispatcher and [`Sender`](crate::send::Sender)'s publishing use.
 ///
-/// Every method is one atomic step. Implementations must be safe to call from many tasks at
-/// once. The conformance suite in `tests/store_conformance.rs` runs against every backend.
-pub trait DeliveryStore: Send + Sync + 'static {
-    /// Inserts or replaces an endpoint.
-    fn put_endpoint(
-        &self,
-        endpoint: &Endpoint,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// One endpoint.
-    fn endpoint(
-        &self,
-        id: &EndpointId,
-    ) -> impl Future<Output = Result<Option<Arc<Endpoint>>, StoreError>> + Send;
-
-    /// Every endpoint.
-    fn endpoints(&self) -> impl Future<Output = Result<Vec<Arc<Endpoint>>, StoreError>> + Send;
-
-    /// Changes an endpoint's status and the note saying why ([`Endpoint::status_note`]);
-    /// [`StoreError::UnknownEndpoint`] if there is none.
-    fn set_endpoint_status(
-        &self,
-        id: &EndpointId,
-        status: EndpointStatus,
-        note: Option<&str>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Records when an endpoint's current run of failures began (`None`: it is healthy), so
-    /// that a restarted dispatcher keeps the auto-disable clock. The default reads the
-    /// endpoint and writes it back; stores that can change the one field in place should.
-    fn set_failing_since(
-        &self,
-        id: &EndpointId,
-        since: Option<UnixMillis>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move {
-            let endpoint = self
-                .endpoint(id)
-                .await?
-                .ok_or(StoreError::UnknownEndpoint)?;
-            self.put_endpoint(&(*endpoint).clone().with_failing_since(since))
-                .await
-        }
-    }
-
+/// Its heart is one verb: [`claim`](Self::claim) due deliveries with a lease and a fencing
+/// token; [`record`](Self::record) results under that token. Every method is one atomic step,
+/// and implementations must be safe to call from many tasks at once.
+pub trait DeliveryQueue: Send + Sync + 'static {
     /// Stores publications (each message with its deliveries, due at once) atomically, and
     /// returns when they are as durable as the store makes them.
     fn enqueue(
@@ -733,44 +684,6 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// delivery is pending.
     fn next_due(&self) -> impl Future<Output = Result<Option<UnixMillis>, StoreError>> + Send;
 
-    /// One delivery.
-    fn delivery(
-        &self,
-        id: &DeliveryId,
-    ) -> impl Future<Output = Result<Option<DeliveryRecord>, StoreError>> + Send;
-
-    /// Deliveries matching `query`, oldest first.
-    fn deliveries(
-        &self,
-        query: &DeliveryQuery,
-    ) -> impl Future<Output = Result<Vec<DeliveryRecord>, StoreError>> + Send;
-
-    /// A delivery's attempt log, first attempt first.
-    fn attempts(
-        &self,
-        id: &DeliveryId,
-    ) -> impl Future<Output = Result<Vec<AttemptLog>, StoreError>> + Send;
-
-    /// How many deliveries wait (`pending`) and are claimed (`in_flight`) at `now`: what a
-    /// dispatcher reports as its queue depth. The default takes them from
-    /// [`counts`](Self::counts); stores whose full counts grow costly with history (PostgreSQL)
-    /// answer from their pending rows alone.
-    fn queue_depth(
-        &self,
-        now: UnixMillis,
-    ) -> impl Future<Output = Result<(u64, u64), StoreError>> + Send {
-        async move {
-            let counts = self.counts(now).await?;
-            Ok((counts.pending, counts.in_flight))
-        }
-    }
-
-    /// How many deliveries are where, at `now`.
-    fn counts(
-        &self,
-        now: UnixMillis,
-    ) -> impl Future<Output = Result<DeliveryCounts, StoreError>> + Send;
-
     /// Queues deliveries again by hand, due at `now`, keeping their ids (and so their event
     /// ids): dead-lettered, expired and delivered ones, and pending ones no worker holds
     /// (brought forward). Their next attempt is logged as manual. Returns the ids queued;
@@ -792,6 +705,103 @@ pub trait DeliveryStore: Send + Sync + 'static {
         lease: Duration,
     ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
 
+    /// How many deliveries wait (`pending`) and are claimed (`in_flight`) at `now`: what a
+    /// dispatcher reports as its queue depth. The default takes them from
+    /// [`counts`](DeliveryLog::counts); stores whose full counts grow costly with history (PostgreSQL)
+    /// answer from their pending rows alone.
+    fn queue_depth(
+        &self,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<(u64, u64), StoreError>> + Send
+    where
+        Self: DeliveryLog,
+    {
+        async move {
+            let counts = self.counts(now).await?;
+            Ok((counts.pending, counts.in_flight))
+        }
+    }
+}
+
+/// The endpoint registry: endpoints with their settings, status and health clock.
+///
+/// Every method is one atomic step, safe to call from many tasks at once.
+pub trait EndpointRegistry: Send + Sync + 'static {
+    /// Inserts or replaces an endpoint.
+    fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One endpoint.
+    fn endpoint(
+        &self,
+        id: &EndpointId,
+    ) -> impl Future<Output = Result<Option<Arc<Endpoint>>, StoreError>> + Send;
+
+    /// Every endpoint.
+    fn endpoints(&self) -> impl Future<Output = Result<Vec<Arc<Endpoint>>, StoreError>> + Send;
+
+    /// Changes an endpoint's status and the note saying why ([`Endpoint::status_note`]);
+    /// an error that [is not found](StoreError::is_not_found) if there is none.
+    fn set_endpoint_status(
+        &self,
+        id: &EndpointId,
+        status: EndpointStatus,
+        note: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records when an endpoint's current run of failures began (`None`: it is healthy), so
+    /// that a restarted dispatcher keeps the auto-disable clock. The default reads the
+    /// endpoint and writes it back; stores that can change the one field in place should.
+    fn set_failing_since(
+        &self,
+        id: &EndpointId,
+        since: Option<UnixMillis>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let endpoint = self
+                .endpoint(id)
+                .await?
+                .ok_or_else(|| StoreError::not_found("endpoint"))?;
+            self.put_endpoint(&(*endpoint).clone().with_failing_since(since))
+                .await
+        }
+    }
+}
+
+/// The delivery log: deliveries and their attempts as stored, counts, and the retention purge.
+/// What dashboards, the recovery API ([`Sender::deliveries`](crate::send::Sender::deliveries)…)
+/// and tests read.
+///
+/// Every method is one atomic step, safe to call from many tasks at once.
+pub trait DeliveryLog: Send + Sync + 'static {
+    /// One delivery.
+    fn delivery(
+        &self,
+        id: &DeliveryId,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Option<DeliveryRecord>, StoreError>> + Send;
+
+    /// Deliveries matching `query`, oldest first.
+    fn deliveries(
+        &self,
+        query: &DeliveryQuery,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Vec<DeliveryRecord>, StoreError>> + Send;
+
+    /// A delivery's attempt log, first attempt first.
+    fn attempts(
+        &self,
+        id: &DeliveryId,
+    ) -> impl Future<Output = Result<Vec<AttemptLog>, StoreError>> + Send;
+
+    /// How many deliveries are where, at `now`.
+    fn counts(
+        &self,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<DeliveryCounts, StoreError>> + Send;
+
     /// Deletes up to `limit` finished deliveries past `retention` with their attempt logs,
     /// manual attempt logs past theirs, and messages no delivery refers to any more. One
     /// short step: call it again while it removes `limit` deliveries.
@@ -802,3 +812,12 @@ pub trait DeliveryStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Purged, StoreError>> + Send;
 }
+
+/// A complete delivery store: the [queue](DeliveryQueue), the [registry](EndpointRegistry) and
+/// the [log](DeliveryLog). Implemented for every type that implements the three; what
+/// [`Sender`](crate::send::Sender) and the dispatcher need.
+///
+/// The conformance suite in `tests/store_conformance.rs` runs against every backend.
+pub trait DeliveryStore: DeliveryQueue + EndpointRegistry + DeliveryLog {}
+
+impl<S: DeliveryQueue + EndpointRegistry + DeliveryLog> DeliveryStore for S {}

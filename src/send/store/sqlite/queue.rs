@@ -1,0 +1,515 @@
+//! [`DeliveryQueue`] for [`SqliteStore`]: publishing, claiming, recording, batching.
+
+use std::time::Duration;
+
+use sqlx::{Row as _, Sqlite, Transaction};
+
+use super::super::rows::{self, from_ms, ms};
+use super::super::{
+    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryQueue, Enqueued,
+    FencingToken, NewBatch, NewMessage, NextStep, Publication, Recorded, Release, StoreError,
+};
+use crate::retry::UnixMillis;
+use crate::send::{DeliveryId, EndpointId, MessageId};
+
+use super::{SqliteStore, backend, corrupt};
+
+/// Inserts a message and its body forms inside `tx`; returns its row number.
+async fn insert_message(
+    tx: &mut Transaction<'_, Sqlite>,
+    m: &NewMessage,
+) -> Result<i64, StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO hookrelay_messages (id, event_id, event_type, created_at)
+         VALUES (?1, ?2, ?3, ?4) RETURNING seq",
+    )
+    .bind(m.id.as_str())
+    .bind(m.event_id.as_str())
+    .bind(m.event_type.as_str())
+    .bind(ms(m.created_at))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(backend)?;
+    for (form, body) in m.bodies.iter().enumerate() {
+        sqlx::query("INSERT INTO hookrelay_bodies (message_seq, form, body) VALUES (?1, ?2, ?3)")
+            .bind(seq)
+            .bind(i64::try_from(form).unwrap_or(0))
+            .bind(&body[..])
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(seq)
+}
+
+async fn next_tokens(tx: &mut Transaction<'_, Sqlite>, n: usize) -> Result<u64, StoreError> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE hookrelay_counters SET value = value + ?1 WHERE name = 'fencing_token' RETURNING value",
+    )
+    .bind(n)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(u64::try_from(last - n).unwrap_or(0))
+}
+
+/// Claims due deliveries inside `tx` (see [`DeliveryQueue::claim`]).
+async fn claim_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    now: UnixMillis,
+    limit: usize,
+    lease: Duration,
+    skip: &[EndpointId],
+) -> Result<Vec<Claim>, StoreError> {
+    let skip_json = serde_json::to_string(&skip.iter().map(EndpointId::as_str).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".to_owned());
+    let rows = sqlx::query(
+        "SELECT d.seq, d.id, d.endpoint_id, d.attempts, d.charged, d.kind, d.manual,
+                    m.id AS message_id, m.event_id, m.event_type, m.created_at,
+                    b.body
+             FROM hookrelay_deliveries d
+             JOIN hookrelay_endpoints e ON e.id = d.endpoint_id AND e.status = 'active'
+             JOIN hookrelay_messages m ON m.seq = d.message_seq
+             JOIN hookrelay_bodies b ON b.message_seq = d.message_seq AND b.form = d.form
+             WHERE d.status = 'pending' AND d.due_at <= ?1
+               AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2))
+               AND (d.order_key IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM hookrelay_deliveries o
+                    WHERE o.endpoint_id = d.endpoint_id AND o.order_key = d.order_key
+                      AND o.status = 'pending' AND o.seq < d.seq))
+             ORDER BY d.due_at, d.seq
+             LIMIT ?3",
+    )
+    .bind(ms(now))
+    .bind(&skip_json)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(backend)?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One fencing token per claim: every delivery claimed here carries it; a later claim
+    // of any of them gets a larger one.
+    let token = next_tokens(tx, 1).await? + 1;
+    let until = ms(now.saturating_add(lease));
+    let mut seqs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        seqs.push(row.try_get::<i64, _>("seq").map_err(backend)?);
+    }
+    sqlx::query(
+        "UPDATE hookrelay_deliveries SET lease_token = ?2, lease_until = ?3, due_at = ?3
+         WHERE seq IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(serde_json::to_string(&seqs).unwrap_or_else(|_| "[]".to_owned()))
+    .bind(i64::try_from(token).unwrap_or(i64::MAX))
+    .bind(until)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    rows.iter()
+        .map(|row| rows::claim(row, FencingToken(token)))
+        .collect()
+}
+
+/// Records results inside `tx` (see [`DeliveryQueue::record`]): three set-based statements
+/// however many results there are.
+async fn record_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    results: Vec<AttemptRecord>,
+) -> Result<Vec<Recorded>, StoreError> {
+    if results.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            let next = r.next.status();
+            let (status, reason, due) = (
+                next.as_str(),
+                next.dead_reason().map(DeadReason::as_str),
+                r.next.due().map(ms),
+            );
+            let finished =
+                (status != "pending").then(|| ms(r.started_at.saturating_add(r.latency)));
+            serde_json::json!({
+                "id": r.delivery.as_str(),
+                "token": i64::try_from(r.token.0).unwrap_or(i64::MAX),
+                "status": status,
+                "reason": reason,
+                "due": due,
+                "attempt": r.attempt,
+                "http": r.status,
+                "charged": i64::from(r.charged && r.attempt > 0),
+                "finished": finished,
+            })
+        })
+        .collect();
+    let updated: Vec<(String, i64, String)> = sqlx::query_as(
+        "UPDATE hookrelay_deliveries AS d
+         SET status = j.status, dead_reason = j.reason, due_at = j.due,
+             lease_token = NULL, lease_until = NULL,
+             attempts = CASE WHEN j.attempt > 0 THEN MAX(d.attempts, j.attempt) ELSE d.attempts END,
+             last_status = CASE WHEN j.attempt > 0 THEN j.http ELSE d.last_status END,
+             manual = CASE WHEN j.attempt > 0 THEN 0 ELSE d.manual END,
+             charged = d.charged + j.charged, finished_at = j.finished
+         FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.token') AS token,
+                      json_extract(value, '$.status') AS status, json_extract(value, '$.reason') AS reason,
+                      json_extract(value, '$.due') AS due, json_extract(value, '$.attempt') AS attempt,
+                      json_extract(value, '$.http') AS http, json_extract(value, '$.charged') AS charged,
+                      json_extract(value, '$.finished') AS finished
+               FROM json_each(?1)) AS j
+         WHERE d.id = j.id AND d.lease_token = j.token AND d.status = 'pending'
+         RETURNING hookrelay_deliveries.id, hookrelay_deliveries.seq, hookrelay_deliveries.endpoint_id",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(backend)?;
+    let saved: std::collections::HashMap<&str, (i64, &str)> = updated
+        .iter()
+        .map(|(id, seq, endpoint)| (id.as_str(), (*seq, endpoint.as_str())))
+        .collect();
+    let mut out = Vec::with_capacity(results.len());
+    let mut attempts = Vec::new();
+    let mut disable = Vec::new();
+    for r in &results {
+        let Some(&(seq, endpoint)) = saved.get(r.delivery.as_str()) else {
+            out.push(Recorded::Stale);
+            continue;
+        };
+        out.push(Recorded::Saved);
+        if r.next == NextStep::DisableEndpoint {
+            disable.push(endpoint);
+        }
+        if r.attempt > 0 {
+            attempts.push(serde_json::json!({
+                "seq": seq,
+                "attempt": r.attempt,
+                "started": ms(r.started_at),
+                "latency": i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX),
+                "http": r.status,
+                "error": r.error.map(AttemptError::stored),
+                "headers": serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned()),
+                "body": hex::encode(&r.response_body),
+                "manual": i64::from(r.manual),
+            }));
+        }
+    }
+    if !disable.is_empty() {
+        sqlx::query(
+            "UPDATE hookrelay_endpoints SET status = 'disabled'
+             WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(&disable).unwrap_or_else(|_| "[]".to_owned()))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    if !attempts.is_empty() {
+        sqlx::query(
+            "INSERT OR REPLACE INTO hookrelay_attempts
+             (delivery_seq, attempt, started_at, latency_ms, status, error, response_headers,
+              response_body, manual)
+             SELECT json_extract(value, '$.seq'), json_extract(value, '$.attempt'),
+                    json_extract(value, '$.started'), json_extract(value, '$.latency'),
+                    json_extract(value, '$.http'), json_extract(value, '$.error'),
+                    json_extract(value, '$.headers'), unhex(json_extract(value, '$.body')),
+                    json_extract(value, '$.manual')
+             FROM json_each(?1)",
+        )
+        .bind(serde_json::Value::Array(attempts).to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(out)
+}
+
+impl DeliveryQueue for SqliteStore {
+    async fn enqueue(
+        &self,
+        publications: Vec<Publication>,
+        now: UnixMillis,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let mut out = Vec::with_capacity(publications.len());
+        for publication in publications {
+            if let Some(key) = &publication.key {
+                let existing: Option<String> = sqlx::query_scalar(
+                    "SELECT message_id FROM hookrelay_publish_keys WHERE key = ?1 AND expires_at > ?2",
+                )
+                .bind(&key.key)
+                .bind(ms(now))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+                if let Some(first) = existing {
+                    out.push(Enqueued::Existing(
+                        MessageId::new(first).map_err(|_| corrupt("message id"))?,
+                    ));
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO hookrelay_publish_keys (key, message_id, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(key) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at",
+                )
+                .bind(&key.key)
+                .bind(publication.message.id.as_str())
+                .bind(ms(key.expires_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            let m = &publication.message;
+            let seq = insert_message(&mut tx, m).await?;
+            let mut superseded = 0;
+            for d in &publication.deliveries {
+                let mut due = ms(now);
+                let mut throttle_key = None;
+                if let Some(group) = &d.throttle {
+                    let replaced: Vec<Option<i64>> = sqlx::query_scalar(
+                        "UPDATE hookrelay_deliveries
+                         SET status = 'superseded', finished_at = ?3,
+                             lease_token = NULL, lease_until = NULL
+                         WHERE endpoint_id = ?1 AND throttle_key = ?2 AND status = 'pending'
+                           AND (lease_until IS NULL OR lease_until <= ?3)
+                         RETURNING due_at",
+                    )
+                    .bind(d.endpoint.as_str())
+                    .bind(&group.key)
+                    .bind(ms(now))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                    superseded += u32::try_from(replaced.len()).unwrap_or(u32::MAX);
+                    if let Some(window) = group.window {
+                        due = replaced
+                            .into_iter()
+                            .flatten()
+                            .min()
+                            .unwrap_or_else(|| ms(now.saturating_add(window)));
+                        throttle_key = Some(group.key.as_str());
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO hookrelay_deliveries
+                     (id, message_seq, endpoint_id, form, status, due_at, kind, order_key, throttle_key)
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
+                )
+                .bind(d.id.as_str())
+                .bind(seq)
+                .bind(d.endpoint.as_str())
+                .bind(i64::from(d.body))
+                .bind(due)
+                .bind(d.kind.as_str())
+                .bind(d.order_key.as_deref())
+                .bind(throttle_key)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            out.push(Enqueued::Created {
+                id: m.id.clone(),
+                superseded,
+            });
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+
+    async fn claim(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease: Duration,
+        skip: &[EndpointId],
+    ) -> Result<Vec<Claim>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let claims = claim_in(&mut tx, now, limit, lease, skip).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(claims)
+    }
+
+    async fn record(&self, results: Vec<AttemptRecord>) -> Result<Vec<Recorded>, StoreError> {
+        if results.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let out = record_in(&mut tx, results).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+
+    /// One transaction, one commit, for both.
+    async fn record_and_claim(
+        &self,
+        results: Vec<AttemptRecord>,
+        now: UnixMillis,
+        limit: usize,
+        lease: Duration,
+        skip: &[EndpointId],
+    ) -> Result<(Vec<Recorded>, Vec<Claim>), StoreError> {
+        let mut tx = self.begin().await?;
+        let recorded = record_in(&mut tx, results).await?;
+        let claims = if limit == 0 {
+            Vec::new()
+        } else {
+            claim_in(&mut tx, now, limit, lease, skip).await?
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok((recorded, claims))
+    }
+
+    /// 2 ms: each commit costs a round trip to SQLite's worker thread and, with
+    /// [`Durability::PowerLoss`], an fsync.
+    fn batch_window(&self) -> Duration {
+        Duration::from_millis(2)
+    }
+
+    async fn release(&self, releases: Vec<Release>) -> Result<(), StoreError> {
+        if releases.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        for r in releases {
+            sqlx::query(
+                "UPDATE hookrelay_deliveries SET lease_token = NULL, lease_until = NULL, due_at = ?3
+                 WHERE id = ?1 AND lease_token = ?2 AND status = 'pending'",
+            )
+            .bind(r.delivery.as_str())
+            .bind(i64::try_from(r.token.0).unwrap_or(i64::MAX))
+            .bind(ms(r.due_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn next_due(&self) -> Result<Option<UnixMillis>, StoreError> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(due_at) FROM hookrelay_deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(next.map(from_ms))
+    }
+
+    async fn retry_now(
+        &self,
+        ids: &[DeliveryId],
+        now: UnixMillis,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
+        let mut tx = self.begin().await?;
+        let queued: Vec<String> = sqlx::query_scalar(
+            "UPDATE hookrelay_deliveries
+             SET status = 'pending', dead_reason = NULL, finished_at = NULL, due_at = ?2,
+                 manual = 1, lease_token = NULL, lease_until = NULL
+             WHERE id IN (SELECT value FROM json_each(?1))
+               AND status NOT IN ('superseded', 'batched')
+               AND NOT (status = 'pending' AND COALESCE(lease_until > ?2, 0))
+             RETURNING id",
+        )
+        .bind(serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned()))
+        .bind(ms(now))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        queued
+            .into_iter()
+            .map(|id| DeliveryId::new(id).map_err(|_| corrupt("delivery id")))
+            .collect()
+    }
+
+    async fn form_batch(
+        &self,
+        batch: NewBatch,
+        now: UnixMillis,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StoreError> {
+        let members: Vec<serde_json::Value> = batch
+            .members
+            .iter()
+            .map(|(id, token)| {
+                serde_json::json!({
+                    "id": id.as_str(),
+                    "token": i64::try_from(token.0).unwrap_or(i64::MAX),
+                })
+            })
+            .collect();
+        let members = serde_json::Value::Array(members).to_string();
+        let mut tx = self.begin().await?;
+        let marked = sqlx::query(
+            "UPDATE hookrelay_deliveries AS d
+             SET status = 'batched', batch_id = ?2, finished_at = ?3,
+                 lease_token = NULL, lease_until = NULL
+             FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.token') AS token
+                   FROM json_each(?1)) AS j
+             WHERE d.id = j.id AND d.lease_token = j.token AND d.status = 'pending'",
+        )
+        .bind(&members)
+        .bind(batch.delivery.as_str())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if usize::try_from(marked).unwrap_or(0) != batch.members.len() {
+            // A member's claim is stale: leave everything as it was.
+            tx.rollback().await.map_err(backend)?;
+            return Ok(None);
+        }
+        let body = batch.message.bodies.first().cloned().unwrap_or_default();
+        let seq = insert_message(&mut tx, &batch.message).await?;
+        let token = next_tokens(&mut tx, 1).await? + 1;
+        let until = ms(now.saturating_add(lease));
+        sqlx::query(
+            "INSERT INTO hookrelay_deliveries
+             (id, message_seq, endpoint_id, form, status, due_at, kind, lease_token, lease_until)
+             VALUES (?1, ?2, ?3, 0, 'pending', ?4, 'batch', ?5, ?4)",
+        )
+        .bind(batch.delivery.as_str())
+        .bind(seq)
+        .bind(batch.endpoint.as_str())
+        .bind(until)
+        .bind(i64::try_from(token).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(Claim {
+            delivery: batch.delivery,
+            message: batch.message.id,
+            endpoint: batch.endpoint,
+            event_id: batch.message.event_id,
+            event_type: batch.message.event_type,
+            body,
+            created_at: batch.message.created_at,
+            attempts: 0,
+            charged: 0,
+            kind: DeliveryKind::Batch,
+            manual: false,
+            token: FencingToken(token),
+        }))
+    }
+}

@@ -1,8 +1,11 @@
 //! One conformance suite for every delivery store: the same scenarios, generic over
 //! `DeliveryStore`, against `MemoryStore`, `SqliteStore` (a fresh temporary file each) and,
 //! with the `postgres` feature and `HOOKRELAY_TEST_DATABASE_URL`, `PostgresStore` (a fresh
-//! schema each).
+//! schema each), and `FaultStore` (`tests/support/fault_store.rs`), a store written outside
+//! the crate with nothing but its public API.
 
+#[path = "support/fault_store.rs"]
+mod fault_store;
 #[cfg(feature = "postgres")]
 mod pg_support;
 
@@ -10,6 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use fault_store::FaultStore;
 use hookrelay::Secret;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
@@ -963,4 +967,207 @@ async fn one_pool_serves_both_sqlite_stores() {
         Claim::Acquired
     );
     assert_eq!(deliveries.endpoints().await.unwrap().len(), 1);
+}
+
+/// The store written outside the crate (`tests/support/fault_store.rs`) passes the same
+/// suite as the built-in ones.
+#[tokio::test]
+async fn a_store_outside_the_crate_conforms() {
+    run_all(|| async { FaultStore::new() }).await;
+}
+
+/// Injected faults surface as retryable errors, one per failed call, and then stop.
+#[tokio::test]
+async fn faults_surface_as_retryable_errors() {
+    let store = FaultStore::new();
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    store.fail_next("enqueue", 1);
+    let err = store
+        .enqueue(vec![publication(&["ep_a"], None)], at(0))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(!err.is_not_found() && !err.is_conflict() && !err.is_corrupt());
+    assert!(std::error::Error::source(&err).is_some());
+    store
+        .enqueue(vec![publication(&["ep_a"], None)], at(0))
+        .await
+        .unwrap();
+    store.fail_next("claim", 2);
+    for _ in 0..2 {
+        assert!(
+            store
+                .claim(at(0), 10, LEASE, &[])
+                .await
+                .unwrap_err()
+                .is_retryable()
+        );
+    }
+    assert_eq!(store.claim(at(0), 10, LEASE, &[]).await.unwrap().len(), 1);
+    store.fail_next("counts", 1);
+    assert!(store.counts(at(0)).await.unwrap_err().is_retryable());
+    assert_eq!(store.counts(at(0)).await.unwrap().in_flight, 1);
+}
+
+/// A publish through a `Sender` whose store fails returns the store's retryable error.
+#[tokio::test]
+async fn a_failing_store_fails_the_publish_retryably() {
+    let store = FaultStore::new();
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    let sender = hookrelay::send::Sender::new(store);
+    sender.store().fail_next("enqueue", 1);
+    let event = hookrelay::event::OutgoingEvent::new("task.created", serde_json::json!({"a": 1}));
+    match sender.publish(event.clone()).await {
+        Err(hookrelay::send::PublishError::Store(err)) => assert!(err.is_retryable()),
+        other => panic!("expected a store error, got {other:?}"),
+    }
+    sender.publish(event).await.unwrap();
+}
+
+/// hookrelay 0.1's SQLite schema, as its migrations left it: step 1 always, step 2 if
+/// `user_version` was 2.
+const OLD_STEP_1: &str = r#"
+CREATE TABLE hookrelay_endpoints (id TEXT PRIMARY KEY NOT NULL, status TEXT NOT NULL, settings TEXT NOT NULL);
+CREATE TABLE hookrelay_messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL, event_type TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE hookrelay_bodies (message_seq INTEGER NOT NULL, form INTEGER NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (message_seq, form)) WITHOUT ROWID;
+CREATE TABLE hookrelay_deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    message_seq INTEGER NOT NULL, endpoint_id TEXT NOT NULL, form INTEGER NOT NULL, status TEXT NOT NULL,
+    dead_reason TEXT, attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER, due_at INTEGER,
+    lease_token INTEGER, lease_until INTEGER);
+CREATE INDEX hookrelay_deliveries_due ON hookrelay_deliveries (due_at) WHERE status = 'pending';
+CREATE INDEX hookrelay_deliveries_message ON hookrelay_deliveries (message_seq);
+CREATE INDEX hookrelay_deliveries_endpoint ON hookrelay_deliveries (endpoint_id, seq);
+CREATE INDEX hookrelay_deliveries_dead ON hookrelay_deliveries (seq) WHERE status = 'dead';
+CREATE TABLE hookrelay_attempts (delivery_seq INTEGER NOT NULL, attempt INTEGER NOT NULL,
+    started_at INTEGER NOT NULL, latency_ms INTEGER NOT NULL, status INTEGER, error TEXT,
+    response_headers TEXT NOT NULL, response_body BLOB NOT NULL, PRIMARY KEY (delivery_seq, attempt)) WITHOUT ROWID;
+CREATE TABLE hookrelay_publish_keys (key TEXT PRIMARY KEY NOT NULL, message_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE hookrelay_counters (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO hookrelay_counters (name, value) VALUES ('fencing_token', 0);
+INSERT INTO hookrelay_messages (id, event_id, event_type, created_at) VALUES ('msg_old', 'evt_old', 'task.created', 1700000000000);
+INSERT INTO hookrelay_bodies (message_seq, form, body) VALUES (1, 0, X'7B7D');
+INSERT INTO hookrelay_deliveries (id, message_seq, endpoint_id, form, status, dead_reason, attempts, last_status)
+    VALUES ('dlv_old', 1, 'ep_old', 0, 'dead', 'exhausted', 3, 500);
+PRAGMA user_version = 1;
+"#;
+
+const OLD_STEP_2: &str = r#"
+ALTER TABLE hookrelay_deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'event';
+ALTER TABLE hookrelay_deliveries ADD COLUMN manual INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hookrelay_deliveries ADD COLUMN charged INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hookrelay_deliveries ADD COLUMN order_key TEXT;
+ALTER TABLE hookrelay_deliveries ADD COLUMN throttle_key TEXT;
+ALTER TABLE hookrelay_deliveries ADD COLUMN finished_at INTEGER;
+ALTER TABLE hookrelay_deliveries ADD COLUMN batch_id TEXT;
+ALTER TABLE hookrelay_attempts ADD COLUMN manual INTEGER NOT NULL DEFAULT 0;
+UPDATE hookrelay_deliveries SET finished_at = 0 WHERE status != 'pending';
+CREATE INDEX hookrelay_deliveries_ordered ON hookrelay_deliveries (endpoint_id, order_key, seq)
+    WHERE status = 'pending' AND order_key IS NOT NULL;
+CREATE INDEX hookrelay_deliveries_throttled ON hookrelay_deliveries (endpoint_id, throttle_key)
+    WHERE status = 'pending' AND throttle_key IS NOT NULL;
+CREATE INDEX hookrelay_deliveries_finished ON hookrelay_deliveries (finished_at)
+    WHERE status != 'pending';
+CREATE INDEX hookrelay_attempts_manual ON hookrelay_attempts (started_at) WHERE manual = 1;
+PRAGMA user_version = 2;
+"#;
+
+async fn old_database(steps: &[&'static str]) -> (String, sqlx::SqlitePool) {
+    let url = temp_db();
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            url.parse::<sqlx::sqlite::SqliteConnectOptions>()
+                .unwrap()
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+    for step in steps {
+        sqlx::raw_sql(*step).execute(&pool).await.unwrap();
+    }
+    (url, pool)
+}
+
+async fn migrations_of(pool: &sqlx::SqlitePool) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT version, name FROM hookrelay_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn user_version(pool: &sqlx::SqlitePool) -> i64 {
+    sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A database migrated by hookrelay 0.1 (both steps, `user_version = 2`) is adopted: its
+/// steps are recorded, its data read, and `user_version` left as it was.
+#[tokio::test]
+async fn an_old_sqlite_database_is_adopted() {
+    let (url, old) = old_database(&[OLD_STEP_1, OLD_STEP_2]).await;
+    old.close().await;
+    let store = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(
+        migrations_of(store.pool()).await,
+        vec![
+            (1, "0001_init".to_owned()),
+            (2, "0002_delivery_features".to_owned())
+        ]
+    );
+    assert_eq!(user_version(store.pool()).await, 2);
+    let id = DeliveryId::new("dlv_old").unwrap();
+    let old = store.delivery(&id, at(0)).await.unwrap().unwrap();
+    assert_eq!(
+        old.status,
+        DeliveryStatus::DeadLettered(DeadReason::Exhausted)
+    );
+    assert_eq!(old.attempts, 3);
+    // It keeps working: a new endpoint and publication.
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+    store
+        .enqueue(vec![publication(&["ep_a"], None)], at(0))
+        .await
+        .unwrap();
+    assert_eq!(store.claim(at(0), 10, LEASE, &[]).await.unwrap().len(), 1);
+    // Opening again applies nothing.
+    drop(store);
+    let again = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(migrations_of(again.pool()).await.len(), 2);
+}
+
+/// A database left at hookrelay 0.1's first step (`user_version = 1`) gets the second.
+#[tokio::test]
+async fn an_old_sqlite_database_at_step_one_gets_the_rest() {
+    let (url, old) = old_database(&[OLD_STEP_1]).await;
+    old.close().await;
+    let store = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(
+        migrations_of(store.pool())
+            .await
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(user_version(store.pool()).await, 1);
+    let id = DeliveryId::new("dlv_old").unwrap();
+    let old = store.delivery(&id, at(0)).await.unwrap().unwrap();
+    assert_eq!(old.kind, DeliveryKind::Event);
+}
+
+/// The application's own `PRAGMA user_version` is left alone.
+#[tokio::test]
+async fn an_apps_user_version_is_left_alone() {
+    let (url, app) =
+        old_database(&["PRAGMA user_version = 42; CREATE TABLE app_orders (id INTEGER);"]).await;
+    app.close().await;
+    let store = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(user_version(store.pool()).await, 42);
+    assert_eq!(migrations_of(store.pool()).await.len(), 2);
+    store.put_endpoint(&endpoint("ep_a")).await.unwrap();
 }

@@ -1,0 +1,213 @@
+//! A delivery store written outside the crate, with nothing but hookrelay's public API: it
+//! wraps `MemoryStore` and can fail the next N calls of a method with a retryable error.
+//! It proves that a third-party store can implement the three store traits, and lets tests
+//! see how callers handle a store that fails.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hookrelay::StoreError;
+use hookrelay::retry::UnixMillis;
+use hookrelay::send::store::{
+    AttemptLog, AttemptRecord, Claim, DeliveryCounts, DeliveryLog, DeliveryQuery, DeliveryQueue,
+    DeliveryRecord, EndpointRegistry, Enqueued, NewBatch, Publication, Purged, Recorded, Release,
+    Retention,
+};
+use hookrelay::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MemoryStore};
+
+/// `MemoryStore` with injectable faults.
+#[derive(Debug, Default)]
+pub struct FaultStore {
+    inner: MemoryStore,
+    /// Method name → how many of its next calls fail.
+    faults: Mutex<HashMap<&'static str, usize>>,
+}
+
+impl FaultStore {
+    /// An empty store that fails nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fails the next `n` calls of `method` (`"claim"`, `"enqueue"`, …) with a retryable
+    /// error.
+    pub fn fail_next(&self, method: &'static str, n: usize) {
+        *self.faults.lock().unwrap().entry(method).or_default() += n;
+    }
+
+    fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        let mut faults = self.faults.lock().unwrap();
+        match faults.get_mut(method) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                Err(StoreError::retryable(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    format!("injected fault in {method}"),
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn guarded<T>(
+        &self,
+        method: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.check(method)?;
+        call.await
+    }
+}
+
+impl EndpointRegistry for FaultStore {
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        self.guarded("put_endpoint", self.inner.put_endpoint(endpoint))
+            .await
+    }
+
+    async fn endpoint(
+        &self,
+        id: &EndpointId,
+    ) -> Result<Option<std::sync::Arc<Endpoint>>, StoreError> {
+        self.guarded("endpoint", self.inner.endpoint(id)).await
+    }
+
+    async fn endpoints(&self) -> Result<Vec<std::sync::Arc<Endpoint>>, StoreError> {
+        self.guarded("endpoints", self.inner.endpoints()).await
+    }
+
+    async fn set_endpoint_status(
+        &self,
+        id: &EndpointId,
+        status: EndpointStatus,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.guarded(
+            "set_endpoint_status",
+            self.inner.set_endpoint_status(id, status, note),
+        )
+        .await
+    }
+
+    async fn set_failing_since(
+        &self,
+        id: &EndpointId,
+        since: Option<UnixMillis>,
+    ) -> Result<(), StoreError> {
+        self.guarded("set_failing_since", self.inner.set_failing_since(id, since))
+            .await
+    }
+}
+
+impl DeliveryQueue for FaultStore {
+    async fn enqueue(
+        &self,
+        publications: Vec<Publication>,
+        now: UnixMillis,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        self.guarded("enqueue", self.inner.enqueue(publications, now))
+            .await
+    }
+
+    async fn claim(
+        &self,
+        now: UnixMillis,
+        limit: usize,
+        lease: Duration,
+        skip: &[EndpointId],
+    ) -> Result<Vec<Claim>, StoreError> {
+        self.guarded("claim", self.inner.claim(now, limit, lease, skip))
+            .await
+    }
+
+    async fn record(&self, results: Vec<AttemptRecord>) -> Result<Vec<Recorded>, StoreError> {
+        self.guarded("record", self.inner.record(results)).await
+    }
+
+    async fn record_and_claim(
+        &self,
+        results: Vec<AttemptRecord>,
+        now: UnixMillis,
+        limit: usize,
+        lease: Duration,
+        skip: &[EndpointId],
+    ) -> Result<(Vec<Recorded>, Vec<Claim>), StoreError> {
+        self.guarded(
+            "record_and_claim",
+            self.inner
+                .record_and_claim(results, now, limit, lease, skip),
+        )
+        .await
+    }
+
+    async fn release(&self, releases: Vec<Release>) -> Result<(), StoreError> {
+        self.guarded("release", self.inner.release(releases)).await
+    }
+
+    async fn next_due(&self) -> Result<Option<UnixMillis>, StoreError> {
+        self.guarded("next_due", self.inner.next_due()).await
+    }
+
+    async fn retry_now(
+        &self,
+        ids: &[DeliveryId],
+        now: UnixMillis,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        self.guarded("retry_now", self.inner.retry_now(ids, now))
+            .await
+    }
+
+    async fn form_batch(
+        &self,
+        batch: NewBatch,
+        now: UnixMillis,
+        lease: Duration,
+    ) -> Result<Option<Claim>, StoreError> {
+        self.guarded("form_batch", self.inner.form_batch(batch, now, lease))
+            .await
+    }
+
+    async fn queue_depth(&self, now: UnixMillis) -> Result<(u64, u64), StoreError> {
+        self.guarded("queue_depth", self.inner.queue_depth(now))
+            .await
+    }
+}
+
+impl DeliveryLog for FaultStore {
+    async fn delivery(
+        &self,
+        id: &DeliveryId,
+        now: UnixMillis,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        self.guarded("delivery", self.inner.delivery(id, now)).await
+    }
+
+    async fn deliveries(
+        &self,
+        query: &DeliveryQuery,
+        now: UnixMillis,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.guarded("deliveries", self.inner.deliveries(query, now))
+            .await
+    }
+
+    async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
+        self.guarded("attempts", self.inner.attempts(id)).await
+    }
+
+    async fn counts(&self, now: UnixMillis) -> Result<DeliveryCounts, StoreError> {
+        self.guarded("counts", self.inner.counts(now)).await
+    }
+
+    async fn purge(
+        &self,
+        retention: &Retention,
+        now: UnixMillis,
+        limit: usize,
+    ) -> Result<Purged, StoreError> {
+        self.guarded("purge", self.inner.purge(retention, now, limit))
+            .await
+    }
+}

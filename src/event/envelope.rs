@@ -399,10 +399,8 @@ impl<D: Serialize> TaskLinkEnvelope<D> {
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("timestamp", &self.timestamp)?;
         map.serialize_entry("data", &self.data)?;
-        if signature {
-            if let Some(sig) = &self.body_signature {
-                map.serialize_entry("signature", sig)?;
-            }
+        if signature && let Some(sig) = &self.body_signature {
+            map.serialize_entry("signature", sig)?;
         }
         for (k, v) in &self.extra {
             map.serialize_entry(k, v)?;

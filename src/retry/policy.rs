@@ -518,10 +518,10 @@ impl RetryPolicyBuilder {
                 }
             }
         };
-        if let Jitter::Proportional { percent } = self.jitter {
-            if percent > 100 {
-                return Err(ConfigError::JitterPercent(percent));
-            }
+        if let Jitter::Proportional { percent } = self.jitter
+            && percent > 100
+        {
+            return Err(ConfigError::JitterPercent(percent));
         }
         if self.timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("timeout"));

@@ -301,10 +301,10 @@ pub(crate) fn accepted(endpoints: &[Arc<Endpoint>], results: Vec<Enqueued>) -> V
     results
         .into_iter()
         .map(|r| {
-            if let Enqueued::Created { superseded, .. } = &r {
-                if let Some(endpoint) = endpoints.iter().find(|e| e.throttle().is_some()) {
-                    super::telemetry::throttled(endpoint.profile(), *superseded);
-                }
+            if let Enqueued::Created { superseded, .. } = &r
+                && let Some(endpoint) = endpoints.iter().find(|e| e.throttle().is_some())
+            {
+                super::telemetry::throttled(endpoint.profile(), *superseded);
             }
             r.message_id().clone()
         })

@@ -297,11 +297,11 @@ impl DeliveryQueue for MemoryStore {
         let mut out = Vec::with_capacity(publications.len());
         for publication in publications {
             if let Some(key) = &publication.key {
-                if let Some((first, expires)) = inner.keys.get(&key.key) {
-                    if *expires > now {
-                        out.push(Enqueued::Existing(first.clone()));
-                        continue;
-                    }
+                if let Some((first, expires)) = inner.keys.get(&key.key)
+                    && *expires > now
+                {
+                    out.push(Enqueued::Existing(first.clone()));
+                    continue;
                 }
                 inner.keys.insert(
                     key.key.clone(),
@@ -492,10 +492,10 @@ impl DeliveryQueue for MemoryStore {
                 (None, NextStep::RetryAt(at)) => inner.schedule(&id, at),
                 (None, _) => {}
             }
-            if let Some(endpoint) = disable {
-                if let Some(e) = inner.endpoints.get_mut(&endpoint) {
-                    *e = Arc::new((**e).clone().with_status(EndpointStatus::Disabled));
-                }
+            if let Some(endpoint) = disable
+                && let Some(e) = inner.endpoints.get_mut(&endpoint)
+            {
+                *e = Arc::new((**e).clone().with_status(EndpointStatus::Disabled));
             }
             if result.attempt > 0 {
                 inner

@@ -771,7 +771,7 @@ pub trait EndpointRegistry: Send + Sync + 'static {
 }
 
 /// The delivery log: deliveries and their attempts as stored, counts, and the retention purge.
-/// What dashboards, the recovery API ([`Sender::deliveries`](crate::send::Sender::deliveries)…)
+/// What dashboards, the recovery API ([`Sender::dead_letters`](crate::send::Sender::dead_letters)…)
 /// and tests read.
 ///
 /// Every method is one atomic step, safe to call from many tasks at once.

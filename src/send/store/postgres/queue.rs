@@ -436,7 +436,7 @@ impl DeliveryQueue for PostgresStore {
         Ok((recorded, claims))
     }
 
-    /// 2 ms unless [`PostgresStoreBuilder::batch_window`] says otherwise: each round is a
+    /// 2 ms unless [`PostgresStoreBuilder::batch_window`](super::PostgresStoreBuilder::batch_window) says otherwise: each round is a
     /// transaction whose commit waits for the WAL flush, and each claim briefly holds the rows
     /// of the endpoints it claims for; fewer, larger rounds serve more deliveries per commit
     /// and contend less across processes.
@@ -620,7 +620,7 @@ impl DeliveryQueue for PostgresStore {
     }
 
     /// From the pending rows alone (the partial index on pending `due_at`): its cost does not
-    /// grow with history, unlike [`counts`](DeliveryLog::counts).
+    /// grow with history, unlike [`counts`](crate::send::store::DeliveryLog::counts).
     async fn queue_depth(&self, now: UnixMillis) -> Result<(u64, u64), StoreError> {
         let (pending, in_flight): (i64, i64) = sqlx::query_as(self.q(
             "SELECT count(*) FILTER (WHERE lease_until IS NULL OR lease_until <= $1),

@@ -370,7 +370,7 @@ impl DeliveryQueue for SqliteStore {
     }
 
     /// 2 ms: each commit costs a round trip to SQLite's worker thread and, with
-    /// [`Durability::PowerLoss`], an fsync.
+    /// [`Durability::PowerLoss`](super::Durability::PowerLoss), an fsync.
     fn batch_window(&self) -> Duration {
         Duration::from_millis(2)
     }

@@ -837,3 +837,58 @@ async fn retry_now_brings_forward_an_unheld_pending_delivery() {
     drop(store);
     pg_support::drop_schema(&url, &schema).await;
 }
+
+/// A schema migrated by hookrelay 0.1 has `hookrelay_migrations` without its `name` column:
+/// opening adds the column, names the steps already applied, and applies nothing twice.
+#[tokio::test]
+async fn an_old_migrations_table_gains_its_names() {
+    let (url, schema) = setup!("oldmig");
+    let store = open(&url, &schema).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE \"{schema}\".hookrelay_migrations DROP COLUMN name"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let pool = store.pool().clone();
+    drop(store);
+    let store = PostgresStore::builder()
+        .schema(&schema)
+        .pool(pool)
+        .await
+        .unwrap();
+    let rows: Vec<(i32, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT version, name FROM \"{schema}\".hookrelay_migrations ORDER BY version"
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(rows, vec![(1, "0001_init".to_owned())]);
+    drop(store);
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+/// A statement running past the store's `statement_timeout` is cancelled and reported as
+/// a retryable time-out.
+#[tokio::test]
+async fn the_statement_timeout_bounds_a_stuck_database() {
+    let (url, schema) = setup!("stmt_timeout");
+    let store = PostgresStore::builder()
+        .schema(&schema)
+        .statement_timeout(Duration::from_millis(200))
+        .acquire_timeout(Duration::from_secs(2))
+        .connect(&url)
+        .await
+        .unwrap();
+    let err = sqlx::query("SELECT pg_sleep(5)")
+        .execute(store.pool())
+        .await
+        .unwrap_err();
+    let code = match &err {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    };
+    assert_eq!(code.as_deref(), Some("57014"), "{err:?}");
+    drop(store);
+    pg_support::drop_schema(&url, &schema).await;
+}

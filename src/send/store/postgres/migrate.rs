@@ -42,6 +42,9 @@ pub(crate) async fn run(pool: &PgPool, schema: &str) -> Result<(), StoreError> {
     let add_name = format!(
         "ALTER TABLE {quoted}.hookrelay_migrations ADD COLUMN name text NOT NULL DEFAULT ''"
     );
+    let name_step = format!(
+        "UPDATE {quoted}.hookrelay_migrations SET name = $2 WHERE version = $1 AND name = ''"
+    );
     let select = format!("SELECT version FROM {quoted}.hookrelay_migrations");
     let insert =
         format!("INSERT INTO {quoted}.hookrelay_migrations (version, name) VALUES ($1, $2)");
@@ -79,6 +82,15 @@ pub(crate) async fn run(pool: &PgPool, schema: &str) -> Result<(), StoreError> {
         conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(add_name)))
             .await
             .map_err(backend)?;
+        // Name the steps applied before the column existed.
+        for step in STEPS {
+            sqlx::query(sqlx::AssertSqlSafe(name_step.as_str()))
+                .bind(step.version)
+                .bind(step.name)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+        }
     }
     let applied: Vec<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(select))
         .fetch_all(&mut *conn)

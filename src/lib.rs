@@ -80,6 +80,8 @@ pub mod secret;
 pub mod send;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sqlx_error;
 mod store_error;
 pub mod verify;
 

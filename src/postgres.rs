@@ -45,7 +45,7 @@ pub(crate) async fn open(
         .acquire_timeout(acquire)
         .connect_with(options)
         .await
-        .map_err(crate::store_error::from_sqlx)
+        .map_err(crate::sqlx_error::from_sqlx)
 }
 
 #[cfg(test)]

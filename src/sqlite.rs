@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::StoreError;
-use crate::store_error::from_sqlx;
+use crate::sqlx_error::from_sqlx;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };

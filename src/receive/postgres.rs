@@ -49,7 +49,7 @@ pub struct PostgresIdempotencyStore {
 }
 
 fn backend(err: sqlx::Error) -> StoreError {
-    crate::store_error::from_sqlx(err)
+    crate::sqlx_error::from_sqlx(err)
 }
 
 impl PostgresIdempotencyStore {

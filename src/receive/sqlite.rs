@@ -37,7 +37,7 @@ pub struct SqliteIdempotencyStore {
 }
 
 fn backend(err: sqlx::Error) -> StoreError {
-    crate::store_error::from_sqlx(err)
+    crate::sqlx_error::from_sqlx(err)
 }
 
 impl SqliteIdempotencyStore {

@@ -32,7 +32,7 @@ where
     for<'n> &'n str: ColumnIndex<R>,
     T: Decode<'r, R::Database> + Type<R::Database>,
 {
-    row.try_get(name).map_err(crate::store_error::from_sqlx)
+    row.try_get(name).map_err(crate::sqlx_error::from_sqlx)
 }
 
 fn text<'r, R>(row: &'r R, name: &str) -> Result<String, StoreError>

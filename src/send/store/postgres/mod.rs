@@ -272,7 +272,7 @@ impl Drop for AbortOnDrop {
 }
 
 fn backend(err: sqlx::Error) -> StoreError {
-    crate::store_error::from_sqlx(err)
+    crate::sqlx_error::from_sqlx(err)
 }
 
 fn corrupt(what: &'static str) -> StoreError {

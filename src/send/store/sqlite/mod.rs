@@ -51,7 +51,7 @@ pub struct SqliteStore {
 }
 
 fn backend(err: sqlx::Error) -> StoreError {
-    crate::store_error::from_sqlx(err)
+    crate::sqlx_error::from_sqlx(err)
 }
 
 fn corrupt(what: &'static str) -> StoreError {

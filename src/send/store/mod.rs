@@ -706,9 +706,9 @@ pub trait DeliveryQueue: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
 
     /// How many deliveries wait (`pending`) and are claimed (`in_flight`) at `now`: what a
-    /// dispatcher reports as its queue depth. The default takes them from
-    /// [`counts`](DeliveryLog::counts); stores whose full counts grow costly with history (PostgreSQL)
-    /// answer from their pending rows alone.
+    /// dispatcher reports as its queue depth. The default, for stores that are also a
+    /// [`DeliveryLog`], takes them from [`counts`](DeliveryLog::counts); stores whose full
+    /// counts grow costly with history (PostgreSQL) answer from their pending rows alone.
     fn queue_depth(
         &self,
         now: UnixMillis,

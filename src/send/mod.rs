@@ -58,6 +58,7 @@
 //! store keeps across a crash is in the [`store`] docs.
 
 mod batching;
+#[cfg(feature = "test-util")]
 mod clock;
 mod dispatcher;
 mod endpoint;
@@ -79,6 +80,8 @@ mod throttle;
 mod transport;
 
 pub use batching::Batching;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use clock::ManualClock;
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherHandle, ShutdownReport};
 pub use endpoint::{

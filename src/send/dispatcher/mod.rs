@@ -1,5 +1,18 @@
 //! [`Dispatcher`]: claims due deliveries, signs and sends each attempt, records the result,
 //! and asks the retry planner what comes next.
+//!
+//! | file | concern |
+//! |---|---|
+//! | `mod.rs` | the builder, the handle, the run loop, recording and shutdown |
+//! | `gate.rs` | one endpoint's limits: rate limit, concurrency, the receiver's pacing, the breaker |
+//! | `batch.rs` | batch formation |
+//! | `health.rs` | health changes → the store and [`Notification`]s |
+//! | `plan.rs` | outcome planning, a pure function of the attempt's result |
+
+mod batch;
+mod gate;
+mod health;
+pub(crate) mod plan;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,27 +25,32 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use tokio::sync::watch;
 
-use super::batching::join;
 use super::sender::Shared;
 use super::signing::{Attempt, signed_request};
 use super::store::{
-    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryStore, NewBatch,
-    NewMessage, NextStep, Release, StoreError,
+    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryStore, NextStep,
+    Release, StoreError,
 };
-use super::telemetry::{self, AttemptSpan, Limiter};
-use super::{
-    DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Notification, Transport,
-    TransportError, TransportResponse,
-};
+use super::telemetry::{self, AttemptSpan};
+use super::{EndpointId, EndpointStatus, Notification, Transport};
+use crate::retry::{SeededJitter, UnixMillis};
+use gate::{Gate, same_limits};
+use plan::{Attempted, no_response};
 
-/// The event type a batch is sent under, where the profile sends one.
-pub const BATCH_EVENT: &str = "batch";
-use crate::retry::{
-    Acquire, AttemptOutcome, AutoDisable, BreakerState, CircuitBreaker, Decision, DeliveryState,
-    DisableReason, HealthChange, JitterSource, OutcomeClass, Permit, RetryAfter, SeededJitter,
-    TokenBucket, UnixMillis,
-};
-use crate::scheme::Scheme;
+/// The first wait after a store failure; it doubles up to [`LONGEST_STORE_BACKOFF`].
+const FIRST_STORE_BACKOFF: Duration = Duration::from_millis(50);
+/// The longest wait between tries while the store fails.
+const LONGEST_STORE_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest lease or poll interval taken; longer ones are cut to this (about 30 years),
+/// so that no instant computed from them overflows.
+const LONGEST: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// `now + d`, or about 30 years from now where that would overflow.
+fn instant_after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(LONGEST))
+        .unwrap_or(now)
+}
 
 /// Configures a [`Dispatcher`]; made by [`Sender::dispatcher`](super::Sender::dispatcher).
 pub struct DispatcherBuilder<S, T> {
@@ -72,21 +90,25 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
         self
     }
 
-    /// How long a claim holds (default 60 s, at least 1 s). An attempt's timeout is capped
-    /// at three quarters of it, so a live worker always finishes before its lease runs out.
+    /// How long a claim holds (default 60 s, at least 1 s, at most about 30 years:
+    /// `Duration::MAX` is taken as that). An attempt's timeout is capped at three quarters
+    /// of it, so a live worker always finishes before its lease runs out.
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_secs(1));
+        self.lease = lease.clamp(Duration::from_secs(1), LONGEST);
         self
     }
 
     /// How often an idle dispatcher looks at the store even without a wake-up (default
-    /// 1 s): covers work published by other processes.
+    /// 1 s, at least 1 ms, at most about 30 years): covers work published by other
+    /// processes.
     pub fn poll_interval(mut self, every: Duration) -> Self {
-        self.poll_interval = every.max(Duration::from_millis(1));
+        self.poll_interval = every.clamp(Duration::from_millis(1), LONGEST);
         self
     }
 
     /// Seeds the retry jitter (deterministic tests).
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.jitter = SeededJitter::new(seed);
         self
@@ -106,9 +128,12 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
             in_flight: FuturesUnordered::new(),
             idle: true,
             finished: Vec::new(),
+            unrecorded: Vec::new(),
+            backoff: None,
             claimed: HashMap::new(),
             changes: Vec::new(),
             failing_marks: Vec::new(),
+            endpoints_dirty: false,
             depth_read_at: None,
         }
     }
@@ -129,6 +154,14 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
 /// saturated goes straight back to the store, due when the endpoint will have room, and that
 /// endpoint is left out of claims until then — so a slow, dead or rate-limited endpoint never
 /// holds a slot another endpoint could use.
+///
+/// **Store failures.** A store call that fails (database down, locked, connection lost)
+/// does not stop the loop and does not lose results: the planned results the store did not
+/// accept are kept, and recorded as soon as the store answers again, tried after 50 ms,
+/// then doubling up to 2 s between tries. Until they are recorded the dispatcher claims
+/// nothing new (so what it keeps stays bounded by its concurrency) and attempts none of
+/// them again; attempts in flight still finish. Failures are logged through `tracing`
+/// (feature `tracing`) under the target `hookrelay::send`.
 pub struct Dispatcher<S, T> {
     shared: Arc<Shared<S>>,
     transport: Arc<T>,
@@ -142,13 +175,20 @@ pub struct Dispatcher<S, T> {
     in_flight: FuturesUnordered<BoxFuture<'static, Finished>>,
     /// The last claim found nothing due.
     idle: bool,
+    /// Attempts that finished, not planned yet.
     finished: Vec<Finished>,
+    /// Planned results the store has not accepted yet (oldest first).
+    unrecorded: Vec<AttemptRecord>,
+    /// Set while the store fails: when to try it again, and how long the last wait was.
+    backoff: Option<Backoff>,
     /// Claims held by attempts in flight, released on shutdown.
     claimed: HashMap<super::DeliveryId, super::store::FencingToken>,
     /// Health changes seen since the last record, applied after it.
     changes: Vec<Notification>,
     /// Failure runs that began or ended since the last record, to store.
     failing_marks: Vec<(EndpointId, Option<UnixMillis>)>,
+    /// A recorded result disabled an endpoint: reload the endpoints.
+    endpoints_dirty: bool,
     /// When the queue depth was last read for metrics.
     depth_read_at: Option<Instant>,
 }
@@ -158,139 +198,36 @@ impl<S, T> fmt::Debug for Dispatcher<S, T> {
         f.debug_struct("Dispatcher")
             .field("concurrency", &self.concurrency)
             .field("in_flight", &self.in_flight.len())
+            .field("unrecorded", &self.unrecorded.len())
             .finish_non_exhaustive()
     }
 }
 
-/// One endpoint's limits and health, as this dispatcher keeps them.
-struct Gate {
-    endpoint: Arc<Endpoint>,
-    scheme: Arc<dyn Scheme>,
-    bucket: Option<TokenBucket>,
-    in_flight: u32,
-    /// Left out of claims until then (our rate limit, the receiver's pacing, an open
-    /// breaker).
-    blocked_until: Option<UnixMillis>,
-    health: Option<AutoDisable>,
-    breaker: Option<CircuitBreaker>,
+/// The store failed: when to try again.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    wait: Duration,
+    until: Instant,
 }
 
-impl Gate {
-    fn new(endpoint: Arc<Endpoint>, now: UnixMillis) -> Self {
-        Gate {
-            scheme: Arc::from(endpoint.scheme()),
-            bucket: endpoint.rate_limit().map(|l| TokenBucket::new(l, now)),
-            health: endpoint
-                .auto_disable_after()
-                .map(|window| AutoDisable::resume(window, endpoint.failing_since())),
-            breaker: endpoint
-                .circuit_breaker()
-                .and_then(|b| b.clone().build().ok()),
-            endpoint,
-            in_flight: 0,
-            blocked_until: None,
-        }
-    }
-
-    fn saturated(&self, now: UnixMillis) -> bool {
-        self.in_flight >= self.endpoint.concurrency().get()
-            || self.blocked_until.is_some_and(|t| t > now)
-    }
-
-    fn block_until(&mut self, at: UnixMillis) {
-        self.blocked_until = Some(self.blocked_until.map_or(at, |t| t.max(at)));
-    }
-
-    /// Room for one more attempt now, or when there will be.
-    fn admit(&mut self, now: UnixMillis) -> Result<(), UnixMillis> {
-        if self.in_flight >= self.endpoint.concurrency().get() {
-            // Due again at once; the endpoint is skipped until an attempt finishes.
-            return Err(now);
-        }
-        if let Some(until) = self.blocked_until.filter(|t| *t > now) {
-            return Err(until);
-        }
-        if let Some(breaker) = &mut self.breaker {
-            if let Permit::PausedUntil(until) = breaker.check(now) {
-                self.block_until(until);
-                return Err(until);
-            }
-        }
-        if let Some(bucket) = &mut self.bucket {
-            if let Acquire::Wait(wait) = bucket.try_acquire(now) {
-                let at = now.saturating_add(wait);
-                self.blocked_until = Some(at);
-                telemetry::rate_limited(self.endpoint.profile(), Limiter::Ours);
-                return Err(at);
-            }
-        }
-        self.in_flight += 1;
-        Ok(())
-    }
-
-    /// Feeds one attempt's class to the health trackers; what changed, to notify, and the
-    /// failure clock when a run of failures began or ended (to store).
-    fn observe(
-        &mut self,
-        class: OutcomeClass,
-        now: UnixMillis,
-        marks: &mut Vec<(EndpointId, Option<UnixMillis>)>,
-    ) -> Vec<Notification> {
-        let mut changes = Vec::new();
-        let id = self.endpoint.id();
-        if let Some(health) = &mut self.health {
-            let before = health.failing_since();
-            if let HealthChange::Disabled(reason) = health.observe(class, now) {
-                changes.push(Notification::EndpointDisabled {
-                    endpoint: id.clone(),
-                    reason,
-                });
-            }
-            if health.failing_since() != before {
-                marks.push((id.clone(), health.failing_since()));
-            }
-        }
-        if let Some(breaker) = &mut self.breaker {
-            let was_closed = breaker.state() == BreakerState::Closed;
-            breaker.observe(class, now);
-            match breaker.state() {
-                BreakerState::Open { until } => {
-                    self.blocked_until = Some(until);
-                    changes.push(Notification::EndpointPaused {
-                        endpoint: id.clone(),
-                        until,
-                    });
-                }
-                BreakerState::Closed if !was_closed => {
-                    changes.push(Notification::EndpointResumed {
-                        endpoint: id.clone(),
-                    });
-                }
-                _ => {}
-            }
-        }
-        changes
-    }
-}
-
-/// An attempt that ran.
+/// An attempt that ran, with its span.
 struct Finished {
-    claim: Claim,
-    attempt: u32,
-    started_at: UnixMillis,
-    latency: Duration,
-    result: Result<TransportResponse, TransportError>,
+    attempted: Attempted,
     span: AttemptSpan,
 }
 
 /// What stopping left behind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShutdownReport {
-    /// Attempts that finished (and were recorded) during the shutdown.
+    /// Attempts that finished during the shutdown and were recorded.
     pub finished: usize,
     /// Attempts abandoned at the deadline; their claims were released (if the release
     /// failed, their leases run out instead).
     pub released: usize,
+    /// Results the store did not accept by the deadline (it kept failing). Their claims run
+    /// out with their leases, and those deliveries are attempted again then.
+    pub unrecorded: usize,
 }
 
 /// A running dispatcher.
@@ -302,9 +239,13 @@ pub struct DispatcherHandle {
 
 impl DispatcherHandle {
     /// Stops claiming, waits up to `deadline` for attempts in flight to finish and be
-    /// recorded, and hands the rest back to the store.
+    /// recorded (retrying a failing store until then), and hands the rest back to the
+    /// store. `Duration::MAX` waits for every attempt in flight, however long.
+    ///
+    /// What could not be recorded is counted in [`ShutdownReport::unrecorded`]; an error
+    /// comes back only if the dispatcher's task itself failed.
     pub async fn shutdown(self, deadline: Duration) -> Result<ShutdownReport, StoreError> {
-        let _ = self.stop.send(Some(Instant::now() + deadline));
+        let _ = self.stop.send(Some(instant_after(Instant::now(), deadline)));
         match self.task.await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Backend("the dispatcher task panicked".into())),
@@ -323,12 +264,26 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     /// Delivers everything due by the clock's current time, waiting for each attempt, until
     /// nothing is due; returns how many attempts were made. For tests with a
     /// [`ManualClock`](super::ManualClock) and for one-shot tools.
+    ///
+    /// A store failure comes back as the error; the results planned so far are kept and
+    /// recorded by the next call, before it claims anything.
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub async fn run_due(&mut self) -> Result<usize, StoreError> {
         let mut attempts = 0;
         self.report_queue_depth().await;
         loop {
-            let started = self.claim_and_start().await?;
-            if started == 0 && self.in_flight.is_empty() {
+            let started = match self.claim_and_start().await {
+                Ok(started) => {
+                    self.backoff = None;
+                    started
+                }
+                Err(e) => {
+                    self.store_failed(&e);
+                    return Err(e);
+                }
+            };
+            if started == 0 && self.in_flight.is_empty() && self.finished.is_empty() {
                 return Ok(attempts);
             }
             attempts += started;
@@ -357,13 +312,15 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             let new_work = shared.store.new_work();
             tokio::pin!(new_work);
 
-            if let Err(e) = self.step().await {
-                telemetry::store_failed(&e);
-                tokio::time::sleep(self.poll_interval).await;
-                continue;
-            }
-            self.report_queue_depth().await;
-            let sleep_for = self.sleep_for().await;
+            self.step().await;
+            let sleep_for = match self.backoff {
+                // The store failed: wait for it (attempts in flight still finish).
+                Some(backoff) => backoff.until.saturating_duration_since(Instant::now()),
+                None => {
+                    self.report_queue_depth().await;
+                    self.sleep_for().await
+                }
+            };
             tokio::select! {
                 _ = &mut wake => {}
                 _ = &mut new_work => {}
@@ -376,7 +333,19 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             }
         }
         let deadline = (*stop.borrow()).unwrap_or_else(Instant::now);
-        self.drain(deadline).await
+        Ok(self.drain(deadline).await)
+    }
+
+    /// The store failed: log it and wait longer before the next try.
+    fn store_failed(&mut self, error: &StoreError) {
+        telemetry::store_failed(error);
+        let wait = self.backoff.map_or(FIRST_STORE_BACKOFF, |b| {
+            b.wait.saturating_mul(2).min(LONGEST_STORE_BACKOFF)
+        });
+        self.backoff = Some(Backoff {
+            wait,
+            until: instant_after(Instant::now(), wait),
+        });
     }
 
     /// Collects more finished attempts for up to the store's batch window, so that one
@@ -386,7 +355,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         if window.is_zero() {
             return;
         }
-        let deadline = tokio::time::Instant::now() + window;
+        let deadline = tokio::time::Instant::now() + window.min(LONGEST_STORE_BACKOFF);
         while !self.in_flight.is_empty() {
             tokio::select! {
                 Some(done) = self.in_flight.next() => self.finished.push(done),
@@ -410,13 +379,23 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         }
     }
 
-    /// One round: record what finished, claim and start what is due.
-    async fn step(&mut self) -> Result<(), StoreError> {
+    /// One round: record what finished, claim and start what is due. While the store
+    /// fails, a round before the backoff's end only plans what finished.
+    async fn step(&mut self) {
         while let Some(Some(done)) = self.in_flight.next().now_or_never() {
             self.finished.push(done);
         }
-        self.idle = self.claim_and_start().await? == 0;
-        Ok(())
+        if self.backoff.is_some_and(|b| Instant::now() < b.until) {
+            self.plan_finished();
+            return;
+        }
+        match self.claim_and_start().await {
+            Ok(started) => {
+                self.idle = started == 0;
+                self.backoff = None;
+            }
+            Err(e) => self.store_failed(&e),
+        }
     }
 
     async fn sleep_for(&mut self) -> Duration {
@@ -439,7 +418,10 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         wait.max(Duration::from_millis(1))
     }
 
-    async fn drain(&mut self, deadline: Instant) -> Result<ShutdownReport, StoreError> {
+    /// Waits up to `deadline` for the attempts in flight, records every result it holds
+    /// (retrying a failing store until the deadline) and releases the claims of attempts
+    /// it abandons.
+    async fn drain(&mut self, deadline: Instant) -> ShutdownReport {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let _ = tokio::time::timeout(remaining, async {
             while let Some(done) = self.in_flight.next().await {
@@ -449,11 +431,29 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         .await;
         // Whatever is still running is abandoned here; its claims are released below.
         self.in_flight = FuturesUnordered::new();
-        let report = ShutdownReport {
-            finished: self.finished.len(),
-            released: self.claimed.len(),
-        };
-        self.record_finished().await?;
+        let finished = self.finished.len();
+        self.plan_finished();
+        let mut wait = FIRST_STORE_BACKOFF;
+        while !self.unrecorded.is_empty() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, self.record_unrecorded()).await {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => telemetry::store_failed(&e),
+                Err(_) => break,
+            }
+            if Instant::now() + wait >= deadline {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            wait = wait.saturating_mul(2).min(LONGEST_STORE_BACKOFF);
+        }
+        if self.has_changes() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if let Ok(Err(e)) = tokio::time::timeout(remaining, self.apply_changes()).await {
+                telemetry::store_failed(&e);
+            }
+        }
+        let unrecorded = self.unrecorded.len();
         let now = self.shared.now();
         let releases: Vec<Release> = self
             .claimed
@@ -464,10 +464,18 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 due_at: now,
             })
             .collect();
+        let released = releases.len();
         if !releases.is_empty() {
-            self.shared.store.release(releases).await?;
+            // Best effort, even past the deadline: otherwise the leases run out.
+            if let Err(e) = self.shared.store.release(releases).await {
+                telemetry::store_failed(&e);
+            }
         }
-        Ok(report)
+        ShutdownReport {
+            finished: finished.saturating_sub(unrecorded),
+            released,
+            unrecorded,
+        }
     }
 
     /// Reloads endpoint settings when this process changed an endpoint.
@@ -508,18 +516,42 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         Ok(())
     }
 
+    /// The store accepted every result held (stale ones are refused one by one, which is
+    /// final too): forget them.
+    fn accepted(&mut self) {
+        if self
+            .unrecorded
+            .iter()
+            .any(|r| r.next == NextStep::DisableEndpoint)
+        {
+            self.endpoints_dirty = true;
+        }
+        self.unrecorded.clear();
+    }
+
+    /// Records every result held, in one store call. On failure they stay held.
+    async fn record_unrecorded(&mut self) -> Result<(), StoreError> {
+        if self.unrecorded.is_empty() {
+            return Ok(());
+        }
+        self.shared.store.record(self.unrecorded.clone()).await?;
+        self.accepted();
+        Ok(())
+    }
+
     /// Records what finished and claims what is due, in one store call, then starts the
-    /// claimed attempts.
+    /// claimed attempts. After a store failure, the results it holds are recorded first
+    /// and on their own: nothing new is claimed while any wait.
     async fn claim_and_start(&mut self) -> Result<usize, StoreError> {
         self.refresh_endpoints().await?;
-        let records = self.plan_finished();
-        let disables = records.iter().any(|r| r.next == NextStep::DisableEndpoint);
+        self.plan_finished();
+        if self.backoff.is_some() {
+            self.record_unrecorded().await?;
+        }
         let free = self.concurrency.saturating_sub(self.in_flight.len());
         let now = self.shared.now();
         let claims = if free == 0 {
-            if !records.is_empty() {
-                self.shared.store.record(records).await?;
-            }
+            self.record_unrecorded().await?;
             Vec::new()
         } else {
             let skip: Vec<EndpointId> = self
@@ -528,29 +560,29 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 .filter(|(_, gate)| gate.saturated(now))
                 .map(|(id, _)| id.clone())
                 .collect();
-            if records.is_empty() {
+            if self.unrecorded.is_empty() {
                 self.shared
                     .store
                     .claim(now, free, self.lease, &skip)
                     .await?
             } else {
                 // Stale results are refused by the store one by one; nothing to do here.
+                let records = self.unrecorded.clone();
                 let (_, claims) = self
                     .shared
                     .store
                     .record_and_claim(records, now, free, self.lease, &skip)
                     .await?;
+                self.accepted();
                 claims
             }
         };
-        if disables || !self.changes.is_empty() || !self.failing_marks.is_empty() {
+        if self.has_changes() {
             self.apply_changes().await?;
-            self.shared.endpoints_changed();
             self.refresh_endpoints().await?;
         }
         let mut started = 0;
         let mut releases = Vec::new();
-        let mut expired = Vec::new();
         let mut to_batch: HashMap<EndpointId, Vec<Claim>> = HashMap::new();
         for claim in claims {
             if !self.gates.contains_key(&claim.endpoint) {
@@ -576,8 +608,9 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                     .max_age()
                     .is_some_and(|age| now > claim.created_at.saturating_add(age))
             {
-                expired.push(no_response(claim, 0, now, None, NextStep::Expire));
-                telemetry::recorded(endpoint.profile(), &expired[expired.len() - 1]);
+                let record = no_response(claim, 0, now, None, NextStep::Expire);
+                telemetry::recorded(endpoint.profile(), &record);
+                self.unrecorded.push(record);
                 continue;
             }
             if claim.kind == DeliveryKind::Event && endpoint.batching().is_some() {
@@ -587,34 +620,27 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                     .push(claim);
                 continue;
             }
-            started += usize::from(self.start(claim, now, &mut releases, &mut expired));
+            started += usize::from(self.start(claim, now, &mut releases));
         }
         for (endpoint, members) in to_batch {
             for claim in self
                 .form_batches(&endpoint, members, now, &mut releases)
                 .await?
             {
-                started += usize::from(self.start(claim, now, &mut releases, &mut expired));
+                started += usize::from(self.start(claim, now, &mut releases));
             }
         }
         if !releases.is_empty() {
             self.shared.store.release(releases).await?;
         }
-        if !expired.is_empty() {
-            self.shared.store.record(expired).await?;
-        }
+        // Expired and unsignable deliveries.
+        self.record_unrecorded().await?;
         Ok(started)
     }
 
     /// Starts one claimed attempt if its endpoint has room; otherwise hands it back (or, if
     /// it cannot be signed, dead-letters it). Whether it started.
-    fn start(
-        &mut self,
-        claim: Claim,
-        now: UnixMillis,
-        releases: &mut Vec<Release>,
-        expired: &mut Vec<AttemptRecord>,
-    ) -> bool {
+    fn start(&mut self, claim: Claim, now: UnixMillis, releases: &mut Vec<Release>) -> bool {
         let Some(gate) = self.gates.get_mut(&claim.endpoint) else {
             releases.push(Release {
                 delivery: claim.delivery,
@@ -665,11 +691,13 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                         let begun = Instant::now();
                         let result = send.await;
                         Finished {
-                            claim,
-                            attempt,
-                            started_at: now,
-                            latency: begun.elapsed(),
-                            result,
+                            attempted: Attempted {
+                                claim,
+                                attempt,
+                                started_at: now,
+                                latency: begun.elapsed(),
+                                result,
+                            },
                             span,
                         }
                     }
@@ -678,320 +706,48 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 true
             }
             Err(_) => {
-                gate.in_flight = gate.in_flight.saturating_sub(1);
+                gate.finished();
                 let next = NextStep::DeadLetter(DeadReason::Refused);
                 let error = Some(AttemptError::Unsignable);
-                expired.push(no_response(claim, attempt, now, error, next));
-                telemetry::recorded(endpoint.profile(), &expired[expired.len() - 1]);
+                let record = no_response(claim, attempt, now, error, next);
+                telemetry::recorded(endpoint.profile(), &record);
+                self.unrecorded.push(record);
                 false
             }
         }
     }
 
-    /// Turns claimed event deliveries of one batching endpoint into batch deliveries: full
-    /// batches and batches whose oldest event waited `max_wait` are formed (and returned,
-    /// claimed); the rest go back to the store, due when their wait ends.
-    async fn form_batches(
-        &mut self,
-        endpoint: &EndpointId,
-        mut members: Vec<Claim>,
-        now: UnixMillis,
-        releases: &mut Vec<Release>,
-    ) -> Result<Vec<Claim>, StoreError> {
-        let Some(batching) = self
-            .gates
-            .get(endpoint)
-            .and_then(|gate| gate.endpoint.batching())
-        else {
-            return Ok(Vec::new());
-        };
-        members.sort_by_key(|c| c.created_at);
-        let size = usize::try_from(batching.max_events()).unwrap_or(usize::MAX);
-        let mut formed = Vec::new();
-        for chunk in members.chunks(size) {
-            let oldest = chunk[0].created_at;
-            let ready_at = oldest.saturating_add(batching.max_wait());
-            if chunk.len() < size && ready_at > now {
-                releases.extend(chunk.iter().map(|c| Release {
-                    delivery: c.delivery.clone(),
-                    token: c.token,
-                    due_at: ready_at,
-                }));
-                continue;
-            }
-            let batch = NewBatch {
-                message: NewMessage {
-                    id: MessageId::generate(),
-                    event_id: super::id::random_id("bat_").into(),
-                    event_type: BATCH_EVENT.into(),
-                    created_at: oldest,
-                    bodies: vec![join(chunk.iter().map(|c| &c.body))],
-                },
-                delivery: DeliveryId::generate(),
-                endpoint: endpoint.clone(),
-                members: chunk
-                    .iter()
-                    .map(|c| (c.delivery.clone(), c.token))
-                    .collect(),
-            };
-            if let Some(claim) = self.shared.store.form_batch(batch, now, self.lease).await? {
-                formed.push(claim);
-            }
-        }
-        Ok(formed)
-    }
-
-    /// Records every finished attempt in one store call and plans what comes next.
-    async fn record_finished(&mut self) -> Result<(), StoreError> {
-        let records = self.plan_finished();
-        if records.is_empty() {
-            return Ok(());
-        }
-        let disables = records.iter().any(|r| r.next == NextStep::DisableEndpoint);
-        // Stale results (a lease that ran out) are refused by the store; nothing to do here.
-        self.shared.store.record(records).await?;
-        if disables || !self.changes.is_empty() || !self.failing_marks.is_empty() {
-            self.apply_changes().await?;
-            self.shared.endpoints_changed();
-        }
-        Ok(())
-    }
-
-    /// Disables the endpoints that failed past their window (`410 Gone` is disabled by the
-    /// store with the result) and tells the app about every health change.
-    async fn apply_changes(&mut self) -> Result<(), StoreError> {
-        for (endpoint, since) in std::mem::take(&mut self.failing_marks) {
-            match self.shared.store.set_failing_since(&endpoint, since).await {
-                Ok(()) | Err(StoreError::UnknownEndpoint) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        for change in std::mem::take(&mut self.changes) {
-            if let Notification::EndpointDisabled {
-                endpoint,
-                reason: DisableReason::FailingSince(since),
-            } = &change
-            {
-                let note = format!(
-                    "disabled after failing continuously since {} ms after the unix epoch",
-                    since.as_millis()
-                );
-                match self
-                    .shared
-                    .store
-                    .set_endpoint_status(endpoint, EndpointStatus::Disabled, Some(&note))
-                    .await
-                {
-                    Ok(()) | Err(StoreError::UnknownEndpoint) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            if let Notification::EndpointDisabled { endpoint, reason } = &change {
-                if let Some(gate) = self.gates.get(endpoint) {
-                    let why = match reason {
-                        DisableReason::Gone => "gone",
-                        _ => "failing",
-                    };
-                    telemetry::endpoint_disabled(gate.endpoint.profile(), why);
-                }
-            }
-            self.shared.notify(change);
-        }
-        Ok(())
-    }
-
-    /// Asks the planner what comes after each finished attempt, frees their slots and feeds
-    /// the endpoints' health trackers.
-    fn plan_finished(&mut self) -> Vec<AttemptRecord> {
+    /// Plans what comes after each finished attempt ([`plan::plan`]), applies the pacing to
+    /// the endpoint's gate, frees the slots and feeds the endpoints' health trackers. The
+    /// results join those waiting to be recorded.
+    fn plan_finished(&mut self) {
         let finished = std::mem::take(&mut self.finished);
+        if finished.is_empty() {
+            return;
+        }
         let now = self.shared.now();
-        let mut records = Vec::with_capacity(finished.len());
-        for done in finished {
-            self.claimed.remove(&done.claim.delivery);
-            let span = done.span.clone();
-            let record = match self.gates.get_mut(&done.claim.endpoint) {
+        for Finished { attempted, span } in finished {
+            self.claimed.remove(&attempted.claim.delivery);
+            let record = match self.gates.get_mut(&attempted.claim.endpoint) {
                 Some(gate) => {
-                    gate.in_flight = gate.in_flight.saturating_sub(1);
-                    let (record, class) = plan_next(gate, done, now, &mut self.jitter);
-                    telemetry::recorded(gate.endpoint.profile(), &record);
-                    if record.charged || class == OutcomeClass::Delivered {
+                    gate.finished();
+                    let endpoint = Arc::clone(&gate.endpoint);
+                    let planned =
+                        plan::plan(attempted, Some(endpoint.retry_policy()), now, &mut self.jitter);
+                    if let Some(until) = planned.paced_until {
+                        gate.pace(until);
+                    }
+                    telemetry::recorded(endpoint.profile(), &planned.record);
+                    if let Some(class) = planned.health {
                         let changes = gate.observe(class, now, &mut self.failing_marks);
                         self.changes.extend(changes);
                     }
-                    record
+                    planned.record
                 }
-                None => plan_next_without_endpoint(done, now),
+                None => plan::plan(attempted, None, now, &mut self.jitter).record,
             };
             span.finish(&record);
-            records.push(record);
+            self.unrecorded.push(record);
         }
-        records
-    }
-}
-
-fn same_limits(a: &Endpoint, b: &Endpoint) -> bool {
-    a.rate_limit() == b.rate_limit()
-        && a.concurrency() == b.concurrency()
-        && a.auto_disable_after() == b.auto_disable_after()
-        && a.circuit_breaker() == b.circuit_breaker()
-}
-
-fn outcome_of(
-    result: &Result<TransportResponse, TransportError>,
-) -> (AttemptOutcome, Option<AttemptError>) {
-    match result {
-        Ok(response) => (
-            AttemptOutcome::from_response(
-                response.status,
-                response.header("retry-after").map(str::as_bytes),
-            ),
-            None,
-        ),
-        Err(TransportError::Timeout) => (AttemptOutcome::Timeout, Some(AttemptError::Timeout)),
-        Err(TransportError::Connection) => (
-            AttemptOutcome::ConnectionError,
-            Some(AttemptError::Connection),
-        ),
-        Err(TransportError::Refused(why)) => {
-            (AttemptOutcome::Other, Some(AttemptError::Refused(*why)))
-        }
-        Err(_) => (AttemptOutcome::Other, Some(AttemptError::Other)),
-    }
-}
-
-/// When the receiver asked us to wait: `Retry-After` on a `429`, or `X-RateLimit-Remaining:
-/// 0` with `X-RateLimit-Reset` (unix seconds; a value below 10^9 is read as seconds from
-/// now) on any answer. Clamped to the policy's `Retry-After` cap.
-fn paced_until(response: &TransportResponse, now: UnixMillis, cap: Duration) -> Option<UnixMillis> {
-    let latest = now.saturating_add(cap);
-    if response.status == 429 {
-        if let Some(value) = response.header("retry-after") {
-            if let Ok(after) = RetryAfter::parse(value.as_bytes()) {
-                return Some(after.not_before(now).clamp(now, latest));
-            }
-        }
-    }
-    let exhausted = response
-        .header("x-ratelimit-remaining")
-        .is_some_and(|v| v.trim() == "0");
-    let reset: u64 = response.header("x-ratelimit-reset")?.trim().parse().ok()?;
-    if !exhausted {
-        return None;
-    }
-    let at = if reset < 1_000_000_000 {
-        now.saturating_add(Duration::from_secs(reset))
-    } else {
-        UnixMillis::from_secs(reset)
-    };
-    Some(at.clamp(now, latest))
-}
-
-/// What comes after an attempt, and its outcome class for the health trackers.
-fn plan_next<J: JitterSource + ?Sized>(
-    gate: &mut Gate,
-    done: Finished,
-    now: UnixMillis,
-    jitter: &mut J,
-) -> (AttemptRecord, OutcomeClass) {
-    let (outcome, error) = outcome_of(&done.result);
-    let endpoint = Arc::clone(&gate.endpoint);
-    let policy = endpoint.retry_policy();
-    let class = policy.classifier().classify(&outcome);
-    if matches!(error, Some(AttemptError::Refused(_))) {
-        // A refused destination is not retried: the URL must change first.
-        let next = NextStep::DeadLetter(DeadReason::Refused);
-        return (into_record(done, error, next, true), class);
-    }
-    if let Ok(response) = &done.result {
-        if let Some(until) = paced_until(response, now, policy.retry_after_cap()) {
-            // The receiver paces this endpoint: hold all of its deliveries, not just this one.
-            gate.block_until(until);
-            telemetry::rate_limited(endpoint.profile(), Limiter::Receiver);
-            if response.status == 429 {
-                // Waiting as asked is not a failure: the attempt is logged, not charged.
-                return (
-                    into_record(done, error, NextStep::RetryAt(until), false),
-                    class,
-                );
-            }
-        }
-    }
-    let mut state = DeliveryState::resume(
-        done.claim.created_at,
-        done.claim.charged,
-        done.started_at,
-        AttemptOutcome::Other,
-    );
-    state.record(outcome, now);
-    let next = match policy.plan(&mut state, now, jitter) {
-        Decision::DeliverNow { .. } => NextStep::RetryAt(now),
-        Decision::RetryAt { at, .. } => NextStep::RetryAt(at),
-        Decision::Delivered => NextStep::Delivered,
-        Decision::GiveUp(reason) => NextStep::give_up(reason),
-        Decision::DisableEndpoint => NextStep::DisableEndpoint,
-    };
-    (into_record(done, error, next, true), class)
-}
-
-/// The endpoint vanished mid-attempt: keep the result, retry later.
-fn plan_next_without_endpoint(done: Finished, now: UnixMillis) -> AttemptRecord {
-    let (_, error) = outcome_of(&done.result);
-    let delivered = matches!(&done.result, Ok(r) if (200..300).contains(&r.status));
-    let next = if delivered {
-        NextStep::Delivered
-    } else {
-        NextStep::RetryAt(now.saturating_add(Duration::from_secs(60)))
-    };
-    into_record(done, error, next, true)
-}
-
-/// The record of a claim that got no attempt (expired) or whose attempt could not be made
-/// (unsignable).
-fn no_response(
-    claim: Claim,
-    attempt: u32,
-    now: UnixMillis,
-    error: Option<AttemptError>,
-    next: NextStep,
-) -> AttemptRecord {
-    AttemptRecord {
-        delivery: claim.delivery,
-        token: claim.token,
-        attempt,
-        started_at: now,
-        latency: Duration::ZERO,
-        status: None,
-        error,
-        response_headers: Vec::new(),
-        response_body: bytes::Bytes::new(),
-        charged: attempt > 0,
-        manual: claim.manual && attempt > 0,
-        next,
-    }
-}
-
-fn into_record(
-    done: Finished,
-    error: Option<AttemptError>,
-    next: NextStep,
-    charged: bool,
-) -> AttemptRecord {
-    let (status, response_headers, response_body) = match done.result {
-        Ok(response) => (Some(response.status), response.headers, response.body),
-        Err(_) => (None, Vec::new(), bytes::Bytes::new()),
-    };
-    AttemptRecord {
-        delivery: done.claim.delivery,
-        token: done.claim.token,
-        attempt: done.attempt,
-        started_at: done.started_at,
-        latency: done.latency,
-        status,
-        error,
-        response_headers,
-        response_body,
-        charged,
-        manual: done.claim.manual,
-        next,
     }
 }

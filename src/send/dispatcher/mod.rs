@@ -472,7 +472,8 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             }
         }
         ShutdownReport {
-            finished: finished.saturating_sub(unrecorded),
+            // Recording is all or nothing.
+            finished: if unrecorded == 0 { finished } else { 0 },
             released,
             unrecorded,
         }

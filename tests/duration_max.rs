@@ -123,7 +123,8 @@ fn health_and_rate_limits() {
 
 #[test]
 fn throttle_and_batching() {
-    let throttle = Throttle::new("job.progress", DataPointer::new("/job_id").unwrap(), &[]).window(MAX);
+    let throttle =
+        Throttle::new("job.progress", DataPointer::new("/job_id").unwrap(), &[]).window(MAX);
     assert_eq!(throttle.window_length(), MAX);
     let _ = throttle.group("job.progress", &serde_json::json!({"job_id": "j1"}));
     assert_eq!(Batching::new(10, MAX).max_wait(), MAX);
@@ -168,7 +169,10 @@ async fn an_endpoint_and_a_dispatcher_set_to_duration_max() {
         .unwrap();
     for i in 0..2 {
         sender
-            .publish(OutgoingEvent::new("task.created", serde_json::json!({ "i": i })))
+            .publish(OutgoingEvent::new(
+                "task.created",
+                serde_json::json!({ "i": i }),
+            ))
             .await
             .unwrap();
         sender
@@ -186,7 +190,11 @@ async fn an_endpoint_and_a_dispatcher_set_to_duration_max() {
         .build();
     assert!(dispatcher.run_due().await.unwrap() > 0);
     clock.advance(MAX);
-    assert_eq!(clock.millis(), UnixMillis::from_millis(u64::MAX), "saturates");
+    assert_eq!(
+        clock.millis(),
+        UnixMillis::from_millis(u64::MAX),
+        "saturates"
+    );
     let _ = dispatcher.run_due().await.unwrap();
     assert!(transport.seen_at(url).len() >= 2);
     // Two task events and two progress events (throttled only on the other endpoint).
@@ -224,10 +232,8 @@ async fn shutdown_with_duration_max_waits_and_returns() {
 #[tokio::test]
 async fn a_sqlite_store_keeps_duration_max_settings() {
     use hookrelay::send::{DeliveryStore, SqliteStore};
-    let path = std::env::temp_dir().join(format!(
-        "hookrelay-duration-max-{}.db",
-        std::process::id()
-    ));
+    let path =
+        std::env::temp_dir().join(format!("hookrelay-duration-max-{}.db", std::process::id()));
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let store = SqliteStore::connect(&url).await.unwrap();
     let endpoint = maxed_endpoint("https://a.example/hook");

@@ -163,7 +163,9 @@ fn task(i: u32) -> OutgoingEvent {
 fn sends_per_delivery(transport: &ScriptedTransport) -> HashMap<String, usize> {
     let mut sends = HashMap::new();
     for seen in transport.seen() {
-        let id = seen.header("x-delivery-id").expect("task hub names the delivery");
+        let id = seen
+            .header("x-delivery-id")
+            .expect("task hub names the delivery");
         *sends.entry(id.to_owned()).or_default() += 1;
     }
     sends
@@ -208,7 +210,11 @@ async fn a_store_that_fails_to_record_costs_no_resend_even_past_the_lease() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let report = handle.shutdown(Duration::from_secs(5)).await.unwrap();
 
-    assert_eq!(store.failed.load(Ordering::SeqCst), 6, "every fault was hit");
+    assert_eq!(
+        store.failed.load(Ordering::SeqCst),
+        6,
+        "every fault was hit"
+    );
     let all = sender
         .store()
         .deliveries(&DeliveryQuery::default())
@@ -312,7 +318,11 @@ async fn run_due_keeps_results_across_a_store_failure() {
 
     assert!(dispatcher.run_due().await.is_err(), "the store failed");
     assert_eq!(transport.seen().len(), 1);
-    assert_eq!(dispatcher.run_due().await.unwrap(), 0, "recorded, not resent");
+    assert_eq!(
+        dispatcher.run_due().await.unwrap(),
+        0,
+        "recorded, not resent"
+    );
     assert_eq!(transport.seen().len(), 1);
     let record = sender.deliveries_of(&message).await.unwrap().remove(0);
     assert_eq!(record.status, DeliveryStatus::Delivered);

@@ -5,8 +5,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::signing::{Attempt, signed_request};
 use super::dispatcher::plan::transport_failure;
+use super::signing::{Attempt, signed_request};
 use super::store::{AttemptError, DeliveryStore, StoreError};
 use super::{EndpointId, EndpointStatus, Refusal, Sender, Transport, TransportError};
 

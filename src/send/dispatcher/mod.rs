@@ -28,8 +28,8 @@ use tokio::sync::watch;
 use super::sender::Shared;
 use super::signing::{Attempt, signed_request};
 use super::store::{
-    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryStore, NextStep,
-    Release, StoreError,
+    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryStore, NextStep, Release,
+    StoreError,
 };
 use super::telemetry::{self, AttemptSpan};
 use super::{EndpointId, EndpointStatus, Notification, Transport};
@@ -245,7 +245,9 @@ impl DispatcherHandle {
     /// What could not be recorded is counted in [`ShutdownReport::unrecorded`]; an error
     /// comes back only if the dispatcher's task itself failed.
     pub async fn shutdown(self, deadline: Duration) -> Result<ShutdownReport, StoreError> {
-        let _ = self.stop.send(Some(instant_after(Instant::now(), deadline)));
+        let _ = self
+            .stop
+            .send(Some(instant_after(Instant::now(), deadline)));
         match self.task.await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Backend("the dispatcher task panicked".into())),
@@ -733,8 +735,12 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 Some(gate) => {
                     gate.finished();
                     let endpoint = Arc::clone(&gate.endpoint);
-                    let planned =
-                        plan::plan(attempted, Some(endpoint.retry_policy()), now, &mut self.jitter);
+                    let planned = plan::plan(
+                        attempted,
+                        Some(endpoint.retry_policy()),
+                        now,
+                        &mut self.jitter,
+                    );
                     if let Some(until) = planned.paced_until {
                         gate.pace(until);
                     }

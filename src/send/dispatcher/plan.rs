@@ -381,7 +381,10 @@ mod tests {
         let reset = (NOW.as_millis() / 1000 + 45).to_string();
         let answer = response(
             503,
-            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)],
+            &[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", &reset),
+            ],
         );
         let planned = run(attempted(0, Ok(answer)), Some(&policy()));
         assert_eq!(
@@ -417,10 +420,7 @@ mod tests {
 
     #[test]
     fn transport_failures_are_mapped_once() {
-        let planned = run(
-            attempted(0, Err(TransportError::Timeout)),
-            Some(&policy()),
-        );
+        let planned = run(attempted(0, Err(TransportError::Timeout)), Some(&policy()));
         assert_eq!(planned.record.error, Some(AttemptError::Timeout));
         assert!(matches!(planned.record.next, NextStep::RetryAt(_)));
         assert_eq!(

@@ -357,6 +357,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         if window.is_zero() {
             return;
         }
+        // Bounded, so that no store's window can overflow the instant.
         let deadline = tokio::time::Instant::now() + window.min(LONGEST_STORE_BACKOFF);
         while !self.in_flight.is_empty() {
             tokio::select! {

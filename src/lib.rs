@@ -59,7 +59,8 @@
 //! | `postgres` | `send::PostgresStore` (many dispatcher processes on many hosts, the transactional outbox `Sender::publish_in`, `LISTEN/NOTIFY`) and `receive::PostgresIdempotencyStore` (implies `send`) |
 //! | `tracing` | why the receiver refused a request, idempotency-store failures, and one span per delivery attempt |
 //! | `metrics` | the dispatcher's metrics through the `metrics` facade (implies `send`; names in `send::telemetry`) |
-//! | `cli` | the `hookrelay` command-line tool (`sign`, `verify`, `listen`, `send`) |
+//! | `cli` | the `hookrelay` command-line tool (`sign`, `verify`, `listen`, `send`; implies `test-util`) |
+//! | `test-util` | helpers for tests, as tokio's: `send::ManualClock`, `Dispatcher::run_due`, `DispatcherBuilder::jitter_seed` (with `send`) |
 //!
 //! The core (everything above without features) does no I/O and needs no async runtime.
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -11,6 +11,7 @@
 //! | [`RetryPolicy::plan`] + [`DeliveryState`] | the planner: deliver now, retry at T, give up ([`GiveUpReason`]), or disable the endpoint |
 //! | [`AttemptOutcome`], [`Classifier`] | what an attempt produced and what that means ([`OutcomeClass`]) |
 //! | [`RetryAfter`] | strict `Retry-After` parsing (delay-seconds and HTTP-date) |
+//! | [`RateLimitReset`] | `X-RateLimit-Reset` parsing (unix seconds, or a delay below 10⁹) |
 //! | [`Jitter`], [`SeededJitter`], [`NoJitter`] | randomising delays, deterministically when asked |
 //! | [`AutoDisable`], [`CircuitBreaker`] | endpoint health: disable after failing for days; pause while failing now |
 //! | [`TokenBucket`], [`RateLimit`] | per-endpoint pacing |
@@ -64,6 +65,7 @@ mod outcome;
 mod planner;
 mod policy;
 mod rate_limit;
+mod rate_limit_reset;
 mod retry_after;
 mod time;
 
@@ -77,5 +79,6 @@ pub use outcome::{AttemptOutcome, Classifier, ClientErrors, OutcomeClass};
 pub use planner::{Decision, DeliveryState, GiveUpReason};
 pub use policy::{RetryPolicy, RetryPolicyBuilder, RetrySchedule};
 pub use rate_limit::{Acquire, RateLimit, TokenBucket};
+pub use rate_limit_reset::{RateLimitReset, RateLimitResetError};
 pub use retry_after::{RetryAfter, RetryAfterError};
 pub use time::UnixMillis;

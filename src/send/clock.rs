@@ -31,10 +31,15 @@ impl ManualClock {
         ManualClock(Arc::new(AtomicU64::new(at.as_millis())))
     }
 
-    /// Moves the time forward by `by`.
+    /// Moves the time forward by `by`, stopping at the largest [`UnixMillis`] (never
+    /// wrapping around).
     pub fn advance(&self, by: Duration) {
         let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.0.fetch_add(ms, Ordering::SeqCst);
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                Some(t.saturating_add(ms))
+            });
     }
 
     /// Sets the time.

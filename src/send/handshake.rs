@@ -5,8 +5,9 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use super::dispatcher::plan::transport_failure;
 use super::signing::{Attempt, signed_request};
-use super::store::{DeliveryStore, StoreError};
+use super::store::{AttemptError, DeliveryStore, StoreError};
 use super::{EndpointId, EndpointStatus, Refusal, Sender, Transport, TransportError};
 
 /// The event type of the handshake request.
@@ -39,6 +40,8 @@ pub enum HandshakeFailure {
     Refused(Refusal),
     /// The request could not be signed (no active secret).
     Unsignable,
+    /// The handshake body could not be serialised (nothing was sent).
+    Unserializable,
     /// Anything else.
     Other,
 }
@@ -54,6 +57,9 @@ impl fmt::Display for HandshakeFailure {
             Self::Connection => f.write_str("verification failed: could not connect"),
             Self::Refused(why) => write!(f, "verification failed: destination refused ({why})"),
             Self::Unsignable => f.write_str("verification failed: no active secret to sign with"),
+            Self::Unserializable => {
+                f.write_str("verification failed: the handshake body could not be serialised")
+            }
             Self::Other => f.write_str("verification failed"),
         }
     }
@@ -83,24 +89,30 @@ impl<S: DeliveryStore> Sender<S> {
         let challenge = super::id::random_id("");
         let request_id = format!("hs_{challenge}");
         let body = serde_json::json!({ "type": VERIFY_EVENT, "challenge": challenge });
-        let body = Bytes::from(crate::json::to_js_vec(&body).unwrap_or_default());
-        let now = self.shared.now();
-        let request = signed_request(
-            &endpoint,
-            endpoint.scheme().ok().as_deref(),
-            &Attempt {
-                event_id: &request_id,
-                event_type: VERIFY_EVENT,
-                delivery_id: &request_id,
-                attempt: 1,
-            },
-            &body,
-            now,
-            endpoint.retry_policy().timeout(),
-        );
-        let outcome = match request {
-            Err(_) => Verification::Failed(HandshakeFailure::Unsignable),
-            Ok(request) => judge(transport.send(request).await, &challenge),
+        let outcome = match crate::json::to_js_vec(&body) {
+            // Never sent empty: a body that does not serialise fails the handshake.
+            Err(_) => Verification::Failed(HandshakeFailure::Unserializable),
+            Ok(body) => {
+                let body = Bytes::from(body);
+                let now = self.shared.now();
+                let request = signed_request(
+                    &endpoint,
+                    endpoint.scheme().ok().as_deref(),
+                    &Attempt {
+                        event_id: &request_id,
+                        event_type: VERIFY_EVENT,
+                        delivery_id: &request_id,
+                        attempt: 1,
+                    },
+                    &body,
+                    now,
+                    endpoint.retry_policy().timeout(),
+                );
+                match request {
+                    Err(_) => Verification::Failed(HandshakeFailure::Unsignable),
+                    Ok(request) => judge(transport.send(request).await, &challenge),
+                }
+            }
         };
         if endpoint.status() == EndpointStatus::PendingVerification {
             let (status, note) = match &outcome {
@@ -134,10 +146,49 @@ fn judge(
             HandshakeFailure::WrongEcho
         }
         Ok(response) => HandshakeFailure::Status(response.status),
-        Err(TransportError::Timeout) => HandshakeFailure::Timeout,
-        Err(TransportError::Connection) => HandshakeFailure::Connection,
-        Err(TransportError::Refused(why)) => HandshakeFailure::Refused(why),
-        Err(_) => HandshakeFailure::Other,
+        // The dispatcher's mapping, so a delivery and a handshake name a failure alike.
+        Err(e) => match transport_failure(&e).1 {
+            AttemptError::Timeout => HandshakeFailure::Timeout,
+            AttemptError::Connection => HandshakeFailure::Connection,
+            AttemptError::Refused(why) => HandshakeFailure::Refused(why),
+            _ => HandshakeFailure::Other,
+        },
     };
     Verification::Failed(failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::send::Refusal;
+
+    #[test]
+    fn transport_failures_map_like_the_dispatchers() {
+        let failed = |e| judge(Err(e), "c");
+        assert_eq!(
+            failed(TransportError::Timeout),
+            Verification::Failed(HandshakeFailure::Timeout)
+        );
+        assert_eq!(
+            failed(TransportError::Connection),
+            Verification::Failed(HandshakeFailure::Connection)
+        );
+        assert_eq!(
+            failed(TransportError::Refused(Refusal::NonPublicAddress)),
+            Verification::Failed(HandshakeFailure::Refused(Refusal::NonPublicAddress))
+        );
+        assert_eq!(
+            failed(TransportError::Other),
+            Verification::Failed(HandshakeFailure::Other)
+        );
+    }
+
+    #[test]
+    fn the_unserialisable_body_failure_says_so() {
+        assert!(
+            HandshakeFailure::Unserializable
+                .to_string()
+                .contains("could not be serialised")
+        );
+    }
 }

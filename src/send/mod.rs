@@ -55,9 +55,12 @@
 //! claim. A process killed at any instant loses nothing: claims it held run out and are
 //! claimed again, so an attempt the receiver answered with 2xx, whose result was not yet
 //! stored, is sent again with the same delivery id (receivers deduplicate on it). How much a
-//! store keeps across a crash is in the [`store`] docs.
+//! store keeps across a crash is in the [`store`] docs. A store that fails while the process
+//! lives costs no re-send: the [`Dispatcher`] keeps the results it could not record and
+//! records them when the store answers again, claiming nothing new meanwhile.
 
 mod batching;
+#[cfg(feature = "test-util")]
 mod clock;
 // With rust-version 1.94, clippy suggests let chains for nested `if let`s. The dispatcher is
 // being split on another branch; its ifs are collapsed there, not here, to keep the merge clean.
@@ -82,6 +85,8 @@ mod throttle;
 mod transport;
 
 pub use batching::Batching;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use clock::ManualClock;
 pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherHandle, ShutdownReport};
 pub use endpoint::{

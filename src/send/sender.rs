@@ -100,7 +100,7 @@ impl<S: DeliveryStore> Sender<S> {
         Self::with_clock(store, SystemEventClock)
     }
 
-    /// A sender reading time from `clock` (a [`ManualClock`](super::ManualClock) in tests):
+    /// A sender reading time from `clock` (a `ManualClock`, feature `test-util`, in tests):
     /// due times, leases and signing timestamps.
     pub fn with_clock(store: S, clock: impl EventClock + 'static) -> Self {
         Sender {

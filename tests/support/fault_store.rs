@@ -3,9 +3,11 @@
 //! It proves that a third-party store can implement the three store traits, and lets tests
 //! see how callers handle a store that fails.
 
-use std::collections::HashMap;
+#![allow(dead_code)] // each test binary uses part of it
+
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookrelay::StoreError;
@@ -17,12 +19,13 @@ use hookrelay::send::store::{
 };
 use hookrelay::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MemoryStore};
 
-/// `MemoryStore` with injectable faults.
-#[derive(Debug, Default)]
+/// `MemoryStore` with injectable faults. Clones share the store and its faults.
+#[derive(Debug, Clone, Default)]
 pub struct FaultStore {
-    inner: MemoryStore,
-    /// Method name → how many of its next calls fail.
-    faults: Mutex<HashMap<&'static str, usize>>,
+    inner: Arc<MemoryStore>,
+    /// Groups of method names, each with how many of their next calls (together) fail.
+    faults: Arc<Mutex<Vec<(Vec<&'static str>, usize)>>>,
+    failed: Arc<AtomicUsize>,
 }
 
 impl FaultStore {
@@ -34,20 +37,34 @@ impl FaultStore {
     /// Fails the next `n` calls of `method` (`"claim"`, `"enqueue"`, …) with a retryable
     /// error.
     pub fn fail_next(&self, method: &'static str, n: usize) {
-        *self.faults.lock().unwrap().entry(method).or_default() += n;
+        self.fail_next_of(&[method], n);
+    }
+
+    /// Fails the next `n` calls of any of `methods`, counted together.
+    pub fn fail_next_of(&self, methods: &[&'static str], n: usize) {
+        self.faults.lock().unwrap().push((methods.to_vec(), n));
+    }
+
+    /// How many calls failed so far.
+    pub fn failed(&self) -> usize {
+        self.failed.load(Ordering::SeqCst)
     }
 
     fn check(&self, method: &'static str) -> Result<(), StoreError> {
         let mut faults = self.faults.lock().unwrap();
-        match faults.get_mut(method) {
-            Some(n) if *n > 0 => {
+        let hit = faults
+            .iter_mut()
+            .find(|(methods, n)| *n > 0 && methods.contains(&method));
+        match hit {
+            Some((_, n)) => {
                 *n -= 1;
+                self.failed.fetch_add(1, Ordering::SeqCst);
                 Err(StoreError::retryable(std::io::Error::new(
                     std::io::ErrorKind::ConnectionReset,
                     format!("injected fault in {method}"),
                 )))
             }
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 

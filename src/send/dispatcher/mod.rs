@@ -1,0 +1,761 @@
+//! [`Dispatcher`]: claims due deliveries, signs and sends each attempt, records the result,
+//! and asks the retry planner what comes next.
+//!
+//! | file | concern |
+//! |---|---|
+//! | `mod.rs` | the builder, the handle, the run loop, recording and shutdown |
+//! | `gate.rs` | one endpoint's limits: rate limit, concurrency, the receiver's pacing, the breaker |
+//! | `batch.rs` | batch formation |
+//! | `health.rs` | health changes → the store and [`Notification`]s |
+//! | `plan.rs` | outcome planning, a pure function of the attempt's result |
+
+mod batch;
+mod gate;
+mod health;
+pub(crate) mod plan;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use tokio::sync::watch;
+
+use super::sender::Shared;
+use super::signing::{Attempt, signed_request};
+use super::store::{
+    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryStore, NextStep, Release,
+    StoreError,
+};
+use super::telemetry::{self, AttemptSpan};
+use super::{EndpointId, EndpointStatus, Notification, Transport};
+use crate::retry::{SeededJitter, UnixMillis};
+use gate::{Gate, same_limits};
+use plan::{Attempted, no_response};
+
+/// The first wait after a store failure; it doubles up to [`LONGEST_STORE_BACKOFF`].
+const FIRST_STORE_BACKOFF: Duration = Duration::from_millis(50);
+/// The longest wait between tries while the store fails.
+const LONGEST_STORE_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest lease or poll interval taken; longer ones are cut to this (about 30 years),
+/// so that no instant computed from them overflows.
+const LONGEST: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// `now + d`, or about 30 years from now where that would overflow.
+fn instant_after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(LONGEST))
+        .unwrap_or(now)
+}
+
+/// Configures a [`Dispatcher`]; made by [`Sender::dispatcher`](super::Sender::dispatcher).
+pub struct DispatcherBuilder<S, T> {
+    shared: Arc<Shared<S>>,
+    transport: T,
+    concurrency: usize,
+    lease: Duration,
+    poll_interval: Duration,
+    jitter: SeededJitter,
+}
+
+impl<S, T> fmt::Debug for DispatcherBuilder<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatcherBuilder")
+            .field("concurrency", &self.concurrency)
+            .field("lease", &self.lease)
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
+    pub(crate) fn new(shared: Arc<Shared<S>>, transport: T) -> Self {
+        DispatcherBuilder {
+            shared,
+            transport,
+            concurrency: 64,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            jitter: SeededJitter::from_os(),
+        }
+    }
+
+    /// At most `n` attempts in flight across all endpoints (default 64, at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// How long a claim holds (default 60 s, at least 1 s, at most about 30 years:
+    /// `Duration::MAX` is taken as that). An attempt's timeout is capped at three quarters
+    /// of it, so a live worker always finishes before its lease runs out.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.clamp(Duration::from_secs(1), LONGEST);
+        self
+    }
+
+    /// How often an idle dispatcher looks at the store even without a wake-up (default
+    /// 1 s, at least 1 ms, at most about 30 years): covers work published by other
+    /// processes.
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every.clamp(Duration::from_millis(1), LONGEST);
+        self
+    }
+
+    /// Seeds the retry jitter (deterministic tests).
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter = SeededJitter::new(seed);
+        self
+    }
+
+    /// The dispatcher.
+    pub fn build(self) -> Dispatcher<S, T> {
+        Dispatcher {
+            shared: self.shared,
+            transport: Arc::new(self.transport),
+            concurrency: self.concurrency,
+            lease: self.lease,
+            poll_interval: self.poll_interval,
+            jitter: self.jitter,
+            gates: HashMap::new(),
+            generation: u64::MAX,
+            in_flight: FuturesUnordered::new(),
+            idle: true,
+            finished: Vec::new(),
+            unrecorded: Vec::new(),
+            backoff: None,
+            claimed: HashMap::new(),
+            changes: Vec::new(),
+            failing_marks: Vec::new(),
+            endpoints_dirty: false,
+            depth_read_at: None,
+        }
+    }
+
+    /// Builds the dispatcher and runs it on the current tokio runtime until
+    /// [`DispatcherHandle::shutdown`].
+    pub fn spawn(self) -> DispatcherHandle {
+        self.build().spawn()
+    }
+}
+
+/// Delivers due work from a store.
+///
+/// One loop per dispatcher: record finished attempts (in one batch), claim as many due
+/// deliveries as there are free slots, start them, then sleep until an attempt finishes, work
+/// is published, the next delivery falls due, or shutdown. Each endpoint's rate limit and
+/// concurrency cap are state kept per endpoint: a claimed delivery whose endpoint is
+/// saturated goes straight back to the store, due when the endpoint will have room, and that
+/// endpoint is left out of claims until then — so a slow, dead or rate-limited endpoint never
+/// holds a slot another endpoint could use.
+///
+/// **Store failures.** A store call that fails (database down, locked, connection lost)
+/// does not stop the loop and does not lose results: the planned results the store did not
+/// accept are kept, and recorded as soon as the store answers again, tried after 50 ms,
+/// then doubling up to 2 s between tries. Until they are recorded the dispatcher claims
+/// nothing new (so what it keeps stays bounded by its concurrency) and attempts none of
+/// them again; attempts in flight still finish. Failures are logged through `tracing`
+/// (feature `tracing`) under the target `hookrelay::send`.
+pub struct Dispatcher<S, T> {
+    shared: Arc<Shared<S>>,
+    transport: Arc<T>,
+    concurrency: usize,
+    lease: Duration,
+    poll_interval: Duration,
+    jitter: SeededJitter,
+    gates: HashMap<EndpointId, Gate>,
+    generation: u64,
+    /// Attempts in flight, polled by the dispatcher's own task (no task per attempt).
+    in_flight: FuturesUnordered<BoxFuture<'static, Finished>>,
+    /// The last claim found nothing due.
+    idle: bool,
+    /// Attempts that finished, not planned yet.
+    finished: Vec<Finished>,
+    /// Planned results the store has not accepted yet (oldest first).
+    unrecorded: Vec<AttemptRecord>,
+    /// Set while the store fails: when to try it again, and how long the last wait was.
+    backoff: Option<Backoff>,
+    /// Claims held by attempts in flight, released on shutdown.
+    claimed: HashMap<super::DeliveryId, super::store::FencingToken>,
+    /// Health changes seen since the last record, applied after it.
+    changes: Vec<Notification>,
+    /// Failure runs that began or ended since the last record, to store.
+    failing_marks: Vec<(EndpointId, Option<UnixMillis>)>,
+    /// A recorded result disabled an endpoint: reload the endpoints.
+    endpoints_dirty: bool,
+    /// When the queue depth was last read for metrics.
+    depth_read_at: Option<Instant>,
+}
+
+impl<S, T> fmt::Debug for Dispatcher<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("concurrency", &self.concurrency)
+            .field("in_flight", &self.in_flight.len())
+            .field("unrecorded", &self.unrecorded.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store failed: when to try again.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    wait: Duration,
+    until: Instant,
+}
+
+/// An attempt that ran, with its span.
+struct Finished {
+    attempted: Attempted,
+    span: AttemptSpan,
+}
+
+/// What stopping left behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Attempts that finished during the shutdown and were recorded.
+    pub finished: usize,
+    /// Attempts abandoned at the deadline; their claims were released (if the release
+    /// failed, their leases run out instead).
+    pub released: usize,
+    /// Results the store did not accept by the deadline (it kept failing). Their claims run
+    /// out with their leases, and those deliveries are attempted again then.
+    pub unrecorded: usize,
+}
+
+/// A running dispatcher.
+#[derive(Debug)]
+pub struct DispatcherHandle {
+    stop: watch::Sender<Option<Instant>>,
+    task: tokio::task::JoinHandle<Result<ShutdownReport, StoreError>>,
+}
+
+impl DispatcherHandle {
+    /// Stops claiming, waits up to `deadline` for attempts in flight to finish and be
+    /// recorded (retrying a failing store until then), and hands the rest back to the
+    /// store. `Duration::MAX` waits for every attempt in flight, however long.
+    ///
+    /// What could not be recorded is counted in [`ShutdownReport::unrecorded`]; an error
+    /// comes back only if the dispatcher's task itself failed.
+    pub async fn shutdown(self, deadline: Duration) -> Result<ShutdownReport, StoreError> {
+        let _ = self
+            .stop
+            .send(Some(instant_after(Instant::now(), deadline)));
+        match self.task.await {
+            Ok(result) => result,
+            Err(panic) => Err(StoreError::other(panic)),
+        }
+    }
+}
+
+impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
+    /// Runs on the current tokio runtime until [`DispatcherHandle::shutdown`].
+    pub fn spawn(self) -> DispatcherHandle {
+        let (stop, stopped) = watch::channel(None);
+        let task = tokio::spawn(self.run(stopped));
+        DispatcherHandle { stop, task }
+    }
+
+    /// Delivers everything due by the clock's current time, waiting for each attempt, until
+    /// nothing is due; returns how many attempts were made. For tests with a
+    /// [`ManualClock`](super::ManualClock) and for one-shot tools.
+    ///
+    /// A store failure comes back as the error; the results planned so far are kept and
+    /// recorded by the next call, before it claims anything.
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub async fn run_due(&mut self) -> Result<usize, StoreError> {
+        let mut attempts = 0;
+        self.report_queue_depth().await;
+        loop {
+            let started = match self.claim_and_start().await {
+                Ok(started) => {
+                    self.backoff = None;
+                    started
+                }
+                Err(e) => {
+                    self.store_failed(&e);
+                    return Err(e);
+                }
+            };
+            if started == 0 && self.in_flight.is_empty() && self.finished.is_empty() {
+                return Ok(attempts);
+            }
+            attempts += started;
+            while let Some(done) = self.in_flight.next().await {
+                self.finished.push(done);
+            }
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut stop: watch::Receiver<Option<Instant>>,
+    ) -> Result<ShutdownReport, StoreError> {
+        loop {
+            if stop.borrow().is_some() {
+                break;
+            }
+            // Register interest before looking at the store, so a publish between the
+            // claim and the wait still wakes us.
+            let shared = Arc::clone(&self.shared);
+            let wake = shared.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            // Work committed by other processes (PostgreSQL: LISTEN/NOTIFY); never resolves
+            // for stores without such a signal.
+            let new_work = shared.store.new_work();
+            tokio::pin!(new_work);
+
+            self.step().await;
+            let sleep_for = match self.backoff {
+                // The store failed: wait for it (attempts in flight still finish).
+                Some(backoff) => backoff.until.saturating_duration_since(Instant::now()),
+                None => {
+                    self.report_queue_depth().await;
+                    self.sleep_for().await
+                }
+            };
+            tokio::select! {
+                _ = &mut wake => {}
+                _ = &mut new_work => {}
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.finished.push(done);
+                    self.linger().await;
+                }
+                _ = tokio::time::sleep(sleep_for) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        let deadline = (*stop.borrow()).unwrap_or_else(Instant::now);
+        Ok(self.drain(deadline).await)
+    }
+
+    /// The store failed: log it and wait longer before the next try.
+    fn store_failed(&mut self, error: &StoreError) {
+        telemetry::store_failed(error);
+        let wait = self.backoff.map_or(FIRST_STORE_BACKOFF, |b| {
+            b.wait.saturating_mul(2).min(LONGEST_STORE_BACKOFF)
+        });
+        self.backoff = Some(Backoff {
+            wait,
+            until: instant_after(Instant::now(), wait),
+        });
+    }
+
+    /// Collects more finished attempts for up to the store's batch window, so that one
+    /// commit records many (SQLite); a no-op for stores without a window.
+    async fn linger(&mut self) {
+        let window = self.shared.store.batch_window();
+        if window.is_zero() {
+            return;
+        }
+        // Bounded, so that no store's window can overflow the instant.
+        let deadline = tokio::time::Instant::now() + window.min(LONGEST_STORE_BACKOFF);
+        while !self.in_flight.is_empty() {
+            tokio::select! {
+                Some(done) = self.in_flight.next() => self.finished.push(done),
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+    }
+
+    /// Reads the store's queue depth for metrics, at most every 5 s.
+    async fn report_queue_depth(&mut self) {
+        if !telemetry::REPORTS_QUEUE_DEPTH
+            || self
+                .depth_read_at
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(5))
+        {
+            return;
+        }
+        self.depth_read_at = Some(Instant::now());
+        if let Ok((pending, in_flight)) = self.shared.store.queue_depth(self.shared.now()).await {
+            telemetry::queue_depth(pending, in_flight);
+        }
+    }
+
+    /// One round: record what finished, claim and start what is due. While the store
+    /// fails, a round before the backoff's end only plans what finished.
+    async fn step(&mut self) {
+        while let Some(Some(done)) = self.in_flight.next().now_or_never() {
+            self.finished.push(done);
+        }
+        if self.backoff.is_some_and(|b| Instant::now() < b.until) {
+            self.plan_finished();
+            return;
+        }
+        match self.claim_and_start().await {
+            Ok(started) => {
+                self.idle = started == 0;
+                self.backoff = None;
+            }
+            Err(e) => self.store_failed(&e),
+        }
+    }
+
+    async fn sleep_for(&mut self) -> Duration {
+        let now = self.shared.now();
+        let mut wait = self.poll_interval;
+        // Ask the store only when the last claim found nothing: while work flows, every
+        // finished attempt wakes the loop anyway.
+        if self.idle && self.in_flight.len() < self.concurrency {
+            if let Ok(Some(at)) = self.shared.store.next_due().await {
+                wait = wait.min(at.saturating_duration_since(now));
+            }
+        }
+        for gate in self.gates.values() {
+            if let Some(until) = gate.blocked_until {
+                if until > now {
+                    wait = wait.min(until.saturating_duration_since(now));
+                }
+            }
+        }
+        wait.max(Duration::from_millis(1))
+    }
+
+    /// Waits up to `deadline` for the attempts in flight, records every result it holds
+    /// (retrying a failing store until the deadline) and releases the claims of attempts
+    /// it abandons.
+    async fn drain(&mut self, deadline: Instant) -> ShutdownReport {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(remaining, async {
+            while let Some(done) = self.in_flight.next().await {
+                self.finished.push(done);
+            }
+        })
+        .await;
+        // Whatever is still running is abandoned here; its claims are released below.
+        self.in_flight = FuturesUnordered::new();
+        let finished = self.finished.len();
+        self.plan_finished();
+        let mut wait = FIRST_STORE_BACKOFF;
+        while !self.unrecorded.is_empty() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, self.record_unrecorded()).await {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => telemetry::store_failed(&e),
+                Err(_) => break,
+            }
+            if Instant::now() + wait >= deadline {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            wait = wait.saturating_mul(2).min(LONGEST_STORE_BACKOFF);
+        }
+        if self.has_changes() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if let Ok(Err(e)) = tokio::time::timeout(remaining, self.apply_changes()).await {
+                telemetry::store_failed(&e);
+            }
+        }
+        let unrecorded = self.unrecorded.len();
+        let now = self.shared.now();
+        let releases: Vec<Release> = self
+            .claimed
+            .drain()
+            .map(|(delivery, token)| Release {
+                delivery,
+                token,
+                due_at: now,
+            })
+            .collect();
+        let released = releases.len();
+        if !releases.is_empty() {
+            // Best effort, even past the deadline: otherwise the leases run out.
+            if let Err(e) = self.shared.store.release(releases).await {
+                telemetry::store_failed(&e);
+            }
+        }
+        ShutdownReport {
+            // Recording is all or nothing.
+            finished: if unrecorded == 0 { finished } else { 0 },
+            released,
+            unrecorded,
+        }
+    }
+
+    /// Reloads endpoint settings when this process changed an endpoint.
+    async fn refresh_endpoints(&mut self) -> Result<(), StoreError> {
+        let generation = self.shared.generation.load(Ordering::SeqCst);
+        if generation == self.generation {
+            return Ok(());
+        }
+        let now = self.shared.now();
+        let endpoints = self.shared.store.endpoints().await?;
+        let mut gates = HashMap::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            let id = endpoint.id().clone();
+            let gate = match self.gates.remove(&id) {
+                // Same settings: keep the bucket, the counters and the health trackers.
+                Some(mut old) if same_limits(&old.endpoint, &endpoint) => {
+                    if endpoint.status() == EndpointStatus::Active {
+                        // Enabled again by hand: a clean failure clock.
+                        if let Some(health) = old.health.as_mut().filter(|h| h.is_disabled()) {
+                            health.enable();
+                        }
+                    }
+                    old.scheme = endpoint.scheme().ok().map(Arc::from);
+                    old.endpoint = endpoint;
+                    old
+                }
+                Some(old) => {
+                    let mut gate = Gate::new(endpoint, now);
+                    gate.in_flight = old.in_flight;
+                    gate
+                }
+                None => Gate::new(endpoint, now),
+            };
+            gates.insert(id, gate);
+        }
+        self.gates = gates;
+        self.generation = generation;
+        Ok(())
+    }
+
+    /// The store accepted every result held (stale ones are refused one by one, which is
+    /// final too): forget them.
+    fn accepted(&mut self) {
+        if self
+            .unrecorded
+            .iter()
+            .any(|r| r.next == NextStep::DisableEndpoint)
+        {
+            self.endpoints_dirty = true;
+        }
+        self.unrecorded.clear();
+    }
+
+    /// Records every result held, in one store call. On failure they stay held.
+    async fn record_unrecorded(&mut self) -> Result<(), StoreError> {
+        if self.unrecorded.is_empty() {
+            return Ok(());
+        }
+        self.shared.store.record(self.unrecorded.clone()).await?;
+        self.accepted();
+        Ok(())
+    }
+
+    /// Records what finished and claims what is due, in one store call, then starts the
+    /// claimed attempts. After a store failure, the results it holds are recorded first
+    /// and on their own: nothing new is claimed while any wait.
+    async fn claim_and_start(&mut self) -> Result<usize, StoreError> {
+        self.refresh_endpoints().await?;
+        self.plan_finished();
+        if self.backoff.is_some() {
+            self.record_unrecorded().await?;
+        }
+        let free = self.concurrency.saturating_sub(self.in_flight.len());
+        let now = self.shared.now();
+        let claims = if free == 0 {
+            self.record_unrecorded().await?;
+            Vec::new()
+        } else {
+            let skip: Vec<EndpointId> = self
+                .gates
+                .iter()
+                .filter(|(_, gate)| gate.saturated(now))
+                .map(|(id, _)| id.clone())
+                .collect();
+            if self.unrecorded.is_empty() {
+                self.shared
+                    .store
+                    .claim(now, free, self.lease, &skip)
+                    .await?
+            } else {
+                // Stale results are refused by the store one by one; nothing to do here.
+                let records = self.unrecorded.clone();
+                let (_, claims) = self
+                    .shared
+                    .store
+                    .record_and_claim(records, now, free, self.lease, &skip)
+                    .await?;
+                self.accepted();
+                claims
+            }
+        };
+        if self.has_changes() {
+            self.apply_changes().await?;
+            self.refresh_endpoints().await?;
+        }
+        let mut started = 0;
+        let mut releases = Vec::new();
+        let mut to_batch: HashMap<EndpointId, Vec<Claim>> = HashMap::new();
+        for claim in claims {
+            if !self.gates.contains_key(&claim.endpoint) {
+                // Registered by another process: load it.
+                if let Some(endpoint) = self.shared.store.endpoint(&claim.endpoint).await? {
+                    self.gates
+                        .insert(claim.endpoint.clone(), Gate::new(endpoint, now));
+                }
+            }
+            let Some(gate) = self.gates.get_mut(&claim.endpoint) else {
+                releases.push(Release {
+                    delivery: claim.delivery,
+                    token: claim.token,
+                    due_at: now.saturating_add(self.poll_interval),
+                });
+                continue;
+            };
+            let endpoint = Arc::clone(&gate.endpoint);
+            let policy = endpoint.retry_policy();
+            // A delivery queued again by hand is attempted whatever its age.
+            if !claim.manual
+                && policy
+                    .max_age()
+                    .is_some_and(|age| now > claim.created_at.saturating_add(age))
+            {
+                let record = no_response(claim, 0, now, None, NextStep::Expire);
+                telemetry::recorded(endpoint.profile(), &record);
+                self.unrecorded.push(record);
+                continue;
+            }
+            if claim.kind == DeliveryKind::Event && endpoint.batching().is_some() {
+                to_batch
+                    .entry(claim.endpoint.clone())
+                    .or_default()
+                    .push(claim);
+                continue;
+            }
+            started += usize::from(self.start(claim, now, &mut releases));
+        }
+        for (endpoint, members) in to_batch {
+            for claim in self
+                .form_batches(&endpoint, members, now, &mut releases)
+                .await?
+            {
+                started += usize::from(self.start(claim, now, &mut releases));
+            }
+        }
+        if !releases.is_empty() {
+            self.shared.store.release(releases).await?;
+        }
+        // Expired and unsignable deliveries.
+        self.record_unrecorded().await?;
+        Ok(started)
+    }
+
+    /// Starts one claimed attempt if its endpoint has room; otherwise hands it back (or, if
+    /// it cannot be signed, dead-letters it). Whether it started.
+    fn start(&mut self, claim: Claim, now: UnixMillis, releases: &mut Vec<Release>) -> bool {
+        let Some(gate) = self.gates.get_mut(&claim.endpoint) else {
+            releases.push(Release {
+                delivery: claim.delivery,
+                token: claim.token,
+                due_at: now.saturating_add(self.poll_interval),
+            });
+            return false;
+        };
+        let endpoint = Arc::clone(&gate.endpoint);
+        let policy = endpoint.retry_policy();
+        if let Err(at) = gate.admit(now) {
+            releases.push(Release {
+                delivery: claim.delivery,
+                token: claim.token,
+                due_at: at,
+            });
+            return false;
+        }
+        let attempt = claim.attempts.saturating_add(1);
+        // A live worker always finishes (or times out) before its lease runs out.
+        let timeout = policy.timeout().min(self.lease.mul_f64(0.75));
+        let request = signed_request(
+            &endpoint,
+            gate.scheme.as_deref(),
+            &Attempt {
+                event_id: claim.event_id.as_str(),
+                event_type: claim.event_type.as_str(),
+                delivery_id: claim.delivery.as_str(),
+                attempt,
+            },
+            &claim.body,
+            now,
+            timeout,
+        );
+        match request {
+            Ok(request) => {
+                self.claimed.insert(claim.delivery.clone(), claim.token);
+                let transport = Arc::clone(&self.transport);
+                let span = AttemptSpan::new(
+                    endpoint.profile(),
+                    claim.endpoint.as_str(),
+                    claim.delivery.as_str(),
+                    attempt,
+                );
+                let send = span.instrument(async move { transport.send(request).await });
+                self.in_flight.push(
+                    async move {
+                        let begun = Instant::now();
+                        let result = send.await;
+                        Finished {
+                            attempted: Attempted {
+                                claim,
+                                attempt,
+                                started_at: now,
+                                latency: begun.elapsed(),
+                                result,
+                            },
+                            span,
+                        }
+                    }
+                    .boxed(),
+                );
+                true
+            }
+            Err(_) => {
+                gate.finished();
+                let next = NextStep::DeadLetter(DeadReason::Refused);
+                let error = Some(AttemptError::Unsignable);
+                let record = no_response(claim, attempt, now, error, next);
+                telemetry::recorded(endpoint.profile(), &record);
+                self.unrecorded.push(record);
+                false
+            }
+        }
+    }
+
+    /// Plans what comes after each finished attempt ([`plan::plan`]), applies the pacing to
+    /// the endpoint's gate, frees the slots and feeds the endpoints' health trackers. The
+    /// results join those waiting to be recorded.
+    fn plan_finished(&mut self) {
+        let finished = std::mem::take(&mut self.finished);
+        if finished.is_empty() {
+            return;
+        }
+        let now = self.shared.now();
+        for Finished { attempted, span } in finished {
+            self.claimed.remove(&attempted.claim.delivery);
+            let record = match self.gates.get_mut(&attempted.claim.endpoint) {
+                Some(gate) => {
+                    gate.finished();
+                    let endpoint = Arc::clone(&gate.endpoint);
+                    let planned = plan::plan(
+                        attempted,
+                        Some(endpoint.retry_policy()),
+                        now,
+                        &mut self.jitter,
+                    );
+                    if let Some(until) = planned.paced_until {
+                        gate.pace(until);
+                    }
+                    telemetry::recorded(endpoint.profile(), &planned.record);
+                    if let Some(class) = planned.health {
+                        let changes = gate.observe(class, now, &mut self.failing_marks);
+                        self.changes.extend(changes);
+                    }
+                    planned.record
+                }
+                None => plan::plan(attempted, None, now, &mut self.jitter).record,
+            };
+            span.finish(&record);
+            self.unrecorded.push(record);
+        }
+    }
+}

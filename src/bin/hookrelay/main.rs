@@ -24,6 +24,19 @@ pub(crate) enum Failure {
     Usage(String),
 }
 
+/// `err` and its causes, outermost first, as `a: b: c`: each error's message once (the
+/// library's errors leave their cause out of their own message and give it as the source).
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let result = match cli.command {

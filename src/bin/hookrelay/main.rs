@@ -67,3 +67,33 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::chain;
+
+    #[test]
+    fn chain_prints_each_message_once() {
+        let store = std::io::Error::other("disk full");
+        let transport = hookrelay::send::ReqwestTransport::builder()
+            .root_certificate(reqwest::Certificate::from_der(b"not a certificate").unwrap())
+            .build()
+            .unwrap_err();
+        let text = chain(&transport);
+        assert!(text.starts_with("cannot build the http client: "), "{text}");
+        assert_eq!(
+            text.matches("cannot build the http client").count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(chain(&store), "disk full");
+
+        let receiver = hookrelay::receive::Receiver::builder(hookrelay::profile::Profile::TaskOn)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            chain(&receiver),
+            "the receiver's profile is missing a setting: the taskon profile needs an api key"
+        );
+    }
+}

@@ -178,8 +178,9 @@ fn ensure_crypto_provider() {
 /// - the response body is read up to [`RESPONSE_BODY_CAP`]; no decompression is enabled
 ///   (no `Accept-Encoding` is sent), so the cap bounds what is read and what is kept;
 /// - the attempt's timeout is a total deadline over connecting, sending and reading;
-/// - TLS is rustls; certificates are checked by the platform's verifier (the system's root
-///   store), plus any [`root_certificate`](ReqwestTransportBuilder::root_certificate).
+/// - TLS is rustls; certificates are checked by the platform's verifier (on Linux the
+///   system's root store, so a minimal container needs its CA bundle, e.g. Debian's
+///   `ca-certificates`), plus any [`root_certificate`](ReqwestTransportBuilder::root_certificate).
 ///
 /// rustls needs a crypto provider: building the transport installs *ring*'s as rustls'
 /// process-wide default when none is installed yet (install your own first, e.g. aws-lc-rs,

@@ -449,6 +449,8 @@ async fn fifty_copies_across_two_receiver_processes_run_the_handler_once() {
         .get("X-Hub-Signature")
         .unwrap()
         .to_owned();
+    // reqwest 0.13 without aws-lc-rs takes rustls' process default provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let mut copies = Vec::new();
     for i in 0..50 {

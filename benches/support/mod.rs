@@ -83,6 +83,8 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 /// The baseline: `concurrency` tasks POSTing pre-signed bodies with a bare client.
 pub async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
     let secret = Secret::from_raw("bench-secret").unwrap();
+    // reqwest 0.13 without aws-lc-rs takes rustls' process default provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let requests: Arc<Vec<(Vec<u8>, String)>> = Arc::new(
         (0..n)

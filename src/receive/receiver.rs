@@ -189,8 +189,9 @@ pub enum ReceiverError {
 impl fmt::Display for ReceiverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::MissingApiKey(err) => write!(f, "{err}"),
-            Self::Verifier(err) => write!(f, "{err}"),
+            // The cause is the source, not repeated here.
+            Self::MissingApiKey(_) => f.write_str("the receiver's profile is missing a setting"),
+            Self::Verifier(_) => f.write_str("the receiver's verifier configuration is invalid"),
         }
     }
 }

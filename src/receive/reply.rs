@@ -71,7 +71,9 @@ impl Rejection {
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Malformed(err) | Self::Unauthorized(err) => write!(f, "{err}"),
+            // The verification error is the source, not repeated here.
+            Self::Malformed(_) => f.write_str("malformed webhook request"),
+            Self::Unauthorized(_) => f.write_str("webhook not authenticated"),
             Self::Unprocessable(detail) => write!(f, "payload does not parse: {detail}"),
             other => f.write_str(other.public_message()),
         }

@@ -27,14 +27,19 @@ pub(crate) enum StoreOperation {
 pub(crate) fn rejected(profile: Option<Profile>, rejection: &Rejection) {
     let profile = profile.map_or("none", Profile::name);
     let status = rejection.status().as_u16();
+    // A verification failure's own words (its `Rejection` names only the class).
+    let reason: &dyn std::fmt::Display = match rejection {
+        Rejection::Malformed(err) | Rejection::Unauthorized(err) => err,
+        other => other,
+    };
     match rejection {
         Rejection::InProgress | Rejection::HandlerFailed => {
-            emit!(debug, %profile, status, reason = %rejection, "webhook not processed");
+            emit!(debug, %profile, status, reason = %reason, "webhook not processed");
         }
         Rejection::Unavailable | Rejection::LayerMissing => {
-            emit!(error, %profile, status, reason = %rejection, "webhook not processed");
+            emit!(error, %profile, status, reason = %reason, "webhook not processed");
         }
-        _ => emit!(info, %profile, status, reason = %rejection, "webhook rejected"),
+        _ => emit!(info, %profile, status, reason = %reason, "webhook rejected"),
     }
 }
 

@@ -135,9 +135,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Why a transport could not be built (the TLS backend failed to start).
+/// Why a transport could not be built (the TLS backend failed to start, or a root
+/// certificate was refused). The cause is its [`source`](std::error::Error::source).
 #[derive(Debug)]
-pub struct TransportBuildError(());
+pub struct TransportBuildError(reqwest::Error);
 
 impl fmt::Display for TransportBuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -145,7 +146,21 @@ impl fmt::Display for TransportBuildError {
     }
 }
 
-impl std::error::Error for TransportBuildError {}
+impl std::error::Error for TransportBuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Gives rustls a process-wide crypto provider if it has none: reqwest 0.13 without its
+/// `rustls` (aws-lc-rs) feature takes rustls' default provider, and cannot build a client
+/// without one. An application that installed its own (aws-lc-rs, FIPS, …) keeps it.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may install one in between; then that one stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
 
 /// The HTTP transport over reqwest, with the SSRF guard on by default.
 ///
@@ -162,7 +177,14 @@ impl std::error::Error for TransportBuildError {}
 ///   so only the URL check applies;
 /// - the response body is read up to [`RESPONSE_BODY_CAP`]; no decompression is enabled
 ///   (no `Accept-Encoding` is sent), so the cap bounds what is read and what is kept;
-/// - the attempt's timeout is a total deadline over connecting, sending and reading.
+/// - the attempt's timeout is a total deadline over connecting, sending and reading;
+/// - TLS is rustls; certificates are checked by the platform's verifier (on Linux the
+///   system's root store, so a minimal container needs its CA bundle, e.g. Debian's
+///   `ca-certificates`), plus any [`root_certificate`](ReqwestTransportBuilder::root_certificate).
+///
+/// rustls needs a crypto provider: building the transport installs *ring*'s as rustls'
+/// process-wide default when none is installed yet (install your own first, e.g. aws-lc-rs,
+/// to use it instead). Other `reqwest::Client`s in the process then use it too.
 ///
 /// [`from_client`](Self::from_client) accepts a client you built. Then only the URL check
 /// (scheme, credentials, IP literals, reserved names) is enforced: DNS answers, redirects,
@@ -179,6 +201,7 @@ pub struct ReqwestTransportBuilder {
     policy: AddressPolicy,
     resolver: Arc<dyn HostResolver>,
     proxy: Option<reqwest::Proxy>,
+    roots: Vec<reqwest::Certificate>,
 }
 
 impl fmt::Debug for ReqwestTransportBuilder {
@@ -186,6 +209,7 @@ impl fmt::Debug for ReqwestTransportBuilder {
         f.debug_struct("ReqwestTransportBuilder")
             .field("policy", &self.policy)
             .field("proxy", &self.proxy.is_some())
+            .field("roots", &self.roots.len())
             .finish_non_exhaustive()
     }
 }
@@ -209,8 +233,16 @@ impl ReqwestTransportBuilder {
         self
     }
 
+    /// Also trusts `root` (e.g. a private CA's certificate, from
+    /// [`reqwest::Certificate::from_pem`]), besides the platform's roots.
+    pub fn root_certificate(mut self, root: reqwest::Certificate) -> Self {
+        self.roots.push(root);
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<ReqwestTransport, TransportBuildError> {
+        ensure_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -218,12 +250,13 @@ impl ReqwestTransportBuilder {
                 policy: self.policy.clone(),
                 resolver: self.resolver,
             }))
-            .pool_max_idle_per_host(256);
+            .pool_max_idle_per_host(256)
+            .tls_certs_merge(self.roots);
         if let Some(proxy) = self.proxy {
             builder = builder.proxy(proxy);
         }
         Ok(ReqwestTransport {
-            client: builder.build().map_err(|_| TransportBuildError(()))?,
+            client: builder.build().map_err(TransportBuildError)?,
             policy: self.policy,
         })
     }
@@ -241,6 +274,7 @@ impl ReqwestTransport {
             policy: AddressPolicy::default(),
             resolver: Arc::new(SystemResolver),
             proxy: None,
+            roots: Vec::new(),
         }
     }
 

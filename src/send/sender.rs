@@ -413,9 +413,10 @@ pub enum PublishError {
 impl fmt::Display for PublishError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Body(e) => write!(f, "the event cannot be written: {e}"),
+            // The cause is the source, not repeated here.
+            Self::Body(_) => f.write_str("the event cannot be written as JSON"),
             Self::TooManyForms => f.write_str("too many body forms for one message"),
-            Self::Store(e) => write!(f, "{e}"),
+            Self::Store(_) => f.write_str("the delivery store failed"),
         }
     }
 }

@@ -35,7 +35,7 @@ pub(crate) fn run(args: &ListenArgs) -> Result<String, Failure> {
     }
     let receiver = builder
         .build()
-        .map_err(|err| Failure::Usage(err.to_string()))?;
+        .map_err(|err| Failure::Usage(crate::chain(&err)))?;
 
     crate::log::install();
     let app = Router::new()

@@ -24,6 +24,19 @@ pub(crate) enum Failure {
     Usage(String),
 }
 
+/// `err` and its causes, outermost first, as `a: b: c`: each error's message once (the
+/// library's errors leave their cause out of their own message and give it as the source).
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let result = match cli.command {
@@ -52,5 +65,35 @@ fn main() -> ExitCode {
             eprintln!("hookrelay: {reason}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain;
+
+    #[test]
+    fn chain_prints_each_message_once() {
+        let store = std::io::Error::other("disk full");
+        let transport = hookrelay::send::ReqwestTransport::builder()
+            .root_certificate(reqwest::Certificate::from_der(b"not a certificate").unwrap())
+            .build()
+            .unwrap_err();
+        let text = chain(&transport);
+        assert!(text.starts_with("cannot build the http client: "), "{text}");
+        assert_eq!(
+            text.matches("cannot build the http client").count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(chain(&store), "disk full");
+
+        let receiver = hookrelay::receive::Receiver::builder(hookrelay::profile::Profile::TaskOn)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            chain(&receiver),
+            "the receiver's profile is missing a setting: the taskon profile needs an api key"
+        );
     }
 }

@@ -21,7 +21,7 @@ pub(crate) fn run(args: &SendArgs) -> Result<String, Failure> {
     let profile: Profile = args
         .profile
         .parse()
-        .map_err(|err: hookrelay::profile::UnknownProfile| usage(err.to_string()))?;
+        .map_err(|err: hookrelay::profile::UnknownProfile| usage(crate::chain(&err)))?;
     let secret = profile
         .secret_from_text(&args.secret)
         .map_err(|err| usage(format!("invalid --secret: {err}")))?;
@@ -58,7 +58,7 @@ pub(crate) fn run(args: &SendArgs) -> Result<String, Failure> {
     if let Some(key) = &args.api_key {
         endpoint = endpoint.api_key(ApiKey::new(key.clone()).map_err(|e| usage(e.to_string()))?);
     }
-    let endpoint = endpoint.build().map_err(|err| usage(err.to_string()))?;
+    let endpoint = endpoint.build().map_err(|err| usage(crate::chain(&err)))?;
 
     let mut address = AddressPolicy::default();
     if args.allow_http {
@@ -70,7 +70,7 @@ pub(crate) fn run(args: &SendArgs) -> Result<String, Failure> {
     let transport = ReqwestTransport::builder()
         .policy(address)
         .build()
-        .map_err(|err| Failure::Failed(format!("cannot build the http client: {err}")))?;
+        .map_err(|err| Failure::Failed(crate::chain(&err)))?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -125,7 +125,7 @@ fn policy(profile: Profile, args: &SendArgs) -> Result<(RetryPolicy, Duration), 
         }
         builder = builder.timeout(Duration::from_secs_f64(secs));
     }
-    let policy = builder.build().map_err(|err| usage(err.to_string()))?;
+    let policy = builder.build().map_err(|err| usage(crate::chain(&err)))?;
     Ok((policy, first))
 }
 
@@ -141,7 +141,7 @@ async fn deliver(
     sender
         .add_endpoint(endpoint)
         .await
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(crate::chain(&e)))?;
     // The lease must outlast the attempt's timeout.
     let mut dispatcher = sender
         .dispatcher(transport)
@@ -152,12 +152,12 @@ async fn deliver(
         hookrelay::send::PublishError::Body(e) => {
             Failure::Usage(format!("--data cannot be sent: {e}"))
         }
-        other => failed(other.to_string()),
+        other => failed(crate::chain(&other)),
     })?;
     let delivery = sender
         .deliveries_of(&message)
         .await
-        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(crate::chain(&e)))?
         .pop()
         .ok_or_else(|| failed("no delivery was created".into()))?;
 
@@ -167,18 +167,18 @@ async fn deliver(
         dispatcher
             .run_due()
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(crate::chain(&e)))?;
         let record = sender
             .store()
             .delivery(&delivery.id, UnixMillis::now())
             .await
-            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(crate::chain(&e)))?
             .ok_or_else(|| failed("the delivery vanished".into()))?;
         let log = sender
             .store()
             .attempts(&delivery.id)
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(crate::chain(&e)))?;
         for (i, attempt) in log.iter().enumerate().skip(printed) {
             let last = i + 1 == log.len();
             let outcome = match (last, record.status) {

@@ -32,8 +32,8 @@ pub(crate) fn run(args: &SignArgs) -> Result<String, Failure> {
 
     let secret = args.common.secret(&args.secret)?;
     let headers = scheme.sign(&secret, &message).map_err(|err| match err {
-        hookrelay::scheme::SignError::UnsignableBody(_) => Failure::Failed(err.to_string()),
-        _ => Failure::Usage(err.to_string()),
+        hookrelay::scheme::SignError::UnsignableBody(_) => Failure::Failed(crate::chain(&err)),
+        _ => Failure::Usage(crate::chain(&err)),
     })?;
     Ok(render(&headers))
 }

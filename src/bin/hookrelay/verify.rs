@@ -19,10 +19,10 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<String, Failure> {
     };
     let verifier = builder
         .build()
-        .map_err(|err| Failure::Usage(err.to_string()))?;
+        .map_err(|err| Failure::Usage(crate::chain(&err)))?;
     verifier
         .verify(&headers, &body)
-        .map_err(|err| Failure::Failed(format!("verification failed: {err}")))?;
+        .map_err(|err| Failure::Failed(format!("verification failed: {}", crate::chain(&err))))?;
     Ok("verified\n".to_owned())
 }
 

@@ -161,6 +161,10 @@ impl<S: DeliveryStore> Sender<S> {
     /// Publishes one event: fixes its body bytes, stores the message with one delivery per
     /// matching active endpoint, wakes the dispatcher, and returns the message id once the
     /// store has accepted it.
+    ///
+    /// An event whose id or type cannot be put on the wire, by any profile or by the profile of
+    /// an endpoint it would go to, is refused here with [`PublishError::Unsendable`] (nothing
+    /// is stored), rather than dead-lettered at its first attempt.
     pub async fn publish(&self, event: OutgoingEvent) -> Result<MessageId, PublishError> {
         only(self.publish_all(vec![(event, None)]).await?)
     }
@@ -329,6 +333,9 @@ pub(crate) fn build_publication<'a>(
     let mut bodies: Vec<Bytes> = Vec::new();
     let mut deliveries = Vec::new();
     let event_type = event.event_type().as_str();
+    crate::profile::check_any(event).map_err(PublishError::Unsendable)?;
+    // Each profile's own rules, once per profile among the endpoints the event goes to.
+    let mut checked: Vec<crate::profile::Profile> = Vec::new();
     for endpoint in endpoints {
         let takes_events = matches!(
             endpoint.status(),
@@ -337,7 +344,12 @@ pub(crate) fn build_publication<'a>(
         if kind == DeliveryKind::Event && (!takes_events || !endpoint.subscribes_to(event_type)) {
             continue;
         }
-        let shape = endpoint.profile().envelope_shape();
+        let profile = endpoint.profile();
+        if !checked.contains(&profile) {
+            profile.check_own(event).map_err(PublishError::Unsendable)?;
+            checked.push(profile);
+        }
+        let shape = profile.envelope_shape();
         let mode = endpoint.json_mode();
         let form = (shape, mode.code());
         let index = match forms.get(&form) {
@@ -401,6 +413,11 @@ pub enum PublishError {
     Body(JsonError),
     /// More body forms than a message can hold (255).
     TooManyForms,
+    /// The event's id or type cannot be put on the wire by the profile of an endpoint it would
+    /// go to (a `.` in a Standard Webhooks id, a type a header cannot carry), or by any
+    /// profile (an empty type, control characters or CR/LF): see
+    /// [`UnsendableEvent`](crate::profile::UnsendableEvent).
+    Unsendable(crate::profile::UnsendableEvent),
     /// The store failed.
     Store(StoreError),
 }
@@ -410,6 +427,7 @@ impl fmt::Display for PublishError {
         match self {
             Self::Body(e) => write!(f, "the event cannot be written: {e}"),
             Self::TooManyForms => f.write_str("too many body forms for one message"),
+            Self::Unsendable(e) => write!(f, "{e}"),
             Self::Store(e) => write!(f, "{e}"),
         }
     }
@@ -420,6 +438,7 @@ impl std::error::Error for PublishError {
         match self {
             Self::Body(e) => Some(e),
             Self::Store(e) => Some(e),
+            Self::Unsendable(e) => Some(e),
             Self::TooManyForms => None,
         }
     }

@@ -155,10 +155,10 @@ impl Profile {
     }
 
     /// The usable value of the profile's event-type header, if the request has one.
-    pub(crate) fn event_type_from_header<'h>(
+    pub(crate) fn event_type_from_header(
         self,
-        headers: &'h (impl crate::HeaderLookup + ?Sized),
-    ) -> Option<&'h str> {
+        headers: &(impl crate::HeaderLookup + ?Sized),
+    ) -> Option<&str> {
         let crate::HeaderValue::One(raw) = headers.header(self.event_type_header()?) else {
             return None;
         };

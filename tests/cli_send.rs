@@ -324,3 +324,94 @@ async fn usage_errors_exit_2() {
         assert!(output.stdout.is_empty(), "{case:?}");
     }
 }
+
+/// An id or type the profile cannot put on the wire is a usage error (exit 2) found before any
+/// connection, with a message naming the field and the reason, never the raw control bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsendable_ids_and_types_exit_2_before_connecting() {
+    for (profile, flag, value, field, reason) in [
+        (
+            Profile::TaskHub,
+            "--event",
+            "task.created\r\nX-Injected: 1",
+            "type",
+            "line break",
+        ),
+        (
+            Profile::GitHub,
+            "--event",
+            "push\u{7}",
+            "type",
+            "control character",
+        ),
+        (Profile::TaskLink, "--event", "", "type", "is empty"),
+        (Profile::StandardWebhooks, "--id", "msg.1", "id", "`.`"),
+        (Profile::TaskLink, "--id", "evt 1", "id", "visible ascii"),
+        (
+            Profile::ProposalGenerator,
+            "--id",
+            "evt\n1",
+            "id",
+            "line break",
+        ),
+    ] {
+        let (url, _, hits) = receiver(profile, 0).await;
+        let mut args = base(&url, profile);
+        match args.iter().position(|a| a == flag) {
+            Some(at) => args[at + 1] = value.into(),
+            None => args.extend([flag.into(), value.into()]),
+        }
+        let output = send(args).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{profile} {flag} {value:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("the event {field} ")) && stderr.contains(reason),
+            "{profile}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            !stderr.contains("Injected") && !stderr.contains('\u{7}'),
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty());
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "{profile}: no connection was made"
+        );
+    }
+}
+
+/// `--timeout`'s message names the range the check accepts: both bounds pass, values just
+/// outside them (0 included) are refused with that message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_range_message_matches_the_check() {
+    let message = "hookrelay: --timeout must be between 0.001 and 3600 seconds\n";
+    for timeout in ["0", "0.0009", "3600.001", "NaN", "inf"] {
+        let mut args = base("http://127.0.0.1:9/", Profile::TaskHub);
+        args.extend(["--timeout".into(), timeout.into()]);
+        let output = send(args).await;
+        assert_eq!(output.status.code(), Some(2), "--timeout {timeout}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            message,
+            "--timeout {timeout}"
+        );
+    }
+    // The bounds themselves pass the check: these runs fail later, on the URL, not on it.
+    for timeout in ["0.001", "3600"] {
+        let mut args = base("ftp://127.0.0.1:9/", Profile::TaskHub);
+        args.extend(["--timeout".into(), timeout.into()]);
+        let output = send(args).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "--timeout {timeout}");
+        assert!(
+            !stderr.contains("--timeout"),
+            "--timeout {timeout}: {stderr}"
+        );
+    }
+}

@@ -240,3 +240,34 @@ fn standard_webhooks_with_tolerance() {
     assert_eq!(post(lenient.port, "/", &headers, &body).0, 200);
     assert_eq!(next_line(&lenient)["id"], "msg_p5jXN8AQM9LWM0D4loKWxJek");
 }
+
+/// The type printed is the profile's event-type header where it has one: a real-shaped GitHub
+/// push (X-GitHub-Event) and 004's flat payload (X-Event-Type), signed by Python's hmac.
+#[test]
+fn prints_the_type_from_the_event_type_header() {
+    let (headers, body, case) = common::delivery("github push delivery");
+    let github = listen(&[
+        "--profile",
+        "github",
+        "--secret",
+        case["secret"].as_str().unwrap(),
+    ]);
+    assert_eq!(post(github.port, "/github", &headers, &body).0, 200);
+    let line = next_line(&github);
+    assert_eq!(line["type"], "push");
+    assert_eq!(line["id"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    assert_eq!(line["payload"]["ref"], "refs/heads/main");
+
+    let (headers, body, case) = common::delivery("task-hub flat task.completed");
+    let hub = listen(&[
+        "--profile",
+        "task-hub",
+        "--secret",
+        case["secret"].as_str().unwrap(),
+    ]);
+    assert_eq!(post(hub.port, "/webhook", &headers, &body).0, 200);
+    let line = next_line(&hub);
+    assert_eq!(line["type"], "task.completed");
+    assert_eq!(line["id"], "dlv_flat_1");
+    assert_eq!(line["payload"]["taskId"], "123");
+}

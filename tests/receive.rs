@@ -122,6 +122,71 @@ async fn every_profile_accepts_reference_requests_and_replies_its_way() {
     }
 }
 
+/// The event type comes from the profile's event-type header where it has one (GitHub
+/// `X-GitHub-Event`, task-hub `X-Event-Type`, TaskLink `X-Webhook-Event`), else the body.
+#[tokio::test]
+async fn event_type_comes_from_the_profiles_header() {
+    // A real-shaped GitHub push, signed by Python's hmac: the body has no top-level `type`.
+    let (headers, body, case) = common::delivery("github push delivery");
+    let receiver = receiver_for(Profile::GitHub, &case);
+    let inbound = receiver.verify(&headers, body.into()).unwrap();
+    assert_eq!(inbound.event_type(), Some("push"));
+    assert_eq!(
+        inbound.idempotency_key().as_str(),
+        "github:72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    );
+
+    // 004's flat payload: the type is only in X-Event-Type.
+    let (headers, body, case) = common::delivery("task-hub flat task.completed");
+    let receiver = receiver_for(Profile::TaskHub, &case);
+    let mut seen = None;
+    let reply = receiver
+        .handle(&headers, body.into(), |inbound| {
+            seen = inbound.event_type().map(str::to_owned);
+            ok_handler(inbound)
+        })
+        .await;
+    assert_eq!(reply.status, http::StatusCode::OK);
+    assert_eq!(seen.as_deref(), Some("task.completed"));
+
+    // The header wins over the body; without it (or with an unusable one) the body's type.
+    let (mut headers, body, case) = vector("task-hub task.completed");
+    let receiver = receiver_for(Profile::TaskHub, &case);
+    let of = |headers: &Pairs| {
+        receiver
+            .verify(headers, body.clone())
+            .unwrap()
+            .event_type()
+            .map(str::to_owned)
+    };
+    assert_eq!(of(&headers).as_deref(), Some("task.completed"));
+    headers.push(("x-event-type".into(), " ".into()));
+    assert_eq!(of(&headers).as_deref(), Some("task.completed"));
+    headers.pop();
+    headers.push(("X-Event-Type".into(), "task.updated".into()));
+    assert_eq!(of(&headers).as_deref(), Some("task.updated"));
+    headers.push(("X-Event-Type".into(), "task.deleted".into()));
+    assert_eq!(
+        of(&headers).as_deref(),
+        Some("task.completed"),
+        "a repeated header is ambiguous: the body's type"
+    );
+
+    // TaskLink: X-Webhook-Event first, the body's `event` otherwise.
+    let (mut headers, body, case) = vector("tasklink job.created");
+    let receiver = receiver_for(Profile::TaskLink, &case);
+    headers.push(("X-Webhook-Event".into(), "job.updated".into()));
+    let inbound = receiver.verify(&headers, body).unwrap();
+    assert_eq!(inbound.event_type(), Some("job.updated"));
+
+    // A profile without an event-type header ignores look-alikes.
+    let (mut headers, body, case) = vector("pg job.completed");
+    let receiver = receiver_for(Profile::ProposalGenerator, &case);
+    headers.push(("X-Event-Type".into(), "job.created".into()));
+    let inbound = receiver.verify(&headers, body).unwrap();
+    assert_eq!(inbound.event_type(), Some("job.completed"));
+}
+
 #[tokio::test]
 async fn task_hub_deduplicates_on_delivery_id() {
     let (mut headers, body, case) = vector("task-hub task.completed");

@@ -98,7 +98,10 @@ fn task_hub_timeline_multiplies_by_five() {
     assert_eq!(offsets, [0, 5, 30, 155, 780, 3905].map(secs));
     assert_eq!(end, exhausted());
     assert_eq!(p.timeout(), secs(10));
-    assert_eq!(p.rate_limit(), Some(RateLimit::per_minute(60).unwrap()));
+    assert_eq!(
+        p.rate_limit(),
+        Some(RateLimit::new(60, secs(60), hookrelay::retry::TASK_HUB_BURST).unwrap())
+    );
 
     let ten = RetryPolicy::task_hub_builder()
         .max_attempts(10)
@@ -807,7 +810,9 @@ fn breaker_builder_validates() {
 #[test]
 fn backlog_after_an_outage_is_paced_not_burst() {
     let p = RetryPolicy::task_hub();
-    let limit = p.rate_limit().unwrap();
+    // Strict pacing (burst 1): what `RateLimit::per_minute` gives an endpoint that asks for it.
+    // (The task-hub preset itself allows a burst of 10: see the next test.)
+    let limit = RateLimit::per_minute(60).unwrap();
     // 120 deliveries piled up during an outage, all due now.
     let mut backlog: Vec<DeliveryState> = (0..120).map(|_| DeliveryState::new(T0)).collect();
     let mut bucket = TokenBucket::new(limit, T0);
@@ -845,6 +850,51 @@ fn backlog_after_an_outage_is_paced_not_burst() {
         let n = sent_at[i..].iter().take_while(|&&t| t < end).count();
         assert!(n <= 60);
     }
+}
+
+/// 004's "60 requests per minute per endpoint" is a per-minute budget: the task-hub preset
+/// admits ten events published together at once, and still sends 60 a minute over a backlog.
+#[test]
+fn task_hub_preset_admits_ten_at_once_and_sustains_60_a_minute() {
+    let limit = RetryPolicy::task_hub().rate_limit().unwrap();
+    assert_eq!(
+        (limit.requests(), limit.interval(), limit.burst()),
+        (60, secs(60), 10)
+    );
+    let mut bucket = TokenBucket::new(limit, T0);
+    // Ten published together: all admitted at the same instant.
+    for i in 0..10 {
+        assert_eq!(bucket.try_acquire(T0), Acquire::Ready, "event {i}");
+    }
+    // The eleventh waits a second; then one a second.
+    assert_eq!(bucket.try_acquire(T0), Acquire::Wait(secs(1)));
+
+    // Sustained: a backlog of 130 due at T0 drains at one a second after the burst.
+    let mut bucket = TokenBucket::new(limit, T0);
+    let mut now = T0;
+    let mut sent_at = Vec::new();
+    for _ in 0..130 {
+        loop {
+            match bucket.try_acquire(now) {
+                Acquire::Ready => break,
+                Acquire::Wait(d) => now = now.saturating_add(d),
+            }
+        }
+        sent_at.push(now);
+    }
+    assert!(sent_at[..10].iter().all(|&t| t == T0));
+    for pair in sent_at[10..].windows(2) {
+        assert_eq!(pair[1].saturating_duration_since(pair[0]), secs(1));
+    }
+    assert_eq!(sent_at[129].saturating_duration_since(T0), secs(120));
+    // Any 60-second span holds at most 60 + burst - 1 = 69 sends, and a span starting after
+    // the burst exactly 60: the sustained rate is 60 a minute.
+    let in_span = |start: UnixMillis| {
+        let end = start.saturating_add(secs(60));
+        sent_at.iter().filter(|&&t| t >= start && t < end).count()
+    };
+    assert_eq!(sent_at.iter().map(|&t| in_span(t)).max(), Some(69));
+    assert_eq!(in_span(at(secs(30))), 60);
 }
 
 #[test]
@@ -908,4 +958,76 @@ fn public_types_are_send_sync_debug_clone() {
     fn error<T: std::error::Error + Send + Sync + 'static>() {}
     error::<ConfigError>();
     error::<RetryAfterError>();
+}
+
+/// `DeadReason::NotRetryable`'s docs and the default classification agree: by default nothing
+/// is final (every status but 2xx and 410 is retried, as are transport failures); with
+/// `ClientErrors::Final`, exactly the 4xx but 408, 410 and 429 are.
+#[test]
+fn not_retryable_is_exactly_what_the_docs_say() {
+    use hookrelay::retry::Classifier;
+    let default = Classifier::new();
+    let strict = Classifier::new().with_client_errors(ClientErrors::Final);
+    for code in 0..=1000u16 {
+        let documented_default = match code {
+            200..=299 => OutcomeClass::Delivered,
+            410 => OutcomeClass::DisableEndpoint,
+            _ => OutcomeClass::Retryable,
+        };
+        assert_eq!(default.classify_status(code), documented_default, "{code}");
+        let documented_strict = match code {
+            200..=299 => OutcomeClass::Delivered,
+            410 => OutcomeClass::DisableEndpoint,
+            408 | 429 => OutcomeClass::Retryable,
+            400..=499 => OutcomeClass::Final,
+            _ => OutcomeClass::Retryable,
+        };
+        assert_eq!(strict.classify_status(code), documented_strict, "{code}");
+    }
+    for outcome in [
+        AttemptOutcome::Timeout,
+        AttemptOutcome::ConnectionError,
+        AttemptOutcome::Other,
+    ] {
+        assert_eq!(default.classify(&outcome), OutcomeClass::Retryable);
+        assert_eq!(strict.classify(&outcome), OutcomeClass::Retryable);
+    }
+
+    // Through the planner: every preset retries a 400 or 401 (nothing is NotRetryable by
+    // default); with ClientErrors::Final a 400 gives up as NotRetryable at once.
+    for policy in [
+        RetryPolicy::proposal_generator(),
+        RetryPolicy::tasklink(),
+        RetryPolicy::taskon(),
+        RetryPolicy::task_hub(),
+        RetryPolicy::standard_webhooks(),
+    ] {
+        for code in [400, 401, 403, 404, 422] {
+            let mut state = DeliveryState::new(T0);
+            state.record(AttemptOutcome::status(code), T0);
+            assert!(
+                !matches!(
+                    policy.plan(&mut state, T0, &mut NoJitter),
+                    Decision::GiveUp(_)
+                ),
+                "{code} is retried by default"
+            );
+        }
+    }
+    let strict_policy = RetryPolicy::builder()
+        .client_errors(ClientErrors::Final)
+        .build()
+        .unwrap();
+    let mut state = DeliveryState::new(T0);
+    state.record(AttemptOutcome::status(400), T0);
+    let decision = strict_policy.plan(&mut state, T0, &mut NoJitter);
+    assert_eq!(decision, Decision::GiveUp(GiveUpReason::NotRetryable));
+    #[cfg(feature = "send")]
+    {
+        use hookrelay::send::store::{DeadReason, NextStep};
+        assert_eq!(
+            NextStep::give_up(GiveUpReason::NotRetryable),
+            NextStep::DeadLetter(DeadReason::NotRetryable)
+        );
+    }
 }

@@ -267,6 +267,98 @@ async fn a_test_event_carries_the_custom_payload_signed_and_marked() {
 }
 
 // ---------------------------------------------------------------------------------------
+// 2b. What a profile cannot put on the wire is refused at publish time.
+
+#[tokio::test]
+async fn publish_refuses_ids_and_types_the_endpoints_profiles_cannot_send() {
+    use hookrelay::profile::{EventField, FieldProblem};
+    use hookrelay::send::{DeliveryQuery, PublishError};
+
+    let (sender, _clock, transport) = setup();
+    let sw = "https://sw.example/hook";
+    let hub = "https://hub.example/hook";
+    sender
+        .add_endpoint(
+            builder(sw, Profile::StandardWebhooks)
+                .subscribe("task.*")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    sender
+        .add_endpoint(builder(hub, Profile::TaskHub).build().unwrap())
+        .await
+        .unwrap();
+    let refused = |result: Result<_, PublishError>| match result {
+        Err(PublishError::Unsendable(e)) => (e.profile(), e.field(), e.problem()),
+        other => panic!("expected Unsendable, got {other:?}"),
+    };
+    let event = |kind: &str, id: &str| OutgoingEvent::new(kind, json!({})).with_id(id.into());
+
+    // A `.` in a Standard Webhooks id would let `{id}.{ts}.{body}` be forged.
+    assert_eq!(
+        refused(sender.publish(event("task.created", "msg.1")).await),
+        (
+            Some(Profile::StandardWebhooks),
+            EventField::Id,
+            FieldProblem::Dot
+        )
+    );
+    // Header injection through the type (task-hub's X-Event-Type), for any profile.
+    assert_eq!(
+        refused(
+            sender
+                .publish(event("task.created\r\nX-Injected: 1", "evt_1"))
+                .await
+        ),
+        (None, EventField::Type, FieldProblem::LineBreak)
+    );
+    assert_eq!(
+        refused(sender.publish(event("", "evt_1")).await),
+        (None, EventField::Type, FieldProblem::Empty)
+    );
+    assert_eq!(
+        refused(sender.publish(event("task.created", "evt\u{0}1")).await),
+        (None, EventField::Id, FieldProblem::ControlCharacter)
+    );
+    // A batch with one such event publishes nothing.
+    assert!(matches!(
+        sender
+            .publish_batch(vec![
+                event("task.created", "evt_ok"),
+                event("task.updated", "msg.2")
+            ])
+            .await,
+        Err(PublishError::Unsendable(_))
+    ));
+    let stored = sender
+        .store()
+        .deliveries(&DeliveryQuery::default(), hookrelay::retry::UnixMillis::now())
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "nothing was stored: {stored:?}");
+
+    // Only the endpoints the event goes to count: the Standard Webhooks endpoint does not
+    // take `system.*`, and task-hub carries the id in the body only.
+    let message = sender
+        .publish(event("system.error", "msg.3"))
+        .await
+        .unwrap();
+    assert_eq!(sender.deliveries_of(&message).await.unwrap().len(), 1);
+    // A test event (fresh id, fixed type) is sendable on every profile.
+    for endpoint in sender.store().endpoints().await.unwrap() {
+        sender.send_test(endpoint.id(), None).await.unwrap();
+    }
+    let mut dispatcher = sender.dispatcher(transport.clone()).build();
+    transport.always(sw, status(200));
+    transport.always(hub, status(200));
+    assert_eq!(dispatcher.run_due().await.unwrap(), 3);
+    let seen = transport.seen_at(hub);
+    assert_eq!(seen[0].header("x-event-type"), Some("system.error"));
+}
+
+// ---------------------------------------------------------------------------------------
 // 3. `job.progress` throttling (001).
 
 fn progress(job: &str, percent: u32) -> OutgoingEvent {

@@ -11,8 +11,11 @@ use crate::scheme::{
     ApiKey, CanonicalJson, IdBody, RawBody, Scheme, StandardWebhooks, Stripe, XHub,
 };
 
+mod check;
 pub(crate) mod wire;
 
+pub(crate) use check::check_any;
+pub use check::{EventField, FieldProblem, UnsendableEvent};
 pub use wire::{EnvelopeShape, RequestContext, USER_AGENT};
 
 /// A webhook system hookrelay speaks on both sides.
@@ -20,15 +23,17 @@ pub use wire::{EnvelopeShape, RequestContext, USER_AGENT};
 /// | profile | scheme | idempotency key | event type from |
 /// |---|---|---|---|
 /// | `proposal-generator` | `raw-body` | envelope `id` | `type` |
-/// | `tasklink` | `id-body` | `X-Webhook-ID` | `event` |
+/// | `tasklink` | `id-body` | `X-Webhook-ID` | `X-Webhook-Event` header, else `event` |
 /// | `taskon` | `canonical-json` | `task_id` + `user_id` + `timestamp` | `reward_type` |
-/// | `task-hub` | `x-hub` | `X-Delivery-ID` | `type` |
+/// | `task-hub` | `x-hub` | `X-Delivery-ID` | `X-Event-Type` header, else `type` |
 /// | `standard-webhooks` | `standard-webhooks` | `webhook-id` | `type` |
-/// | `github` | `github` | `X-GitHub-Delivery` | `X-GitHub-Event` header |
+/// | `github` | `github` | `X-GitHub-Delivery` | `X-GitHub-Event` header, else `type` |
 /// | `stripe` | `stripe` | envelope `id` | `type` |
 ///
 /// When the natural id is absent (001's documented examples carry no `id`), the key is the
-/// SHA-256 of the verified body: a sender's retry repeats the body byte for byte.
+/// SHA-256 of the verified body: a sender's retry repeats the body byte for byte. The event
+/// type comes from the profile's [`event_type_header`](Profile::event_type_header) when the
+/// request carries it, and from the body otherwise ([`Profile::event_type_in`]).
 ///
 /// ```
 /// use hookrelay::profile::Profile;
@@ -119,7 +124,53 @@ impl Profile {
         })
     }
 
-    /// The event type named in the body, if any (`reward_type` for TaskOn).
+    /// A delivery's event type: from the profile's
+    /// [`event_type_header`](Self::event_type_header) when the request carries it once (GitHub's
+    /// `X-GitHub-Event`, task-hub's `X-Event-Type`, TaskLink's `X-Webhook-Event`), else from the
+    /// body ([`event_type`](Self::event_type)).
+    ///
+    /// A header that is repeated, empty, not UTF-8 or holds control characters is ignored, as
+    /// if absent. The header is not signed by these profiles' schemes; the body is.
+    ///
+    /// ```
+    /// use hookrelay::profile::Profile;
+    ///
+    /// // 004's payloads are flat: the type is only in the header.
+    /// let body = br#"{"taskId":"123","status":"completed"}"#;
+    /// let headers = [("X-Event-Type", "task.completed")];
+    /// assert_eq!(Profile::TaskHub.event_type_in(&headers[..], body).as_deref(), Some("task.completed"));
+    /// // Without the header, the body's `type`.
+    /// let no_headers: [(&str, &str); 0] = [];
+    /// let envelope = br#"{"id":"evt_1","type":"task.created","data":{}}"#;
+    /// assert_eq!(Profile::TaskHub.event_type_in(&no_headers[..], envelope).as_deref(), Some("task.created"));
+    /// ```
+    pub fn event_type_in(
+        self,
+        headers: &(impl crate::HeaderLookup + ?Sized),
+        body: &[u8],
+    ) -> Option<String> {
+        self.event_type_from_header(headers)
+            .map(str::to_owned)
+            .or_else(|| self.event_type(body))
+    }
+
+    /// The usable value of the profile's event-type header, if the request has one.
+    pub(crate) fn event_type_from_header(
+        self,
+        headers: &(impl crate::HeaderLookup + ?Sized),
+    ) -> Option<&str> {
+        let crate::HeaderValue::One(raw) = headers.header(self.event_type_header()?) else {
+            return None;
+        };
+        std::str::from_utf8(raw)
+            .ok()
+            .map(str::trim)
+            .filter(|kind| !kind.is_empty() && !kind.chars().any(char::is_control))
+    }
+
+    /// The event type named in the body, if any (`reward_type` for TaskOn); see
+    /// [`event_type_in`](Self::event_type_in) for a delivery's type, which prefers the profile's
+    /// event-type header.
     pub fn event_type(self, body: &[u8]) -> Option<String> {
         let field = peek::<TypeFields>(body)?;
         match self {

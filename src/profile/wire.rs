@@ -81,6 +81,29 @@ impl Profile {
         }
     }
 
+    /// The header naming the event type, for profiles whose senders send one: TaskLink's
+    /// `X-Webhook-Event` (002), task-hub's `X-Event-Type` (004) and GitHub's `X-GitHub-Event`.
+    ///
+    /// Senders put the type there on every attempt; receivers read it from there first (task-hub
+    /// and GitHub bodies need not name their type at all), and from the body when it is absent.
+    /// The header is not covered by any of these profiles' signatures.
+    ///
+    /// ```
+    /// use hookrelay::profile::Profile;
+    ///
+    /// assert_eq!(Profile::GitHub.event_type_header(), Some("X-GitHub-Event"));
+    /// assert_eq!(Profile::TaskHub.event_type_header(), Some("X-Event-Type"));
+    /// assert_eq!(Profile::StandardWebhooks.event_type_header(), None);
+    /// ```
+    pub fn event_type_header(self) -> Option<&'static str> {
+        match self {
+            Self::TaskLink => Some("X-Webhook-Event"),
+            Self::TaskHub => Some("X-Event-Type"),
+            Self::GitHub => Some("X-GitHub-Event"),
+            _ => None,
+        }
+    }
+
     /// The `User-Agent` this profile's sender uses.
     pub fn user_agent(self) -> &'static str {
         match self {
@@ -133,18 +156,18 @@ impl Profile {
         match self {
             Self::TaskLink => {
                 headers.push(("X-Webhook-Attempt", ctx.attempt.to_string()));
-                headers.push(("X-Webhook-Event", ctx.event_type.to_owned()));
             }
             Self::TaskHub => {
                 headers.push(("X-Webhook-ID", ctx.endpoint_id.to_owned()));
                 headers.push(("X-Delivery-ID", ctx.delivery_id.to_owned()));
-                headers.push(("X-Event-Type", ctx.event_type.to_owned()));
-            }
-            Self::GitHub => {
-                headers.push(("X-GitHub-Event", ctx.event_type.to_owned()));
-                headers.push(("X-GitHub-Delivery", ctx.delivery_id.to_owned()));
             }
             _ => {}
+        }
+        if let Some(name) = self.event_type_header() {
+            headers.push((name, ctx.event_type.to_owned()));
+        }
+        if self == Self::GitHub {
+            headers.push(("X-GitHub-Delivery", ctx.delivery_id.to_owned()));
         }
         headers
     }

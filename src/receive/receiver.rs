@@ -211,7 +211,8 @@ pub struct Inbound {
     profile: Profile,
     authenticated: Authenticated,
     key: IdempotencyKey,
-    /// Read from the body on first use: most handlers parse the body anyway.
+    /// The profile's event-type header when the request had one; otherwise read from the
+    /// body on first use (most handlers parse the body anyway).
     event_type: std::sync::OnceLock<Option<String>>,
     body: Bytes,
 }
@@ -247,7 +248,9 @@ impl Inbound {
         &self.key
     }
 
-    /// The event type named in the body, if any (read from the body once, on first use).
+    /// The event type: from the profile's event-type header (GitHub's `X-GitHub-Event`,
+    /// task-hub's `X-Event-Type`, TaskLink's `X-Webhook-Event`) when the request carried it,
+    /// else named in the body (read once, on first use). See [`Profile::event_type_in`].
     pub fn event_type(&self) -> Option<&str> {
         self.event_type
             .get_or_init(|| self.profile.event_type(&self.body))
@@ -328,11 +331,15 @@ impl<S: IdempotencyStore> Receiver<S> {
             .verify_with_clock(headers, &body, clock)
             .map_err(Rejection::from_verify)?;
         let key = IdempotencyKey::for_delivery(self.profile, &verified, headers);
+        let event_type = std::sync::OnceLock::new();
+        if let Some(kind) = self.profile.event_type_from_header(headers) {
+            let _ = event_type.set(Some(kind.to_owned()));
+        }
         Ok(Inbound {
             profile: self.profile,
             authenticated: verified.into_authenticated(),
             key,
-            event_type: std::sync::OnceLock::new(),
+            event_type,
             body,
         })
     }

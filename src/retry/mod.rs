@@ -23,7 +23,7 @@
 //! | [`proposal_generator`](RetryPolicy::proposal_generator) | 6 | 1, 2, 4, 8, 16 s | 24 h | 5 s | |
 //! | [`tasklink`](RetryPolicy::tasklink) | 5 | 5 min, 30 min, 2 h, 12 h | — | 10 s | |
 //! | [`taskon`](RetryPolicy::taskon) | 4 | 10 s, 1 min, 5 min (chosen; the seed names none) | — | 30 s | |
-//! | [`task_hub`](RetryPolicy::task_hub) | 6 (1..=10) | 5 s × 5ⁿ | — | 10 s | 60 requests/min |
+//! | [`task_hub`](RetryPolicy::task_hub) | 6 (1..=10) | 5 s × 5ⁿ | — | 10 s | 60 requests/min, bursts of 10 ([`TASK_HUB_BURST`]: 004 budgets requests per minute, so events published together need not wait a second each) |
 //! | [`standard_webhooks`](RetryPolicy::standard_webhooks) | 8 | 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h | — | 15 s | ±20 % jitter |
 //!
 //! ## A sender's loop
@@ -78,7 +78,7 @@ pub use jitter::{Jitter, JitterSource, JitterWindow, NoJitter, SeededJitter};
 pub use outcome::{AttemptOutcome, Classifier, ClientErrors, OutcomeClass};
 pub use planner::{Decision, DeliveryState, GiveUpReason};
 pub use policy::{RetryPolicy, RetryPolicyBuilder, RetrySchedule};
-pub use rate_limit::{Acquire, RateLimit, TokenBucket};
+pub use rate_limit::{Acquire, RateLimit, TASK_HUB_BURST, TokenBucket};
 pub use rate_limit_reset::{RateLimitReset, RateLimitResetError};
 pub use retry_after::{RetryAfter, RetryAfterError};
 pub use time::UnixMillis;

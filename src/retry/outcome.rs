@@ -93,6 +93,11 @@ pub enum ClientErrors {
 /// | timeout, connection error, other transport error | [`Retryable`](OutcomeClass::Retryable) |
 ///
 /// Per-status overrides ([`Classifier::with_status`]) take precedence over all of these.
+///
+/// So by default no outcome is [`Final`](OutcomeClass::Final): a delivery gives up only when
+/// its attempts run out (or it expires, or `410` disables its endpoint). A delivery is
+/// dead-lettered as not retryable only with [`ClientErrors::Final`] (then every `4xx` but
+/// 408, 410 and 429) or a per-status override.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Classifier {
     client_errors: ClientErrors,

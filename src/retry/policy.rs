@@ -198,8 +198,15 @@ impl RetryPolicy {
 
     /// Task hub (seed 004): delays **5 s, 25 s, 125 s, …** (× 5, uncapped), **6 attempts** by
     /// default (the seed allows configuring up to 10: use [`RetryPolicy::task_hub_builder`]);
-    /// **10 s** timeout; rate limit **60 requests/min** per endpoint, strictly paced (one per
-    /// second); no maximum age; no jitter.
+    /// **10 s** timeout; rate limit **60 requests/min** per endpoint with bursts of up to
+    /// **10** ([`TASK_HUB_BURST`](crate::retry::TASK_HUB_BURST)); no maximum age; no jitter.
+    ///
+    /// The seed documents the limit as a per-minute budget ("60 requests per minute per
+    /// endpoint", with `X-RateLimit-Reset` naming when the window resets), not as one request
+    /// a second: ten events published together are sent at once rather than spread over ten
+    /// seconds, and the sustained rate stays one a second. A full burst plus a minute of
+    /// sustained sending puts at most 69 requests in any 60-second span; set
+    /// [`RateLimit::per_minute(60)`](RateLimit::per_minute) on the endpoint for strict pacing.
     ///
     /// | attempt | delay after previous | offset from first |
     /// |---|---|---|
@@ -240,7 +247,10 @@ impl RetryPolicy {
             .max_attempts(6)
             .jitter(Jitter::None)
             .timeout(Duration::from_secs(10))
-            .rate_limit(RateLimit::per_minute(60).expect("60/min is a valid rate"));
+            .rate_limit(
+                RateLimit::new(60, Duration::from_secs(60), super::TASK_HUB_BURST)
+                    .expect("60/min with a burst of 10 is a valid rate"),
+            );
         b.attempts_range = (1, 10);
         b
     }

@@ -5,6 +5,15 @@ use std::time::Duration;
 use super::time::duration_to_millis;
 use super::{ConfigError, UnixMillis};
 
+/// The burst the task-hub preset allows on top of its 60 requests a minute (seed 004).
+///
+/// 004 states its limit as a budget per minute ("60 requests per minute per endpoint", with a
+/// `X-RateLimit-Reset` time when the window resets), so a handful of events published
+/// together need not be spread one a second: up to 10 go at once, then the bucket refills at
+/// one a second. Over a long backlog the rate is still 60 a minute; a full burst followed by
+/// a minute of sending puts at most `60 + 10 - 1 = 69` requests in a 60-second span.
+pub const TASK_HUB_BURST: u32 = 10;
+
 /// A rate: `requests` per `interval`, allowing bursts of up to `burst` requests.
 ///
 /// With `burst = 1` requests are strictly paced, one every `interval / requests`; a backlog
@@ -46,8 +55,8 @@ impl RateLimit {
         })
     }
 
-    /// `requests` per minute, strictly paced (burst 1). The task-hub preset uses
-    /// `per_minute(60)`: one request per second.
+    /// `requests` per minute, strictly paced (burst 1): `per_minute(60)` is one request per
+    /// second. (The task-hub preset allows bursts: see [`TASK_HUB_BURST`].)
     pub fn per_minute(requests: u32) -> Result<Self, ConfigError> {
         Self::new(requests, Duration::from_secs(60), 1)
     }

@@ -161,6 +161,10 @@ impl<S: DeliveryStore> Sender<S> {
     /// Publishes one event: fixes its body bytes, stores the message with one delivery per
     /// matching active endpoint, wakes the dispatcher, and returns the message id once the
     /// store has accepted it.
+    ///
+    /// An event whose id or type cannot be put on the wire, by any profile or by the profile of
+    /// an endpoint it would go to, is refused here with [`PublishError::Unsendable`] (nothing
+    /// is stored), rather than dead-lettered at its first attempt.
     pub async fn publish(&self, event: OutgoingEvent) -> Result<MessageId, PublishError> {
         only(self.publish_all(vec![(event, None)]).await?)
     }
@@ -334,6 +338,9 @@ pub(crate) fn build_publication<'a>(
     let mut bodies: Vec<Bytes> = Vec::new();
     let mut deliveries = Vec::new();
     let event_type = event.event_type().as_str();
+    crate::profile::check_any(event).map_err(PublishError::Unsendable)?;
+    // Each profile's own rules, once per profile among the endpoints the event goes to.
+    let mut checked: Vec<crate::profile::Profile> = Vec::new();
     for endpoint in endpoints {
         let takes_events = matches!(
             endpoint.status(),
@@ -342,7 +349,12 @@ pub(crate) fn build_publication<'a>(
         if kind == DeliveryKind::Event && (!takes_events || !endpoint.subscribes_to(event_type)) {
             continue;
         }
-        let shape = endpoint.profile().envelope_shape();
+        let profile = endpoint.profile();
+        if !checked.contains(&profile) {
+            profile.check_own(event).map_err(PublishError::Unsendable)?;
+            checked.push(profile);
+        }
+        let shape = profile.envelope_shape();
         let mode = endpoint.json_mode();
         let form = (shape, mode.code());
         let index = match forms.get(&form) {
@@ -406,6 +418,11 @@ pub enum PublishError {
     Body(JsonError),
     /// More body forms than a message can hold (255).
     TooManyForms,
+    /// The event's id or type cannot be put on the wire by the profile of an endpoint it would
+    /// go to (a `.` in a Standard Webhooks id, a type a header cannot carry), or by any
+    /// profile (an empty type, control characters or CR/LF): see
+    /// [`UnsendableEvent`](crate::profile::UnsendableEvent).
+    Unsendable(crate::profile::UnsendableEvent),
     /// The store failed.
     Store(StoreError),
 }
@@ -416,6 +433,7 @@ impl fmt::Display for PublishError {
             // The cause is the source, not repeated here.
             Self::Body(_) => f.write_str("the event cannot be written as JSON"),
             Self::TooManyForms => f.write_str("too many body forms for one message"),
+            Self::Unsendable(_) => f.write_str("an endpoint's profile cannot send this event"),
             Self::Store(_) => f.write_str("the delivery store failed"),
         }
     }
@@ -426,8 +444,18 @@ impl std::error::Error for PublishError {
         match self {
             Self::Body(e) => Some(e),
             Self::Store(e) => Some(e),
+            Self::Unsendable(e) => Some(e),
             Self::TooManyForms => None,
         }
+    }
+}
+
+impl PublishError {
+    /// Whether publishing the same event again may succeed: the store failed in a way that
+    /// passes (a lost connection, a busy or restarting database, a time-out). Nothing was
+    /// stored; publish again after a pause.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_retryable())
     }
 }
 

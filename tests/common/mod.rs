@@ -83,6 +83,20 @@ pub fn vector(name: &str) -> (Vec<(String, String)>, Vec<u8>, serde_json::Value)
     (headers, body, case)
 }
 
+/// A whole delivery from tests/vectors/schemes.json: the signature headers (Python hmac)
+/// followed by the case's `extra_headers` (event type, delivery id, … as the sender sends
+/// them), the body and the case.
+pub fn delivery(name: &str) -> (Vec<(String, String)>, Vec<u8>, serde_json::Value) {
+    let (mut headers, body, case) = vector(name);
+    for pair in case["extra_headers"].as_array().unwrap() {
+        headers.push((
+            pair[0].as_str().unwrap().to_owned(),
+            pair[1].as_str().unwrap().to_owned(),
+        ));
+    }
+    (headers, body, case)
+}
+
 /// All cases of one vector file in tests/vectors.
 pub fn vector_cases(file: &str) -> Vec<serde_json::Value> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

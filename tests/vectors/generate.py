@@ -35,6 +35,21 @@ TASKON_TOKEN = (
 )
 TASK_HUB = '{"id":"evt_1","type":"task.completed","timestamp":"2025-01-01T00:00:00Z","data":{"taskId":"123","completedAt":"2025-01-01T00:00:00Z"}}'
 NON_UTF8 = b"\xff\xfe\x00binary\x80"
+# A GitHub `push` delivery as GitHub sends it: the type is only in X-GitHub-Event (the body
+# has no top-level `type`; `sender.type` is nested).
+GITHUB_PUSH = (
+    '{"ref":"refs/heads/main","before":"6113728f27ae82c7b1a177c8d03f9e96e0adf246",'
+    '"after":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c","created":false,"deleted":false,'
+    '"forced":false,"compare":"https://github.com/octocat/Hello-World/compare/6113728f27ae...0d1a26e67d8f",'
+    '"commits":[{"id":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c","message":"Update README.md",'
+    '"timestamp":"2025-10-07T10:00:00+02:00","author":{"name":"Monalisa Octocat","email":"octocat@github.com","username":"octocat"}}],'
+    '"repository":{"id":1296269,"node_id":"MDEwOlJlcG9zaXRvcnkxMjk2MjY5","name":"Hello-World",'
+    '"full_name":"octocat/Hello-World","private":false,"owner":{"login":"octocat","id":1,"type":"User"}},'
+    '"pusher":{"name":"octocat","email":"octocat@github.com"},'
+    '"sender":{"login":"octocat","id":1,"type":"User"}}'
+)
+# 004's flat payload (its test-event example): the type is only in X-Event-Type.
+TASK_HUB_FLAT = '{"taskId": "123", "status": "completed"}'
 
 cases = []
 
@@ -89,6 +104,20 @@ for name, scheme, header, secret, body in [
 ]:
     sig = mac(secret.encode(), body).hex()
     case(name, scheme, secret, body, [[header, "sha256=" + sig]])
+
+# Whole deliveries whose event type is only in a header: `extra_headers` are the transport
+# headers besides the signature (`headers`), as the sender sends them.
+for name, scheme, header, secret, body, extra in [
+    ("github push delivery", "github", "X-Hub-Signature-256", "github-secret",
+     GITHUB_PUSH.encode(),
+     [["X-GitHub-Event", "push"], ["X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"],
+      ["User-Agent", "GitHub-Hookshot/044aadd"]]),
+    ("task-hub flat task.completed", "x-hub", "X-Hub-Signature", "your-secret-key",
+     TASK_HUB_FLAT.encode(),
+     [["X-Webhook-ID", "wh_1"], ["X-Delivery-ID", "dlv_flat_1"], ["X-Event-Type", "task.completed"]]),
+]:
+    sig = mac(secret.encode(), body).hex()
+    case(name, scheme, secret, body, [[header, "sha256=" + sig]], extra_headers=extra)
 
 # standard-webhooks: base64 HMAC of "{id}.{ts}.{body}" with the base64-decoded whsec key.
 for name, secret, wid, ts, body in [

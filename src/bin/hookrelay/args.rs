@@ -69,7 +69,7 @@ pub(crate) struct SendArgs {
     /// Attempts in all, on the profile's schedule.
     #[arg(long)]
     pub(crate) max_attempts: Option<u32>,
-    /// Seconds each attempt may take (default: the profile's).
+    /// Seconds each attempt may take, 0.001 to 3600 (default: the profile's).
     #[arg(long)]
     pub(crate) timeout: Option<f64>,
     /// Allow `http://` URLs (local development).

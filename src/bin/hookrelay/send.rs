@@ -46,6 +46,10 @@ pub(crate) fn run(args: &SendArgs) -> Result<String, Failure> {
     if let Some(id) = &args.id {
         event = event.with_id(EventId::new(id.clone()));
     }
+    // Before any connection: an id or type the profile cannot put on the wire is a usage error.
+    profile
+        .check_event(&event)
+        .map_err(|err| usage(format!("cannot send this event: {err}")))?;
 
     let (policy, first_delay) = policy(profile, args)?;
     // One event, delivered now: no verification handshake, no progress throttling.
@@ -120,8 +124,11 @@ fn policy(profile: Profile, args: &SendArgs) -> Result<(RetryPolicy, Duration), 
         builder = builder.max_attempts(n);
     }
     if let Some(secs) = args.timeout {
-        if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
-            return Err(usage("--timeout must be between 0 and 3600 seconds".into()));
+        // Policies keep whole milliseconds: 1 ms is the shortest timeout that stays non-zero.
+        if !(secs.is_finite() && (0.001..=3600.0).contains(&secs)) {
+            return Err(usage(
+                "--timeout must be between 0.001 and 3600 seconds".into(),
+            ));
         }
         builder = builder.timeout(Duration::from_secs_f64(secs));
     }
@@ -151,6 +158,9 @@ async fn deliver(
     let message = sender.publish(event).await.map_err(|err| match err {
         hookrelay::send::PublishError::Body(e) => {
             Failure::Usage(format!("--data cannot be sent: {e}"))
+        }
+        hookrelay::send::PublishError::Unsendable(e) => {
+            Failure::Usage(format!("cannot send this event: {e}"))
         }
         other => failed(crate::chain(&other)),
     })?;

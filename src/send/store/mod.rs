@@ -293,7 +293,11 @@ impl AttemptError {
 pub enum DeadReason {
     /// Every attempt the policy allows failed.
     Exhausted,
-    /// The last answer is not worth retrying (e.g. a 4xx other than 408/429).
+    /// The last outcome was classified [`Final`](crate::retry::OutcomeClass::Final). The default
+    /// [`Classifier`](crate::retry::Classifier) classifies nothing as final (every status but
+    /// `2xx` and `410` is retried, as are timeouts and connection errors): only
+    /// [`ClientErrors::Final`](crate::retry::ClientErrors::Final) (every `4xx` but 408, 410 and
+    /// 429) or a [`with_status`](crate::retry::Classifier::with_status) rule lead here.
     NotRetryable,
     /// The endpoint answered `410 Gone` and was disabled.
     EndpointGone,

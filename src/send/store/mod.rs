@@ -15,12 +15,17 @@
 //! A message's body is stored once per body form (profile shape × JSON mode), however many
 //! endpoints it fans out to; deliveries refer to it.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod encryption;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use encryption::{EncryptionError, EncryptionKey, KeyId, Keyring};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -427,6 +427,141 @@ fn parse(stored: &str) -> Result<Parsed<'_>, EncryptionError> {
     })
 }
 
+pub(crate) mod settings {
+    //! The secret fields of an endpoint's stored settings (the JSON the endpoint codec writes):
+    //! `api_key` and every `secrets[i].key`. Each is sealed with the endpoint id and its field name
+    //! as associated data, so a sealed value copied to another endpoint or field does not open.
+    // Used by the SQL stores' endpoint codec.
+    #![cfg_attr(not(test), allow(dead_code))]
+
+    use zeroize::Zeroizing;
+
+    use super::{EncryptionError, Keyring};
+
+    /// What [`reseal_settings`] re-seals.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Reseal {
+        /// Plain values only (a database moving to encryption); sealed values are opened to
+        /// check them and kept.
+        Plain,
+        /// Every value not sealed under the current key (rotation).
+        NotCurrent,
+    }
+
+    fn field_aad(endpoint: &str, field: &str) -> Vec<u8> {
+        format!("hookrelay endpoint\0{endpoint}\0{field}").into_bytes()
+    }
+
+    /// Calls `f` with each secret field's name and value, in a fixed order.
+    fn for_each_secret<E>(
+        settings: &mut serde_json::Value,
+        mut f: impl FnMut(&str, &mut serde_json::Value) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if let Some(api_key) = settings.get_mut("api_key") {
+            if api_key.is_string() {
+                f("api_key", api_key)?;
+            }
+        }
+        if let Some(secrets) = settings
+            .get_mut("secrets")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            for (i, secret) in secrets.iter_mut().enumerate() {
+                if let Some(key) = secret.get_mut("key") {
+                    if key.is_string() {
+                        f(&format!("secrets.{i}.key"), key)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals every plain secret field of `settings` (an endpoint's stored JSON, under the id
+    /// `endpoint`); without a keyring, leaves them plain.
+    pub(crate) fn seal_settings(
+        settings: &mut serde_json::Value,
+        endpoint: &str,
+        keyring: Option<&Keyring>,
+    ) -> Result<(), EncryptionError> {
+        let Some(keyring) = keyring else {
+            return Ok(());
+        };
+        for_each_secret(settings, |field, value| {
+            let text = value.as_str().unwrap_or_default();
+            if !Keyring::is_sealed(text) {
+                *value = serde_json::Value::String(
+                    keyring.seal(text.as_bytes(), &field_aad(endpoint, field))?,
+                );
+            }
+            Ok(())
+        })
+    }
+
+    /// Opens every sealed secret field of `settings` in place. A sealed field with no keyring is
+    /// [`EncryptionError::KeyRequired`]; plain fields are left as they are.
+    pub(crate) fn open_settings(
+        settings: &mut serde_json::Value,
+        endpoint: &str,
+        keyring: Option<&Keyring>,
+    ) -> Result<(), EncryptionError> {
+        for_each_secret(settings, |field, value| {
+            let text = value.as_str().unwrap_or_default();
+            if !Keyring::is_sealed(text) {
+                return Ok(());
+            }
+            let keyring = keyring.ok_or(EncryptionError::KeyRequired)?;
+            let plaintext = keyring.open(text, &field_aad(endpoint, field))?;
+            let plaintext =
+                std::str::from_utf8(&plaintext).map_err(|_| EncryptionError::Malformed)?;
+            *value = serde_json::Value::String(plaintext.to_owned());
+            Ok(())
+        })
+    }
+
+    /// Checks every secret field of `settings` against `keyring` and re-seals what `which`
+    /// selects; returns how many fields changed.
+    ///
+    /// Without a keyring, a sealed field is [`EncryptionError::KeyRequired`] and nothing
+    /// changes. With one, every sealed field is opened (an unknown key or a tampered value is an
+    /// error) before anything is re-sealed.
+    pub(crate) fn reseal_settings(
+        settings: &mut serde_json::Value,
+        endpoint: &str,
+        keyring: Option<&Keyring>,
+        which: Reseal,
+    ) -> Result<usize, EncryptionError> {
+        let mut changed = 0;
+        for_each_secret(settings, |field, value| {
+            let text = value.as_str().unwrap_or_default();
+            let sealed = Keyring::is_sealed(text);
+            let Some(keyring) = keyring else {
+                return if sealed {
+                    Err(EncryptionError::KeyRequired)
+                } else {
+                    Ok(())
+                };
+            };
+            let aad = field_aad(endpoint, field);
+            let plaintext = if sealed {
+                keyring.open(text, &aad)?
+            } else {
+                Zeroizing::new(text.as_bytes().to_vec())
+            };
+            let reseal = match which {
+                Reseal::Plain => !sealed,
+                Reseal::NotCurrent => keyring.needs_reseal(text)?,
+            };
+            if reseal {
+                *value = serde_json::Value::String(keyring.seal(&plaintext, &aad)?);
+                changed += 1;
+            }
+            Ok(())
+        })?;
+        Ok(changed)
+    }
+}
+
 /// Why a key could not be built or a value could not be sealed or opened.
 ///
 /// Messages name key ids at most, never a key or a secret.
@@ -718,6 +853,124 @@ mod tests {
         let id = EncryptionKey::from_bytes(&[0; KEY_LEN]).unwrap().id();
         assert_eq!(id.to_string(), "764eabb702c1a36f");
         assert_eq!(format!("{id:?}"), "KeyId(764eabb702c1a36f)");
+    }
+
+    fn sample_settings() -> serde_json::Value {
+        serde_json::json!({
+            "url": "https://example.com/hook",
+            "api_key": "tk_live_key",
+            "secrets": [
+                {"key": "whsec_c2VjcmV0", "until_ms": null},
+                {"key": "whsec_b2xk", "until_ms": 5},
+            ],
+        })
+    }
+
+    #[test]
+    fn settings_seal_every_secret_field_and_open_back() {
+        let keyring = Keyring::new(key(1));
+        let mut stored = sample_settings();
+        settings::seal_settings(&mut stored, "ep_1", Some(&keyring)).unwrap();
+        let text = stored.to_string();
+        for secret in ["whsec_", "c2VjcmV0", "b2xk", "tk_live_key"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert_eq!(stored["url"], "https://example.com/hook");
+        assert_eq!(stored["secrets"][1]["until_ms"], 5);
+
+        let mut opened = stored.clone();
+        settings::open_settings(&mut opened, "ep_1", Some(&keyring)).unwrap();
+        assert_eq!(opened, sample_settings());
+
+        // Another endpoint's row, or swapped fields, do not open.
+        let mut moved = stored.clone();
+        assert_eq!(
+            settings::open_settings(&mut moved, "ep_2", Some(&keyring)).unwrap_err(),
+            EncryptionError::Tampered
+        );
+        let mut swapped = stored.clone();
+        let first = swapped["secrets"][0]["key"].take();
+        swapped["secrets"][0]["key"] = swapped["secrets"][1]["key"].take();
+        swapped["secrets"][1]["key"] = first;
+        assert_eq!(
+            settings::open_settings(&mut swapped, "ep_1", Some(&keyring)).unwrap_err(),
+            EncryptionError::Tampered
+        );
+        // No keyring: sealed fields are refused, never passed on as text.
+        assert_eq!(
+            settings::open_settings(&mut stored.clone(), "ep_1", None).unwrap_err(),
+            EncryptionError::KeyRequired
+        );
+        // No keyring, nothing sealed: as it was.
+        let mut plain = sample_settings();
+        settings::seal_settings(&mut plain, "ep_1", None).unwrap();
+        settings::open_settings(&mut plain, "ep_1", None).unwrap();
+        assert_eq!(plain, sample_settings());
+    }
+
+    #[test]
+    fn settings_reseal_plain_then_rotate() {
+        let old = Keyring::new(key(1));
+        let mut stored = sample_settings();
+        assert_eq!(
+            settings::reseal_settings(&mut stored, "ep_1", None, settings::Reseal::Plain).unwrap(),
+            0
+        );
+        assert_eq!(
+            settings::reseal_settings(&mut stored, "ep_1", Some(&old), settings::Reseal::Plain)
+                .unwrap(),
+            3
+        );
+        assert_eq!(
+            settings::reseal_settings(&mut stored, "ep_1", Some(&old), settings::Reseal::Plain)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            settings::reseal_settings(&mut stored.clone(), "ep_1", None, settings::Reseal::Plain)
+                .unwrap_err(),
+            EncryptionError::KeyRequired
+        );
+        assert_eq!(
+            settings::reseal_settings(
+                &mut stored.clone(),
+                "ep_1",
+                Some(&Keyring::new(key(2))),
+                settings::Reseal::Plain
+            )
+            .unwrap_err(),
+            EncryptionError::UnknownKey(key(1).id())
+        );
+
+        let new = Keyring::new(key(2)).with_previous(key(1));
+        assert_eq!(
+            settings::reseal_settings(&mut stored, "ep_1", Some(&new), settings::Reseal::Plain)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            settings::reseal_settings(
+                &mut stored,
+                "ep_1",
+                Some(&new),
+                settings::Reseal::NotCurrent
+            )
+            .unwrap(),
+            3
+        );
+        assert_eq!(
+            settings::reseal_settings(
+                &mut stored,
+                "ep_1",
+                Some(&new),
+                settings::Reseal::NotCurrent
+            )
+            .unwrap(),
+            0
+        );
+        let mut opened = stored.clone();
+        settings::open_settings(&mut opened, "ep_1", Some(&Keyring::new(key(2)))).unwrap();
+        assert_eq!(opened, sample_settings());
     }
 
     #[test]

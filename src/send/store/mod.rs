@@ -33,6 +33,8 @@
 //! endpoints it fans out to; deliveries refer to it.
 
 pub mod codec;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod encryption;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -41,6 +43,9 @@ mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use encryption::{EncryptionError, EncryptionKey, KeyId, Keyring};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

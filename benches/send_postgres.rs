@@ -38,8 +38,8 @@ use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::store::{
-    AttemptRecord, Claim, Enqueued, NewBatch, Publication, Purged, Recorded, Release, Retention,
-    StoreError,
+    AttemptRecord, ClaimedDelivery, Enqueued, LogRetention, NewBatch, Publication, Purged,
+    Recorded, Release, StoreError,
 };
 use hookrelay::send::{
     AttemptLog, DeliveryCounts, DeliveryId, DeliveryLog, DeliveryQuery, DeliveryQueue,
@@ -237,7 +237,7 @@ impl DeliveryQueue for Timed {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> Result<Vec<Claim>, StoreError> {
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let started = Instant::now();
         let out = self.inner.claim(now, limit, lease, skip).await;
         let n = out.as_ref().map_or(0, Vec::len);
@@ -259,7 +259,7 @@ impl DeliveryQueue for Timed {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> Result<(Vec<Recorded>, Vec<Claim>), StoreError> {
+    ) -> Result<(Vec<Recorded>, Vec<ClaimedDelivery>), StoreError> {
         let started = Instant::now();
         let results = r.len();
         let out = self
@@ -302,7 +302,7 @@ impl DeliveryQueue for Timed {
         batch: NewBatch,
         now: UnixMillis,
         lease: Duration,
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Option<ClaimedDelivery>, StoreError> {
         self.inner.form_batch(batch, now, lease).await
     }
 }
@@ -334,7 +334,7 @@ impl DeliveryLog for Timed {
 
     async fn purge(
         &self,
-        retention: &Retention,
+        retention: &LogRetention,
         now: UnixMillis,
         limit: usize,
     ) -> Result<Purged, StoreError> {

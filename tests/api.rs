@@ -21,7 +21,7 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<Verifier>();
     assert_send_sync::<VerifierBuilder>();
     assert_send_sync::<Verified<'static>>();
-    assert_send_sync::<hookrelay::scheme::MessageId>();
+    assert_send_sync::<hookrelay::scheme::WebhookId>();
     assert_send_sync::<VerifyError>();
     assert_send_sync::<SignedHeaders>();
     assert_send_sync::<Timestamp>();

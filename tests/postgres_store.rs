@@ -20,8 +20,8 @@ use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::{RateLimit, UnixMillis};
 use hookrelay::send::store::{
-    AttemptRecord, Claim, DeliveryLog, DeliveryQueue, EndpointRegistry, NewDelivery, NewMessage,
-    NextStep, Publication, Recorded,
+    AttemptRecord, ClaimedDelivery, DeliveryLog, DeliveryQueue, EndpointRegistry, NewDelivery,
+    NewMessage, NextStep, Publication, Recorded,
 };
 use hookrelay::send::{
     DeliveryId, DeliveryStatus, Endpoint, EndpointId, MessageId, Migrations, PostgresStore, Sender,
@@ -57,7 +57,7 @@ fn publication(endpoint: &str) -> Publication {
     }
 }
 
-fn delivered(claim: &Claim, started: UnixMillis) -> AttemptRecord {
+fn delivered(claim: &ClaimedDelivery, started: UnixMillis) -> AttemptRecord {
     AttemptRecord {
         delivery: claim.delivery.clone(),
         token: claim.token,
@@ -509,7 +509,7 @@ async fn purge_removes_finished_history_in_batches() {
     let mut purged = 0;
     for _ in 0..10 {
         let n = store
-            .purge(&hookrelay::send::Retention::default(), later, 8)
+            .purge(&hookrelay::send::LogRetention::default(), later, 8)
             .await
             .unwrap()
             .deliveries;

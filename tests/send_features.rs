@@ -15,10 +15,10 @@ use hookrelay::profile::Profile;
 use hookrelay::retry::{CircuitBreaker, DisableReason, Jitter, RetryPolicy, UnixMillis};
 use hookrelay::send::store::DeadReason;
 use hookrelay::send::{
-    DataPointer, DeliveryKind, DeliveryLog, DeliveryStatus, Endpoint, EndpointBuilder,
-    EndpointRegistry, EndpointStatus, HandshakeFailure, ManualClock, MemoryStore, Notification,
-    Ordering, OutboundRequest, Retention, Sender, Transport, TransportError, TransportResponse,
-    Verification,
+    DataPointer, DeliveryKind, DeliveryLog, DeliveryOrder, DeliveryStatus, Endpoint,
+    EndpointBuilder, EndpointRegistry, EndpointStatus, HandshakeFailure, LogRetention, ManualClock,
+    MemoryStore, Notification, OutboundRequest, Sender, Transport, TransportError,
+    TransportResponse, Verification,
 };
 use send_support::{ScriptedTransport, status, status_with};
 use serde_json::{Value, json};
@@ -835,7 +835,7 @@ async fn purge_removes_only_what_is_past_retention() {
     // Day 31: the old success (day 0) is past 30 days, with its one log; the old failure
     // (finished day 5) is not past 90, nor its manual log (day 5) past 30.
     clock.advance(day);
-    let purged = sender.purge(&Retention::default()).await.unwrap();
+    let purged = sender.purge(&LogRetention::default()).await.unwrap();
     assert_eq!(
         (purged.deliveries, purged.attempts, purged.messages),
         (1, 1, 0),
@@ -852,7 +852,7 @@ async fn purge_removes_only_what_is_past_retention() {
 
     // Day 36: the manual log is past 30 days; the automatic one stays with its delivery.
     clock.advance(day * 5);
-    let purged = sender.purge(&Retention::default()).await.unwrap();
+    let purged = sender.purge(&LogRetention::default()).await.unwrap();
     assert_eq!((purged.deliveries, purged.attempts), (0, 1), "{purged:?}");
     let log = sender.store().attempts(&old_failed.id).await.unwrap();
     assert_eq!(log.len(), 1);
@@ -861,7 +861,7 @@ async fn purge_removes_only_what_is_past_retention() {
     // Day 96: the old failure (day 5) is past 90 days, the young success (day 30) past 30;
     // the young failure is not, so the young message stays.
     clock.advance(day * 60);
-    let purged = sender.purge(&Retention::default()).await.unwrap();
+    let purged = sender.purge(&LogRetention::default()).await.unwrap();
     assert_eq!(
         (purged.deliveries, purged.attempts, purged.messages),
         (2, 2, 1),
@@ -1097,7 +1097,7 @@ async fn ordering_holds_under_a_failing_first_delivery() {
         .add_endpoint(
             builder(url, Profile::TaskHub)
                 .retry_policy(every_second(5))
-                .ordering(Ordering::PerEndpoint)
+                .ordering(DeliveryOrder::PerEndpoint)
                 .build()
                 .unwrap(),
         )
@@ -1132,7 +1132,7 @@ async fn per_key_ordering_blocks_only_its_key() {
             builder(url, Profile::TaskHub)
                 .retry_policy(every_second(5))
                 .concurrency(1)
-                .ordering(Ordering::by_key(DataPointer::new("/job_id").unwrap()))
+                .ordering(DeliveryOrder::by_key(DataPointer::new("/job_id").unwrap()))
                 .build()
                 .unwrap(),
         )

@@ -24,7 +24,7 @@ use hookrelay::send::store::{
 };
 use hookrelay::send::{
     DeliveryId, DeliveryKind, DeliveryQuery, DeliveryStatus, Endpoint, EndpointId, EndpointStatus,
-    MemoryStore, MessageId, Retention, SqliteStore, ThrottleGroup,
+    LogRetention, MemoryStore, MessageId, SqliteStore, ThrottleGroup,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -65,7 +65,11 @@ fn publication(endpoints: &[&str], key: Option<&str>) -> Publication {
     }
 }
 
-fn result(claim: &hookrelay::send::store::Claim, next: NextStep, status: u16) -> AttemptRecord {
+fn result(
+    claim: &hookrelay::send::store::ClaimedDelivery,
+    next: NextStep,
+    status: u16,
+) -> AttemptRecord {
     AttemptRecord {
         delivery: claim.delivery.clone(),
         token: claim.token,
@@ -646,7 +650,7 @@ async fn purge_deletes_past_retention_in_batches<S: DeliveryStore>(store: S) {
         500,
     ));
     store.record(records).await.unwrap();
-    let retention = Retention::default();
+    let retention = LogRetention::default();
     let now = at(0).saturating_add(day * 31);
     let first = store.purge(&retention, now, 2).await.unwrap();
     assert_eq!(
@@ -686,7 +690,7 @@ async fn a_batch_replaces_its_members_atomically<S: DeliveryStore>(store: S) {
         .await
         .unwrap();
     let claims = store.claim(at(0), 10, LEASE, &[]).await.unwrap();
-    let batch = |members: &[&hookrelay::send::store::Claim]| NewBatch {
+    let batch = |members: &[&hookrelay::send::store::ClaimedDelivery]| NewBatch {
         message: NewMessage {
             id: MessageId::generate(),
             event_id: "bat_1".into(),

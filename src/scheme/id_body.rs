@@ -1,5 +1,5 @@
 use super::{
-    Authenticated, Coverage, Message, MessageId, Scheme, SignError, VerifyContext, is_valid_id,
+    Authenticated, Coverage, Message, Scheme, SignError, VerifyContext, WebhookId, is_valid_id,
 };
 use crate::headers::{Redact, SignedHeaders};
 use crate::{Secret, VerifyError};
@@ -55,7 +55,7 @@ impl Scheme for IdBody {
         let signature = ctx.hex_signature(Self::SIGNATURE_HEADER, PREFIX)?;
         ctx.match_any([signature.as_slice()], &[id.as_bytes(), ctx.body()])?;
         Ok(Authenticated {
-            id: Some(MessageId::new(id)),
+            id: Some(WebhookId::new(id)),
             timestamp: None,
             coverage: Coverage::IdAndBody,
         })

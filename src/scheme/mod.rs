@@ -20,21 +20,21 @@ mod canonical_json;
 mod encoding;
 mod hub;
 mod id_body;
-mod message_id;
 mod raw_body;
 mod standard;
 mod stripe;
+mod webhook_id;
 
 pub use canonical_json::{ApiKey, CanonicalJson, KeyOrder};
 pub(crate) use encoding::{decode_base64_32, decode_hex32};
 pub use hub::XHub;
 pub use id_body::IdBody;
-pub use message_id::MessageId;
 pub use raw_body::RawBody;
 pub use standard::StandardWebhooks;
 #[cfg(feature = "ed25519")]
 pub use standard::{Ed25519SigningKey, Ed25519VerifyingKey, KeyError};
 pub use stripe::Stripe;
+pub use webhook_id::WebhookId;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -252,7 +252,7 @@ impl Coverage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
     /// The signed or transported message id, if the scheme has one.
-    pub id: Option<MessageId>,
+    pub id: Option<WebhookId>,
     /// The signed timestamp, if the scheme has one.
     pub timestamp: Option<Timestamp>,
     /// What the signature vouches for.

@@ -1,5 +1,5 @@
 use super::{
-    Authenticated, Coverage, MAX_ID_LEN, Message, MessageId, Scheme, SignError, VerifyContext,
+    Authenticated, Coverage, MAX_ID_LEN, Message, Scheme, SignError, VerifyContext, WebhookId,
     decode_base64_32,
 };
 use crate::headers::{Redact, SignedHeaders};
@@ -151,7 +151,7 @@ impl Scheme for StandardWebhooks {
 
         hmac_result?;
         Ok(Authenticated {
-            id: Some(MessageId::new(id)),
+            id: Some(WebhookId::new(id)),
             timestamp: Some(timestamp),
             coverage: Coverage::IdTimestampAndBody,
         })

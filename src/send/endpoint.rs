@@ -10,7 +10,7 @@ use crate::profile::Profile;
 use crate::retry::{AutoDisable, CircuitBreakerBuilder, RateLimit, RetryPolicy, UnixMillis};
 use crate::scheme::{ApiKey, Scheme};
 
-use super::{Batching, EndpointId, Ordering, Throttle};
+use super::{Batching, DeliveryOrder, EndpointId, Throttle};
 
 /// Whether an endpoint receives deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -199,7 +199,7 @@ pub struct Endpoint {
     name: Option<String>,
     description: Option<String>,
     policy: RetryPolicy,
-    ordering: Ordering,
+    ordering: DeliveryOrder,
     throttle: Option<Throttle>,
     auto_disable: Option<Duration>,
     breaker: Option<CircuitBreakerBuilder>,
@@ -242,7 +242,7 @@ impl Endpoint {
             name: None,
             description: None,
             policy: None,
-            ordering: Ordering::Unordered,
+            ordering: DeliveryOrder::Unordered,
             throttle: (profile == Profile::ProposalGenerator).then(Throttle::job_progress),
             auto_disable: Some(AutoDisable::DEFAULT_WINDOW),
             breaker: None,
@@ -367,7 +367,7 @@ impl Endpoint {
     }
 
     /// Ordering of its deliveries (off by default).
-    pub fn ordering(&self) -> &Ordering {
+    pub fn ordering(&self) -> &DeliveryOrder {
         &self.ordering
     }
 
@@ -445,7 +445,7 @@ pub struct EndpointBuilder {
     name: Option<String>,
     description: Option<String>,
     policy: Option<RetryPolicy>,
-    ordering: Ordering,
+    ordering: DeliveryOrder,
     throttle: Option<Throttle>,
     auto_disable: Option<Duration>,
     breaker: Option<CircuitBreakerBuilder>,
@@ -559,8 +559,8 @@ impl EndpointBuilder {
     /// Checks the settings.
     ///
     /// Delivers one at a time in publish order, per endpoint or per key (off by default;
-    /// see [`Ordering`] for the head-of-line trade-off).
-    pub fn ordering(mut self, ordering: Ordering) -> Self {
+    /// see [`DeliveryOrder`] for the head-of-line trade-off).
+    pub fn ordering(mut self, ordering: DeliveryOrder) -> Self {
         self.ordering = ordering;
         self
     }

@@ -32,10 +32,10 @@
 //! | [`Transport`] | the HTTP seam; `ReqwestTransport` (feature `reqwest`) with the SSRF guard |
 //! | [`Sender::verify_endpoint`] | the `webhook.verify` handshake a new Proposal Generator endpoint must pass |
 //! | [`Sender::send_test`] | a test event with your payload, marked [`DeliveryKind::Test`] |
-//! | [`Throttle`], [`Ordering`] | progress throttling (latest state wins); opt-in one-at-a-time delivery |
+//! | [`Throttle`], [`DeliveryOrder`] | progress throttling (latest state wins); opt-in one-at-a-time delivery |
 //! | [`Batching`] | opt-in: many events in one signed POST (a JSON array of envelopes) |
 //! | [`Sender::retry_delivery`], [`Sender::recover`], [`Sender::dead_letters`] | replay and recovery, same ids, logged as manual |
-//! | [`Sender::purge`], [`Retention`] | deleting old deliveries and logs in short batches |
+//! | [`Sender::purge`], [`LogRetention`] | deleting old deliveries and logs in short batches |
 //! | [`Notification`] | endpoints disabled (410, or failing past a window) or paused by their circuit breaker |
 //! | [`telemetry`] | metric names and labels (feature `metrics`) and the attempt span (feature `tracing`) |
 //!
@@ -101,14 +101,14 @@ pub use http::{
 };
 pub use id::{DeliveryId, EndpointId, InvalidId, MessageId};
 pub use notification::Notification;
-pub use ordering::{DataPointer, InvalidPointer, Ordering};
+pub use ordering::{DataPointer, DeliveryOrder, InvalidPointer};
 pub use recovery::DeadLetter;
 pub use sender::{PublishError, Sender};
 pub use ssrf::{AddressPolicy, Destination, InvalidRange, IpRange, is_public};
 pub use store::{
     AttemptLog, DeliveryCounts, DeliveryKind, DeliveryLog, DeliveryQuery, DeliveryQueue,
-    DeliveryRecord, DeliveryStatus, DeliveryStore, EndpointRegistry, MemoryStore, Purged,
-    Retention,
+    DeliveryRecord, DeliveryStatus, DeliveryStore, EndpointRegistry, LogRetention, MemoryStore,
+    Purged,
 };
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

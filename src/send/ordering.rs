@@ -1,4 +1,4 @@
-//! [`Ordering`]: opt-in, one-at-a-time delivery in publish order, and [`DataPointer`], the
+//! [`DeliveryOrder`]: opt-in, one-at-a-time delivery in publish order, and [`DataPointer`], the
 //! field of an event's data that keys it.
 
 use std::fmt;
@@ -15,16 +15,16 @@ use serde_json::Value;
 /// others flow. Stores enforce it when claiming, so it also holds across dispatchers.
 ///
 /// ```
-/// use hookrelay::send::{DataPointer, Ordering};
+/// use hookrelay::send::{DataPointer, DeliveryOrder};
 ///
-/// let by_job = Ordering::by_key(DataPointer::new("/job_id")?);
+/// let by_job = DeliveryOrder::by_key(DataPointer::new("/job_id")?);
 /// let event = serde_json::json!({"job_id": "job_123", "progress": {"percentage": 40}});
 /// assert_eq!(by_job.key_for(&event).as_deref(), Some("job_123"));
 /// # Ok::<(), hookrelay::send::InvalidPointer>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub enum Ordering {
+pub enum DeliveryOrder {
     /// No ordering (the default).
     #[default]
     Unordered,
@@ -35,7 +35,7 @@ pub enum Ordering {
     PerKey(DataPointer),
 }
 
-impl Ordering {
+impl DeliveryOrder {
     /// One sequence per value of `field`.
     pub fn by_key(field: DataPointer) -> Self {
         Self::PerKey(field)

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use super::store::{
-    AttemptLog, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore, Purged, Retention,
+    AttemptLog, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore, LogRetention, Purged,
     StoreError,
 };
 use super::{DeliveryId, EndpointId, Sender};
@@ -109,9 +109,9 @@ impl<S: DeliveryStore> Sender<S> {
     }
 
     /// Deletes finished deliveries and attempt logs past `retention` (TaskLink's defaults
-    /// with [`Retention::default`]), in batches of 500: each batch is one short store
+    /// with [`LogRetention::default`]), in batches of 500: each batch is one short store
     /// transaction, so delivery goes on in between. Returns the totals.
-    pub async fn purge(&self, retention: &Retention) -> Result<Purged, StoreError> {
+    pub async fn purge(&self, retention: &LogRetention) -> Result<Purged, StoreError> {
         let mut total = Purged::default();
         loop {
             let step = self

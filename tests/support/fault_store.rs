@@ -13,9 +13,9 @@ use std::time::Duration;
 use hookrelay::StoreError;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::store::{
-    AttemptLog, AttemptRecord, Claim, DeliveryCounts, DeliveryLog, DeliveryQuery, DeliveryQueue,
-    DeliveryRecord, EndpointRegistry, Enqueued, NewBatch, Publication, Purged, Recorded, Release,
-    Retention,
+    AttemptLog, AttemptRecord, ClaimedDelivery, DeliveryCounts, DeliveryLog, DeliveryQuery,
+    DeliveryQueue, DeliveryRecord, EndpointRegistry, Enqueued, LogRetention, NewBatch, Publication,
+    Purged, Recorded, Release,
 };
 use hookrelay::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MemoryStore};
 
@@ -134,7 +134,7 @@ impl DeliveryQueue for FaultStore {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> Result<Vec<Claim>, StoreError> {
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         self.guarded("claim", self.inner.claim(now, limit, lease, skip))
             .await
     }
@@ -150,7 +150,7 @@ impl DeliveryQueue for FaultStore {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> Result<(Vec<Recorded>, Vec<Claim>), StoreError> {
+    ) -> Result<(Vec<Recorded>, Vec<ClaimedDelivery>), StoreError> {
         self.guarded(
             "record_and_claim",
             self.inner
@@ -181,7 +181,7 @@ impl DeliveryQueue for FaultStore {
         batch: NewBatch,
         now: UnixMillis,
         lease: Duration,
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Option<ClaimedDelivery>, StoreError> {
         self.guarded("form_batch", self.inner.form_batch(batch, now, lease))
             .await
     }
@@ -220,7 +220,7 @@ impl DeliveryLog for FaultStore {
 
     async fn purge(
         &self,
-        retention: &Retention,
+        retention: &LogRetention,
         now: UnixMillis,
         limit: usize,
     ) -> Result<Purged, StoreError> {

@@ -2,7 +2,9 @@
 //! delivery (a JSON array of envelopes in one signed POST).
 
 use super::super::batching::join;
-use super::super::store::{Claim, DeliveryStore, NewBatch, NewMessage, Release, StoreError};
+use super::super::store::{
+    ClaimedDelivery, DeliveryStore, NewBatch, NewMessage, Release, StoreError,
+};
 use super::super::{DeliveryId, EndpointId, MessageId, Transport};
 use super::Dispatcher;
 use crate::retry::UnixMillis;
@@ -17,10 +19,10 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     pub(super) async fn form_batches(
         &mut self,
         endpoint: &EndpointId,
-        mut members: Vec<Claim>,
+        mut members: Vec<ClaimedDelivery>,
         now: UnixMillis,
         releases: &mut Vec<Release>,
-    ) -> Result<Vec<Claim>, StoreError> {
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let Some(batching) = self
             .gates
             .get(endpoint)

@@ -28,8 +28,8 @@ use tokio::sync::watch;
 use super::sender::Shared;
 use super::signing::{Attempt, signed_request};
 use super::store::{
-    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryStore, NextStep, Release,
-    StoreError,
+    AttemptError, AttemptRecord, ClaimedDelivery, DeadReason, DeliveryKind, DeliveryStore,
+    NextStep, Release, StoreError,
 };
 use super::telemetry::{self, AttemptSpan};
 use super::{EndpointId, EndpointStatus, Notification, Transport};
@@ -587,7 +587,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         }
         let mut started = 0;
         let mut releases = Vec::new();
-        let mut to_batch: HashMap<EndpointId, Vec<Claim>> = HashMap::new();
+        let mut to_batch: HashMap<EndpointId, Vec<ClaimedDelivery>> = HashMap::new();
         for claim in claims {
             if !self.gates.contains_key(&claim.endpoint) {
                 // Registered by another process: load it.
@@ -644,7 +644,12 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
 
     /// Starts one claimed attempt if its endpoint has room; otherwise hands it back (or, if
     /// it cannot be signed, dead-letters it). Whether it started.
-    fn start(&mut self, claim: Claim, now: UnixMillis, releases: &mut Vec<Release>) -> bool {
+    fn start(
+        &mut self,
+        claim: ClaimedDelivery,
+        now: UnixMillis,
+        releases: &mut Vec<Release>,
+    ) -> bool {
         let Some(gate) = self.gates.get_mut(&claim.endpoint) else {
             releases.push(Release {
                 delivery: claim.delivery,

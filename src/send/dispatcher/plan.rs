@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::super::store::{AttemptError, AttemptRecord, Claim, DeadReason, NextStep};
+use super::super::store::{AttemptError, AttemptRecord, ClaimedDelivery, DeadReason, NextStep};
 use super::super::{TransportError, TransportResponse};
 use crate::retry::{
     AttemptOutcome, Decision, DeliveryState, JitterSource, OutcomeClass, RateLimitReset,
@@ -22,7 +22,7 @@ pub(crate) const VANISHED_RETRY: Duration = Duration::from_secs(60);
 /// An attempt that ran: the claim it was made under and what came back.
 #[derive(Debug)]
 pub(crate) struct Attempted {
-    pub(crate) claim: Claim,
+    pub(crate) claim: ClaimedDelivery,
     pub(crate) attempt: u32,
     pub(crate) started_at: UnixMillis,
     pub(crate) latency: Duration,
@@ -160,7 +160,7 @@ pub(crate) fn plan<J: JitterSource + ?Sized>(
 /// The record of a claim that got no attempt (expired) or whose attempt could not be made
 /// (unsignable).
 pub(crate) fn no_response(
-    claim: Claim,
+    claim: ClaimedDelivery,
     attempt: u32,
     now: UnixMillis,
     error: Option<AttemptError>,
@@ -217,8 +217,8 @@ mod tests {
 
     const NOW: UnixMillis = UnixMillis::from_secs(1_700_000_000);
 
-    fn claim(attempts: u32) -> Claim {
-        Claim {
+    fn claim(attempts: u32) -> ClaimedDelivery {
+        ClaimedDelivery {
             delivery: DeliveryId::generate(),
             message: MessageId::generate(),
             endpoint: EndpointId::generate(),

@@ -34,8 +34,8 @@ use crate::retry::{
 };
 use crate::scheme::ApiKey;
 use crate::send::{
-    Batching, DataPointer, Endpoint, EndpointId, EndpointStatus, JsonMode, Ordering, SigningSecret,
-    Throttle,
+    Batching, DataPointer, DeliveryOrder, Endpoint, EndpointId, EndpointStatus, JsonMode,
+    SigningSecret, Throttle,
 };
 
 fn millis(d: Duration) -> u64 {
@@ -272,19 +272,19 @@ fn policy_from_json(value: &Value) -> Option<RetryPolicy> {
     builder.build().ok()
 }
 
-fn ordering_json(o: &Ordering) -> Value {
+fn ordering_json(o: &DeliveryOrder) -> Value {
     match o {
-        Ordering::PerEndpoint => Value::String(String::new()),
-        Ordering::PerKey(field) => Value::String(field.as_str().to_owned()),
-        Ordering::Unordered => Value::Null,
+        DeliveryOrder::PerEndpoint => Value::String(String::new()),
+        DeliveryOrder::PerKey(field) => Value::String(field.as_str().to_owned()),
+        DeliveryOrder::Unordered => Value::Null,
     }
 }
 
-fn ordering_from_json(value: &Value) -> Option<Ordering> {
+fn ordering_from_json(value: &Value) -> Option<DeliveryOrder> {
     match value {
-        Value::Null => Some(Ordering::Unordered),
-        Value::String(s) if s.is_empty() => Some(Ordering::PerEndpoint),
-        Value::String(s) => DataPointer::new(s).ok().map(Ordering::PerKey),
+        Value::Null => Some(DeliveryOrder::Unordered),
+        Value::String(s) if s.is_empty() => Some(DeliveryOrder::PerEndpoint),
+        Value::String(s) => DataPointer::new(s).ok().map(DeliveryOrder::PerKey),
         _ => None,
     }
 }
@@ -366,7 +366,7 @@ mod tests {
             .header("x-tenant", "t1")
             .name("n")
             .description("d")
-            .ordering(Ordering::by_key(DataPointer::new("/job_id").unwrap()))
+            .ordering(DeliveryOrder::by_key(DataPointer::new("/job_id").unwrap()))
             .throttle(Throttle::job_progress().window(Duration::from_secs(3)))
             .auto_disable_after(Duration::from_secs(60))
             .circuit_breaker(CircuitBreaker::builder().failure_percent(40))

@@ -7,9 +7,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{
-    AttemptLog, AttemptRecord, Claim, DeliveryCounts, DeliveryKind, DeliveryLog, DeliveryQuery,
-    DeliveryQueue, DeliveryRecord, DeliveryStatus, EndpointRegistry, Enqueued, FencingToken,
-    NewBatch, NextStep, Publication, Purged, Recorded, Release, Retention, StoreError,
+    AttemptLog, AttemptRecord, ClaimedDelivery, DeliveryCounts, DeliveryKind, DeliveryLog,
+    DeliveryQuery, DeliveryQueue, DeliveryRecord, DeliveryStatus, EndpointRegistry, Enqueued,
+    FencingToken, LogRetention, NewBatch, NextStep, Publication, Purged, Recorded, Release,
+    StoreError,
 };
 use crate::event::{EventId, EventType};
 use crate::retry::UnixMillis;
@@ -400,7 +401,7 @@ impl DeliveryQueue for MemoryStore {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> Result<Vec<Claim>, StoreError> {
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let mut inner = self.lock();
         let mut picked = Vec::new();
         for (at, _, id) in inner.queue.iter() {
@@ -437,7 +438,7 @@ impl DeliveryQueue for MemoryStore {
                 .get(usize::from(row.body))
                 .cloned()
                 .unwrap_or_default();
-            claims.push(Claim {
+            claims.push(ClaimedDelivery {
                 delivery: id,
                 message: row.message.id.clone(),
                 endpoint: row.endpoint.clone(),
@@ -577,7 +578,7 @@ impl DeliveryQueue for MemoryStore {
         batch: NewBatch,
         now: UnixMillis,
         lease: Duration,
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Option<ClaimedDelivery>, StoreError> {
         let mut inner = self.lock();
         let current = batch.members.iter().all(|(id, token)| {
             inner
@@ -625,7 +626,7 @@ impl DeliveryQueue for MemoryStore {
         };
         inner.deliveries.insert(batch.delivery.clone(), row);
         inner.schedule(&batch.delivery, until);
-        Ok(Some(Claim {
+        Ok(Some(ClaimedDelivery {
             delivery: batch.delivery,
             message: message.id.clone(),
             endpoint: batch.endpoint,
@@ -712,7 +713,7 @@ impl DeliveryLog for MemoryStore {
 
     async fn purge(
         &self,
-        retention: &Retention,
+        retention: &LogRetention,
         now: UnixMillis,
         limit: usize,
     ) -> Result<Purged, StoreError> {

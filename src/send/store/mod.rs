@@ -210,7 +210,7 @@ pub struct FencingToken(pub u64);
 
 /// A claimed delivery, with everything needed to attempt it.
 #[derive(Debug, Clone)]
-pub struct Claim {
+pub struct ClaimedDelivery {
     /// The delivery.
     pub delivery: DeliveryId,
     /// Its message.
@@ -404,7 +404,7 @@ pub struct AttemptRecord {
     /// Whether this attempt counts against the retry policy (false when the receiver paced
     /// it: `429` with `Retry-After`, or an exhausted `X-RateLimit-Remaining`).
     pub charged: bool,
-    /// Whether the attempt was made by hand ([`Claim::manual`]).
+    /// Whether the attempt was made by hand ([`ClaimedDelivery::manual`]).
     pub manual: bool,
     /// What happens next.
     pub next: NextStep,
@@ -585,7 +585,7 @@ pub struct DeliveryCounts {
 /// How long finished deliveries and their attempt logs are kept (TaskLink's defaults:
 /// successful 30 days, failed 90 days, manual retries 30 days).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
+pub struct LogRetention {
     /// Delivered deliveries (and their logs), from when they finished.
     pub delivered: Duration,
     /// Dead-lettered, expired and superseded deliveries, from when they finished.
@@ -594,10 +594,10 @@ pub struct Retention {
     pub manual: Duration,
 }
 
-impl Default for Retention {
+impl Default for LogRetention {
     fn default() -> Self {
         const DAY: u64 = 24 * 3600;
-        Retention {
+        LogRetention {
             delivered: Duration::from_secs(30 * DAY),
             failed: Duration::from_secs(90 * DAY),
             manual: Duration::from_secs(30 * DAY),
@@ -641,7 +641,7 @@ pub trait DeliveryQueue: Send + Sync + 'static {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<ClaimedDelivery>, StoreError>> + Send;
 
     /// Records attempt results, each under its claim's token; stale tokens are refused one
     /// by one, the rest saved. A [`NextStep::DisableEndpoint`] also disables the endpoint.
@@ -659,7 +659,8 @@ pub trait DeliveryQueue: Send + Sync + 'static {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> impl Future<Output = Result<(Vec<Recorded>, Vec<Claim>), StoreError>> + Send {
+    ) -> impl Future<Output = Result<(Vec<Recorded>, Vec<ClaimedDelivery>), StoreError>> + Send
+    {
         async move {
             let recorded = self.record(results).await?;
             let claims = self.claim(now, limit, lease, skip).await?;
@@ -712,7 +713,7 @@ pub trait DeliveryQueue: Send + Sync + 'static {
         batch: NewBatch,
         now: UnixMillis,
         lease: Duration,
-    ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<ClaimedDelivery>, StoreError>> + Send;
 
     /// How many deliveries wait (`pending`) and are claimed (`in_flight`) at `now`: what a
     /// dispatcher reports as its queue depth. The default, for stores that are also a
@@ -816,7 +817,7 @@ pub trait DeliveryLog: Send + Sync + 'static {
     /// short step: call it again while it removes `limit` deliveries.
     fn purge(
         &self,
-        retention: &Retention,
+        retention: &LogRetention,
         now: UnixMillis,
         limit: usize,
     ) -> impl Future<Output = Result<Purged, StoreError>> + Send;

@@ -10,8 +10,8 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::codec::decode_endpoint;
 use super::{
-    AttemptError, AttemptLog, Claim, DeliveryKind, DeliveryRecord, DeliveryStatus, FencingToken,
-    StoreError,
+    AttemptError, AttemptLog, ClaimedDelivery, DeliveryKind, DeliveryRecord, DeliveryStatus,
+    FencingToken, StoreError,
 };
 use crate::retry::UnixMillis;
 use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId};
@@ -141,7 +141,7 @@ where
 
 /// A claimed delivery's row: `id, endpoint_id, attempts, charged, kind, manual, message_id,
 /// event_id, event_type, created_at, body`, claimed under `token`.
-pub(crate) fn claim<'r, R>(row: &'r R, token: FencingToken) -> Result<Claim, StoreError>
+pub(crate) fn claim<'r, R>(row: &'r R, token: FencingToken) -> Result<ClaimedDelivery, StoreError>
 where
     R: Row,
     for<'n> &'n str: ColumnIndex<R>,
@@ -154,7 +154,7 @@ where
     let body: Vec<u8> = get(row, "body")?;
     let attempts: i32 = get(row, "attempts")?;
     let charged: i32 = get(row, "charged")?;
-    Ok(Claim {
+    Ok(ClaimedDelivery {
         delivery: delivery_id(text(row, "id")?)?,
         message: MessageId::new(text(row, "message_id")?)
             .map_err(|_| StoreError::corrupt("message id"))?,

@@ -6,7 +6,7 @@ use sqlx::Row as _;
 
 use super::super::rows::{self, ms};
 use super::super::{
-    AttemptLog, DeliveryCounts, DeliveryLog, DeliveryQuery, DeliveryRecord, Purged, Retention,
+    AttemptLog, DeliveryCounts, DeliveryLog, DeliveryQuery, DeliveryRecord, LogRetention, Purged,
     StoreError,
 };
 use crate::retry::UnixMillis;
@@ -142,7 +142,7 @@ impl DeliveryLog for PostgresStore {
     /// attempt logs past theirs, and expired publish keys.
     async fn purge(
         &self,
-        retention: &Retention,
+        retention: &LogRetention,
         now: UnixMillis,
         limit: usize,
     ) -> Result<Purged, StoreError> {

@@ -184,7 +184,7 @@ fn invalid_schema() -> StoreError {
 /// | `hookrelay_deliveries_leased` (`endpoint_id, lease_until`, partial: pending and leased) | counting an endpoint's attempts in flight (concurrency cap) | attempts in flight |
 /// | `hookrelay_deliveries_dead` (`seq`, partial: `status = 'dead'`) | listing dead letters | dead letters only |
 /// | `hookrelay_deliveries_message`, `_endpoint` | listing by message, by endpoint | log of the rows listed |
-/// | `hookrelay_deliveries_ordered` (`endpoint_id, order_key, seq`, partial: pending, ordered) | "is an earlier delivery with this key still pending" ([`Ordering`](crate::send::Ordering)) | pending ordered deliveries |
+/// | `hookrelay_deliveries_ordered` (`endpoint_id, order_key, seq`, partial: pending, ordered) | "is an earlier delivery with this key still pending" ([`DeliveryOrder`](crate::send::DeliveryOrder)) | pending ordered deliveries |
 /// | `hookrelay_deliveries_throttled` (`endpoint_id, throttle_key`, partial: pending, throttled) | superseding at publish ([`Throttle`](crate::send::Throttle)) | pending throttled deliveries |
 /// | `hookrelay_deliveries_finished` (`finished_at`, partial: finished) | the retention purge, oldest first | log of history |
 /// | `hookrelay_attempts_manual` (`started_at`, partial: manual) | purging manual attempt logs | manual attempts |

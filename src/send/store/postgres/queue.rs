@@ -9,8 +9,8 @@ use sqlx::{Acquire as _, Row as _};
 
 use super::super::rows::{self, from_ms, ms};
 use super::super::{
-    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryQueue, Enqueued,
-    FencingToken, NewBatch, NextStep, Publication, Recorded, Release, StoreError,
+    AttemptError, AttemptRecord, ClaimedDelivery, DeadReason, DeliveryKind, DeliveryQueue,
+    Enqueued, FencingToken, NewBatch, NextStep, Publication, Recorded, Release, StoreError,
 };
 use crate::retry::UnixMillis;
 use crate::send::{DeliveryId, EndpointId, MessageId};
@@ -277,7 +277,7 @@ impl PostgresStore {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> Result<Vec<Claim>, StoreError> {
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let skip: Vec<&str> = skip.iter().map(EndpointId::as_str).collect();
         let rows = sqlx::query(self.q(CLAIM))
             .bind(ms(now))
@@ -398,7 +398,7 @@ impl DeliveryQueue for PostgresStore {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> Result<Vec<Claim>, StoreError> {
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -423,7 +423,7 @@ impl DeliveryQueue for PostgresStore {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> Result<(Vec<Recorded>, Vec<Claim>), StoreError> {
+    ) -> Result<(Vec<Recorded>, Vec<ClaimedDelivery>), StoreError> {
         let mut conn = self.inner.pool.acquire().await.map_err(backend)?;
         let mut tx = conn.begin().await.map_err(backend)?;
         let recorded = self.record_in(&mut tx, &results).await?;
@@ -545,7 +545,7 @@ impl DeliveryQueue for PostgresStore {
         batch: NewBatch,
         now: UnixMillis,
         lease: Duration,
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Option<ClaimedDelivery>, StoreError> {
         let ids: Vec<&str> = batch.members.iter().map(|(id, _)| id.as_str()).collect();
         let tokens: Vec<i64> = batch
             .members
@@ -603,7 +603,7 @@ impl DeliveryQueue for PostgresStore {
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(Some(Claim {
+        Ok(Some(ClaimedDelivery {
             delivery: batch.delivery,
             message: batch.message.id,
             endpoint: batch.endpoint,

@@ -6,7 +6,7 @@ use sqlx::Row as _;
 
 use super::super::rows::{self, ms};
 use super::super::{
-    AttemptLog, DeliveryCounts, DeliveryLog, DeliveryQuery, DeliveryRecord, Purged, Retention,
+    AttemptLog, DeliveryCounts, DeliveryLog, DeliveryQuery, DeliveryRecord, LogRetention, Purged,
     StoreError,
 };
 use crate::retry::UnixMillis;
@@ -111,7 +111,7 @@ impl DeliveryLog for SqliteStore {
 
     async fn purge(
         &self,
-        retention: &Retention,
+        retention: &LogRetention,
         now: UnixMillis,
         limit: usize,
     ) -> Result<Purged, StoreError> {

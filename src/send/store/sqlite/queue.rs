@@ -6,8 +6,9 @@ use sqlx::{Row as _, Sqlite, Transaction};
 
 use super::super::rows::{self, from_ms, ms};
 use super::super::{
-    AttemptError, AttemptRecord, Claim, DeadReason, DeliveryKind, DeliveryQueue, Enqueued,
-    FencingToken, NewBatch, NewMessage, NextStep, Publication, Recorded, Release, StoreError,
+    AttemptError, AttemptRecord, ClaimedDelivery, DeadReason, DeliveryKind, DeliveryQueue,
+    Enqueued, FencingToken, NewBatch, NewMessage, NextStep, Publication, Recorded, Release,
+    StoreError,
 };
 use crate::retry::UnixMillis;
 use crate::send::{DeliveryId, EndpointId, MessageId};
@@ -61,7 +62,7 @@ async fn claim_in(
     limit: usize,
     lease: Duration,
     skip: &[EndpointId],
-) -> Result<Vec<Claim>, StoreError> {
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let skip_json = serde_json::to_string(&skip.iter().map(EndpointId::as_str).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".to_owned());
     let rows = sqlx::query(
@@ -329,7 +330,7 @@ impl DeliveryQueue for SqliteStore {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> Result<Vec<Claim>, StoreError> {
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -357,7 +358,7 @@ impl DeliveryQueue for SqliteStore {
         limit: usize,
         lease: Duration,
         skip: &[EndpointId],
-    ) -> Result<(Vec<Recorded>, Vec<Claim>), StoreError> {
+    ) -> Result<(Vec<Recorded>, Vec<ClaimedDelivery>), StoreError> {
         let mut tx = self.begin().await?;
         let recorded = record_in(&mut tx, results).await?;
         let claims = if limit == 0 {
@@ -446,7 +447,7 @@ impl DeliveryQueue for SqliteStore {
         batch: NewBatch,
         now: UnixMillis,
         lease: Duration,
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Option<ClaimedDelivery>, StoreError> {
         let members: Vec<serde_json::Value> = batch
             .members
             .iter()
@@ -497,7 +498,7 @@ impl DeliveryQueue for SqliteStore {
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(Some(Claim {
+        Ok(Some(ClaimedDelivery {
             delivery: batch.delivery,
             message: batch.message.id,
             endpoint: batch.endpoint,

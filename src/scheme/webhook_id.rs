@@ -14,14 +14,14 @@ const INLINE: usize = 46;
 /// longer ones are boxed.
 ///
 /// ```
-/// use hookrelay::scheme::MessageId;
+/// use hookrelay::scheme::WebhookId;
 ///
-/// let id = MessageId::new("msg_p5jXN8AQM9LWM0D4loKWxJek");
+/// let id = WebhookId::new("msg_p5jXN8AQM9LWM0D4loKWxJek");
 /// assert_eq!(id, "msg_p5jXN8AQM9LWM0D4loKWxJek");
 /// assert!(id.starts_with("msg_"));
 /// ```
 #[derive(Clone)]
-pub struct MessageId(Repr);
+pub struct WebhookId(Repr);
 
 #[derive(Clone)]
 enum Repr {
@@ -29,7 +29,7 @@ enum Repr {
     Boxed(Box<str>),
 }
 
-impl MessageId {
+impl WebhookId {
     /// An id with the text `id`.
     pub fn new(id: &str) -> Self {
         match u8::try_from(id.len()) {
@@ -54,7 +54,7 @@ impl MessageId {
     }
 }
 
-impl Deref for MessageId {
+impl Deref for WebhookId {
     type Target = str;
 
     fn deref(&self) -> &str {
@@ -62,19 +62,19 @@ impl Deref for MessageId {
     }
 }
 
-impl AsRef<str> for MessageId {
+impl AsRef<str> for WebhookId {
     fn as_ref(&self) -> &str {
         self.as_str()
     }
 }
 
-impl From<&str> for MessageId {
+impl From<&str> for WebhookId {
     fn from(id: &str) -> Self {
         Self::new(id)
     }
 }
 
-impl From<String> for MessageId {
+impl From<String> for WebhookId {
     fn from(id: String) -> Self {
         if id.len() <= INLINE {
             Self::new(&id)
@@ -84,39 +84,39 @@ impl From<String> for MessageId {
     }
 }
 
-impl fmt::Debug for MessageId {
+impl fmt::Debug for WebhookId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
-impl fmt::Display for MessageId {
+impl fmt::Display for WebhookId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl PartialEq for MessageId {
+impl PartialEq for WebhookId {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
-impl Eq for MessageId {}
+impl Eq for WebhookId {}
 
-impl Hash for MessageId {
+impl Hash for WebhookId {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_str().hash(state);
     }
 }
 
-impl PartialEq<str> for MessageId {
+impl PartialEq<str> for WebhookId {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
     }
 }
 
-impl PartialEq<&str> for MessageId {
+impl PartialEq<&str> for WebhookId {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
     }
@@ -124,15 +124,15 @@ impl PartialEq<&str> for MessageId {
 
 #[cfg(test)]
 mod tests {
-    use super::{INLINE, MessageId};
+    use super::{INLINE, WebhookId};
 
     #[test]
     fn short_and_long_ids_read_back_whole() {
         for len in [0, 1, INLINE - 1, INLINE, INLINE + 1, 255, 256, 300] {
             let text: String = "é".repeat(len / 2) + &"x".repeat(len % 2);
-            let id = MessageId::new(&text);
+            let id = WebhookId::new(&text);
             assert_eq!(id.as_str(), text, "{len}");
-            assert_eq!(id, MessageId::from(text.clone()));
+            assert_eq!(id, WebhookId::from(text.clone()));
             assert_eq!(format!("{id}"), text);
             assert_eq!(format!("{id:?}"), format!("{text:?}"));
         }

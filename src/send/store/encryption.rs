@@ -432,7 +432,6 @@ pub(crate) mod settings {
     //! `api_key` and every `secrets[i].key`. Each is sealed with the endpoint id and its field name
     //! as associated data, so a sealed value copied to another endpoint or field does not open.
     // Used by the SQL stores' endpoint codec.
-    #![cfg_attr(not(test), allow(dead_code))]
 
     use zeroize::Zeroizing;
 

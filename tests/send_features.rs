@@ -334,7 +334,10 @@ async fn publish_refuses_ids_and_types_the_endpoints_profiles_cannot_send() {
     ));
     let stored = sender
         .store()
-        .deliveries(&DeliveryQuery::default(), hookrelay::retry::UnixMillis::now())
+        .deliveries(
+            &DeliveryQuery::default(),
+            hookrelay::retry::UnixMillis::now(),
+        )
         .await
         .unwrap();
     assert!(stored.is_empty(), "nothing was stored: {stored:?}");

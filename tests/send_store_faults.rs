@@ -8,12 +8,12 @@ mod send_support;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use fault_store::FaultStore;
 use hookrelay::Secret;
 use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::store::{DeliveryLog as _, DeliveryQuery};
-use fault_store::FaultStore;
 use hookrelay::send::{DeliveryStatus, Endpoint, EndpointStatus, ManualClock, Sender};
 use send_support::{ScriptedTransport, status};
 
@@ -88,11 +88,7 @@ async fn a_store_that_fails_to_record_costs_no_resend_even_past_the_lease() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let report = handle.shutdown(Duration::from_secs(5)).await.unwrap();
 
-    assert_eq!(
-        store.failed(),
-        6,
-        "every fault was hit"
-    );
+    assert_eq!(store.failed(), 6, "every fault was hit");
     let all = sender
         .store()
         .deliveries(&DeliveryQuery::default(), UnixMillis::now())

@@ -27,10 +27,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::Secret;
-use crate::StoreError;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use super::encryption::{Keyring, settings};
+use crate::Secret;
+use crate::StoreError;
 use crate::profile::Profile;
 use crate::retry::{
     CircuitBreaker, CircuitBreakerBuilder, Classifier, ClientErrors, Jitter, OutcomeClass,
@@ -109,7 +109,12 @@ pub(crate) fn reseal_stored(
     };
     let changed = settings::reseal_settings(&mut value, id, keyring, which)
         .map_err(StoreError::encryption)?;
-    Ok((changed > 0).then(|| (value.to_string(), u64::try_from(changed).unwrap_or(u64::MAX))))
+    Ok((changed > 0).then(|| {
+        (
+            value.to_string(),
+            u64::try_from(changed).unwrap_or(u64::MAX),
+        )
+    }))
 }
 
 fn endpoint_json(e: &Endpoint) -> Value {

@@ -368,9 +368,9 @@ impl PostgresStore {
 
     async fn reseal_all(&self, which: Reseal) -> Result<u64, StoreError> {
         let mut tx = self.inner.pool.begin().await.map_err(backend)?;
-        let rows: Vec<(String, String)> = sqlx::query_as(self.q(
-            "SELECT id, settings FROM {s}.hookrelay_endpoints ORDER BY id FOR UPDATE",
-        ))
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            self.q("SELECT id, settings FROM {s}.hookrelay_endpoints ORDER BY id FOR UPDATE"),
+        )
         .fetch_all(&mut *tx)
         .await
         .map_err(backend)?;

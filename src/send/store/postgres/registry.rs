@@ -54,7 +54,8 @@ impl EndpointRegistry for PostgresStore {
         .fetch_optional(&self.inner.pool)
         .await
         .map_err(backend)?;
-        row.map(|r| rows::endpoint(&r, self.keyring()).map(Arc::new)).transpose()
+        row.map(|r| rows::endpoint(&r, self.keyring()).map(Arc::new))
+            .transpose()
     }
 
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {

@@ -210,9 +210,8 @@ impl SqliteStore {
                 .map_err(backend)?;
         let mut plain = false;
         for (id, settings) in &rows {
-            plain |=
-                codec::reseal_stored(id, settings, self.keyring.as_deref(), Reseal::Plain)?
-                    .is_some();
+            plain |= codec::reseal_stored(id, settings, self.keyring.as_deref(), Reseal::Plain)?
+                .is_some();
         }
         if plain {
             self.reseal_all(Reseal::Plain).await?;

@@ -33,7 +33,8 @@ impl EndpointRegistry for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.map(|r| rows::endpoint(&r, self.keyring.as_deref()).map(Arc::new)).transpose()
+        row.map(|r| rows::endpoint(&r, self.keyring.as_deref()).map(Arc::new))
+            .transpose()
     }
 
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {

@@ -27,6 +27,7 @@ type Source = Arc<dyn StdError + Send + Sync + 'static>;
 /// | [`is_conflict`](Self::is_conflict) | a unique or other constraint refused the write | do not retry as is |
 /// | [`is_corrupt`](Self::is_corrupt) | stored data could not be read back | inspect the database |
 /// | [`is_full`](Self::is_full) | a bounded in-memory store is full | answer 503; raise its capacity |
+/// | [`is_encryption`](Self::is_encryption) | encrypted endpoint secrets cannot be opened or sealed: no key configured, a key the keyring lacks, a changed value | configure the right key (the source names at most its id) |
 ///
 /// An idempotency store's failure is a temporary failure for the sender (503): never process
 /// without a claim, never acknowledge without processing.
@@ -60,6 +61,7 @@ enum Kind {
     Corrupt,
     Full { capacity: usize },
     Invalid,
+    Encryption,
     Other,
 }
 
@@ -119,6 +121,13 @@ impl StoreError {
         Self::new(Kind::Invalid).describe(what)
     }
 
+    /// Stored endpoint secrets could not be sealed or opened with the configured encryption
+    /// keys (or none is configured), as `source` says: with the SQL stores, an
+    /// [`EncryptionError`](crate::send::EncryptionError). Never put a secret in `source`.
+    pub fn encryption(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::new(Kind::Encryption).with_source(source)
+    }
+
     /// Any other failure, caused by `source`.
     pub fn other(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self::new(Kind::Other).with_source(source)
@@ -157,6 +166,24 @@ impl StoreError {
         matches!(self.kind, Kind::Full { .. })
     }
 
+    /// Whether encrypted endpoint secrets could not be sealed or opened: a sealed secret with
+    /// no keyring configured, one sealed under a key the keyring does not hold, or a sealed
+    /// value that fails authentication. Not retryable: configure the right key.
+    pub fn is_encryption(&self) -> bool {
+        self.kind == Kind::Encryption
+    }
+
+    /// The [`EncryptionError`](crate::send::EncryptionError) behind an
+    /// [encryption](Self::is_encryption) failure of a SQL store.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+    pub fn encryption_error(&self) -> Option<&crate::send::EncryptionError> {
+        if self.kind != Kind::Encryption {
+            return None;
+        }
+        self.source.as_deref()?.downcast_ref()
+    }
+
     /// The capacity of a full store ([`is_full`](Self::is_full)).
     pub fn capacity(&self) -> Option<usize> {
         match self.kind {
@@ -178,6 +205,7 @@ impl fmt::Display for StoreError {
             Kind::Corrupt => f.write_str("store holds unreadable data")?,
             Kind::Full { capacity } => write!(f, "store is full ({capacity} records)")?,
             Kind::Invalid => f.write_str("invalid store settings")?,
+            Kind::Encryption => f.write_str("store cannot open or seal endpoint secrets")?,
             Kind::Other => f.write_str("store failed")?,
         }
         match &self.what {
@@ -251,6 +279,9 @@ mod tests {
         assert!(StoreError::full(3).is_full());
         assert_eq!(StoreError::full(3).capacity(), Some(3));
         assert!(!StoreError::other(io()).is_retryable());
+        assert!(StoreError::encryption(io()).is_encryption());
+        assert!(!StoreError::encryption(io()).is_retryable());
+        assert!(!StoreError::other(io()).is_encryption());
     }
 
     #[test]

@@ -19,12 +19,15 @@ use hookrelay::send::store::{
 };
 use hookrelay::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MemoryStore};
 
+/// Groups of method names, each with how many of their next calls (together) fail.
+type Faults = Vec<(Vec<&'static str>, usize)>;
+
 /// `MemoryStore` with injectable faults. Clones share the store and its faults.
 #[derive(Debug, Clone, Default)]
 pub struct FaultStore {
     inner: Arc<MemoryStore>,
     /// Groups of method names, each with how many of their next calls (together) fail.
-    faults: Arc<Mutex<Vec<(Vec<&'static str>, usize)>>>,
+    faults: Arc<Mutex<Faults>>,
     failed: Arc<AtomicUsize>,
 }
 

@@ -3,7 +3,9 @@
 //! public builder.
 //!
 //! The format is stable: databases written by earlier releases stay readable. Secrets are
-//! stored (`whsec_<base64>`), so the store must be protected like the secrets themselves.
+//! stored (`whsec_<base64>`), so the store must be protected like the secrets themselves;
+//! the SQL stores can seal them instead when given a keyring (module
+//! `send::store::encryption`, features `sqlite` and `postgres`).
 //!
 //! ```
 //! use hookrelay::Secret;
@@ -25,6 +27,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use super::encryption::{Keyring, settings};
 use crate::Secret;
 use crate::StoreError;
 use crate::profile::Profile;
@@ -59,6 +63,58 @@ pub fn decode_endpoint(
     let value: Value =
         serde_json::from_str(stored).map_err(|_| StoreError::corrupt("endpoint settings"))?;
     endpoint_from_json(id, status, &value).ok_or_else(|| StoreError::corrupt("endpoint settings"))
+}
+
+/// [`encode_endpoint`] with every secret field sealed under `keyring` (plain without one).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn encode_endpoint_sealed(
+    endpoint: &Endpoint,
+    keyring: Option<&Keyring>,
+) -> Result<String, StoreError> {
+    let mut value = endpoint_json(endpoint);
+    settings::seal_settings(&mut value, endpoint.id().as_str(), keyring)
+        .map_err(StoreError::encryption)?;
+    Ok(value.to_string())
+}
+
+/// [`decode_endpoint`] opening sealed secret fields with `keyring`: a sealed field with no
+/// keyring, or one that does not open, is an [encryption](StoreError::is_encryption) error.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn decode_endpoint_sealed(
+    id: EndpointId,
+    status: EndpointStatus,
+    stored: &str,
+    keyring: Option<&Keyring>,
+) -> Result<Endpoint, StoreError> {
+    let mut value: Value =
+        serde_json::from_str(stored).map_err(|_| StoreError::corrupt("endpoint settings"))?;
+    settings::open_settings(&mut value, id.as_str(), keyring).map_err(StoreError::encryption)?;
+    endpoint_from_json(id, status, &value).ok_or_else(|| StoreError::corrupt("endpoint settings"))
+}
+
+/// Checks the secret fields of one stored endpoint document (of endpoint `id`) against
+/// `keyring` and re-seals what `which` selects: `Ok(Some((new document, fields re-sealed)))`
+/// when something changed, `Ok(None)` when nothing did (or the document is not JSON: reading
+/// the endpoint reports that). A sealed field with no keyring or under an unknown key is an
+/// [encryption](StoreError::is_encryption) error.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn reseal_stored(
+    id: &str,
+    stored: &str,
+    keyring: Option<&Keyring>,
+    which: settings::Reseal,
+) -> Result<Option<(String, u64)>, StoreError> {
+    let Ok(mut value) = serde_json::from_str::<Value>(stored) else {
+        return Ok(None);
+    };
+    let changed = settings::reseal_settings(&mut value, id, keyring, which)
+        .map_err(StoreError::encryption)?;
+    Ok((changed > 0).then(|| {
+        (
+            value.to_string(),
+            u64::try_from(changed).unwrap_or(u64::MAX),
+        )
+    }))
 }
 
 fn endpoint_json(e: &Endpoint) -> Value {

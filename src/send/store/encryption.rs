@@ -23,6 +23,32 @@
 //! - metadata: URLs, profiles, subscriptions, headers other than secrets, message bodies and
 //!   the attempt log stay in plain text.
 //!
+//! # With the SQL stores
+//!
+//! Give the store builder a keyring ([`SqliteStoreBuilder::encryption`](crate::send::SqliteStoreBuilder::encryption),
+//! [`PostgresStoreBuilder::encryption`](crate::send::PostgresStoreBuilder::encryption)): secrets are
+//! sealed when an endpoint is written and opened when it is read. At start the store seals
+//! any plain secret it holds (one transaction) and refuses to open, with an error that
+//! [is an encryption error](crate::StoreError::is_encryption), when it holds a sealed secret
+//! and has no keyring or lacks the key that sealed it.
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")]
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! use hookrelay::send::{EncryptionKey, Keyring, SqliteStore};
+//!
+//! // In production: EncryptionKey::from_default_env()?, from HOOKRELAY_ENCRYPTION_KEY.
+//! let key = EncryptionKey::generate()?;
+//! let store = SqliteStore::builder()
+//!     .encryption(Keyring::new(key))
+//!     .connect("sqlite::memory:")
+//!     .await?;
+//! assert_eq!(store.rotate_encryption().await?, 0); // nothing stored yet
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The sealed form
 //!
 //! ```text
@@ -46,7 +72,7 @@
 //!
 //! A [`Keyring`] holds one current key, which seals, and any number of previous keys, which
 //! still open. To rotate: make the new key current and keep the old one as previous, re-seal
-//! everything under the new key, then drop the old key.
+//! everything under the new key (a SQL store's `rotate_encryption`), then drop the old key.
 //!
 //! ```
 //! use hookrelay::send::{EncryptionKey, Keyring};
@@ -432,7 +458,6 @@ pub(crate) mod settings {
     //! `api_key` and every `secrets[i].key`. Each is sealed with the endpoint id and its field name
     //! as associated data, so a sealed value copied to another endpoint or field does not open.
     // Used by the SQL stores' endpoint codec.
-    #![cfg_attr(not(test), allow(dead_code))]
 
     use zeroize::Zeroizing;
 

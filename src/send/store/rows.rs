@@ -8,7 +8,8 @@
 use bytes::Bytes;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::codec::decode_endpoint;
+use super::codec::decode_endpoint_sealed;
+use super::encryption::Keyring;
 use super::{
     AttemptError, AttemptLog, ClaimedDelivery, DeliveryKind, DeliveryRecord, DeliveryStatus,
     FencingToken, StoreError,
@@ -44,8 +45,8 @@ where
     get(row, name)
 }
 
-/// An endpoint row: `id`, `status`, `settings`.
-pub(crate) fn endpoint<'r, R>(row: &'r R) -> Result<Endpoint, StoreError>
+/// An endpoint row: `id`, `status`, `settings`, its secrets opened with `keyring`.
+pub(crate) fn endpoint<'r, R>(row: &'r R, keyring: Option<&Keyring>) -> Result<Endpoint, StoreError>
 where
     R: Row,
     for<'n> &'n str: ColumnIndex<R>,
@@ -54,7 +55,7 @@ where
     let id = EndpointId::new(text(row, "id")?).map_err(|_| StoreError::corrupt("endpoint id"))?;
     let status = EndpointStatus::parse(&text(row, "status")?)
         .ok_or_else(|| StoreError::corrupt("endpoint status"))?;
-    decode_endpoint(id, status, &text(row, "settings")?)
+    decode_endpoint_sealed(id, status, &text(row, "settings")?, keyring)
 }
 
 /// A delivery row (the columns of `DELIVERY_COLUMNS` in each backend), as seen at `now`.

@@ -9,6 +9,8 @@ use sqlx::postgres::PgPool;
 use tokio::sync::watch;
 
 use super::StoreError;
+use super::codec;
+use super::encryption::{Keyring, settings::Reseal};
 
 mod log;
 mod migrate;
@@ -39,9 +41,30 @@ pub struct PostgresStoreBuilder {
     batch_window: Duration,
     acquire_timeout: Duration,
     statement_timeout: Duration,
+    keyring: Option<Keyring>,
 }
 
 impl PostgresStoreBuilder {
+    /// Keeps endpoint secrets encrypted at rest under `keyring`: every secret field of an
+    /// endpoint's stored settings (signing secrets, TaskOn's API key) is sealed when written
+    /// and opened when read. Every process sharing the schema needs the same keys.
+    ///
+    /// It protects the secrets in a `pg_dump`, a backup, a replica's disk or a leaked
+    /// `SELECT`; it does not protect against anyone holding the key or the running process's
+    /// memory, and URLs, headers, message bodies and the attempt log stay in plain text. See
+    /// the [`encryption` module](crate::send::store::encryption) for the details and the key
+    /// rotation steps ([`PostgresStore::rotate_encryption`]).
+    ///
+    /// When the store opens, plain secrets already stored are sealed (one transaction,
+    /// `FOR UPDATE` on the endpoint rows). Without a keyring, a schema holding sealed secrets
+    /// fails to open, as does one holding secrets sealed under a key `keyring` lacks: an
+    /// error that [is an encryption error](crate::StoreError::is_encryption), never plain
+    /// text.
+    pub fn encryption(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
     /// The schema holding the tables (default `public`); created if missing when migrations
     /// are applied. `[a-z_][a-z0-9_]*`, at most 48 bytes: anything else fails at connect.
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
@@ -117,7 +140,7 @@ impl PostgresStoreBuilder {
         }
         let prefix = format!("\"{}\".", self.schema);
         let (wake, _) = watch::channel(0u64);
-        Ok(PostgresStore {
+        let store = PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 channel: format!("hookrelay_{}", self.schema),
@@ -125,8 +148,11 @@ impl PostgresStoreBuilder {
                 wake: Arc::new(wake),
                 listener: OnceLock::new(),
                 batch_window: self.batch_window,
+                keyring: self.keyring,
             }),
-        })
+        };
+        store.check_encryption().await?;
+        Ok(store)
     }
 }
 
@@ -158,7 +184,8 @@ fn invalid_schema() -> StoreError {
 /// the message and its deliveries in *your* transaction.
 ///
 /// Endpoint settings are stored with their secrets (`whsec_` base64): protect the tables as
-/// you would the secrets.
+/// you would the secrets, or give the store a keyring
+/// ([`PostgresStoreBuilder::encryption`]) to keep them sealed.
 ///
 /// # Tables and indexes
 ///
@@ -252,6 +279,7 @@ struct Inner {
     wake: Arc<watch::Sender<u64>>,
     listener: OnceLock<AbortOnDrop>,
     batch_window: Duration,
+    keyring: Option<Keyring>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -293,7 +321,75 @@ impl PostgresStore {
             batch_window: Duration::from_millis(2),
             acquire_timeout: crate::postgres::ACQUIRE_TIMEOUT,
             statement_timeout: crate::postgres::STATEMENT_TIMEOUT,
+            keyring: None,
         }
+    }
+
+    /// Re-seals every stored endpoint secret under the keyring's current key, in one
+    /// transaction (`FOR UPDATE` on the endpoint rows); returns how many secret fields it
+    /// re-sealed (plain ones included).
+    ///
+    /// The rotation step of the [`encryption` module](crate::send::store::encryption): open
+    /// the store with the new key current and the old one as previous
+    /// ([`Keyring::with_previous`]) in every process, call this once, then drop the old key.
+    /// Errors: without a keyring, or with a secret sealed under a key the keyring lacks, an
+    /// error that [is an encryption error](crate::StoreError::is_encryption); nothing is
+    /// changed then.
+    pub async fn rotate_encryption(&self) -> Result<u64, StoreError> {
+        if self.inner.keyring.is_none() {
+            return Err(StoreError::encryption(
+                crate::send::EncryptionError::KeyRequired,
+            ));
+        }
+        self.reseal_all(Reseal::NotCurrent).await
+    }
+
+    fn keyring(&self) -> Option<&Keyring> {
+        self.inner.keyring.as_ref()
+    }
+
+    /// At start: refuses sealed secrets it cannot open; with a keyring, seals plain ones.
+    async fn check_encryption(&self) -> Result<(), StoreError> {
+        // A read-only pass first: most starts have nothing to seal and lock no row.
+        let rows: Vec<(String, String)> =
+            sqlx::query_as(self.q("SELECT id, settings FROM {s}.hookrelay_endpoints ORDER BY id"))
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(backend)?;
+        let mut plain = false;
+        for (id, settings) in &rows {
+            plain |= codec::reseal_stored(id, settings, self.keyring(), Reseal::Plain)?.is_some();
+        }
+        if plain {
+            self.reseal_all(Reseal::Plain).await?;
+        }
+        Ok(())
+    }
+
+    async fn reseal_all(&self, which: Reseal) -> Result<u64, StoreError> {
+        let mut tx = self.inner.pool.begin().await.map_err(backend)?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            self.q("SELECT id, settings FROM {s}.hookrelay_endpoints ORDER BY id FOR UPDATE"),
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let mut total = 0u64;
+        for (id, settings) in rows {
+            let Some((resealed, n)) = codec::reseal_stored(&id, &settings, self.keyring(), which)?
+            else {
+                continue;
+            };
+            sqlx::query(self.q("UPDATE {s}.hookrelay_endpoints SET settings = $2 WHERE id = $1"))
+                .bind(&id)
+                .bind(resealed)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            total = total.saturating_add(n);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(total)
     }
 
     /// Connects to `url` and opens the store in the `public` schema, applying migrations.

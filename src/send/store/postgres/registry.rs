@@ -35,7 +35,7 @@ impl EndpointRegistry for PostgresStore {
                      THEN e.rate_at ELSE excluded.rate_at END"))
         .bind(endpoint.id().as_str())
         .bind(endpoint.status().as_str())
-        .bind(codec::encode_endpoint(endpoint))
+        .bind(codec::encode_endpoint_sealed(endpoint, self.keyring())?)
         .bind(i64::from(endpoint.concurrency().get()))
         .bind(limit.map(|l| i64::from(l.requests())))
         .bind(interval)
@@ -54,7 +54,8 @@ impl EndpointRegistry for PostgresStore {
         .fetch_optional(&self.inner.pool)
         .await
         .map_err(backend)?;
-        row.map(|r| rows::endpoint(&r).map(Arc::new)).transpose()
+        row.map(|r| rows::endpoint(&r, self.keyring()).map(Arc::new))
+            .transpose()
     }
 
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
@@ -65,7 +66,7 @@ impl EndpointRegistry for PostgresStore {
         .await
         .map_err(backend)?;
         rows.iter()
-            .map(|r| rows::endpoint(r).map(Arc::new))
+            .map(|r| rows::endpoint(r, self.keyring()).map(Arc::new))
             .collect()
     }
 

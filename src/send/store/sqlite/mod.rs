@@ -1,5 +1,6 @@
 //! [`SqliteStore`]: the delivery store in one SQLite file (feature `sqlite`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Sqlite;
@@ -7,6 +8,8 @@ use sqlx::Transaction;
 use sqlx::sqlite::SqlitePool;
 
 use super::StoreError;
+use super::codec;
+use super::encryption::{Keyring, settings::Reseal};
 
 mod log;
 mod migrate;
@@ -44,10 +47,12 @@ mod registry;
 /// ```
 ///
 /// Endpoint settings are stored with their secrets (`whsec_` base64): protect the file as
-/// you would the secrets.
+/// you would the secrets, or give the store a keyring
+/// ([`SqliteStoreBuilder::encryption`]) to keep them sealed.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    keyring: Option<Arc<Keyring>>,
 }
 
 fn backend(err: sqlx::Error) -> StoreError {
@@ -71,9 +76,29 @@ pub struct SqliteStoreBuilder {
     durability: Durability,
     busy_timeout: Duration,
     acquire_timeout: Duration,
+    keyring: Option<Keyring>,
 }
 
 impl SqliteStoreBuilder {
+    /// Keeps endpoint secrets encrypted at rest under `keyring`: every secret field of an
+    /// endpoint's stored settings (signing secrets, TaskOn's API key) is sealed when written
+    /// and opened when read.
+    ///
+    /// It protects the secrets in a copied database file, a backup or a leaked `SELECT`; it
+    /// does not protect against anyone holding the key or the running process's memory, and
+    /// URLs, headers, message bodies and the attempt log stay in plain text. See the
+    /// [`encryption` module](crate::send::store::encryption) for the details and the key
+    /// rotation steps ([`SqliteStore::rotate_encryption`]).
+    ///
+    /// At [`connect`](Self::connect), plain secrets already stored are sealed (one
+    /// transaction). Without a keyring, a database holding sealed secrets fails to open, as
+    /// does one holding secrets sealed under a key `keyring` lacks: an error that
+    /// [is an encryption error](crate::StoreError::is_encryption), never plain text.
+    pub fn encryption(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+
     /// How much a commit survives (default [`Durability::PowerLoss`]).
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
@@ -101,7 +126,7 @@ impl SqliteStoreBuilder {
         let pool =
             crate::sqlite::open_with(url, synchronous, self.busy_timeout, self.acquire_timeout)
                 .await?;
-        SqliteStore::from_pool(pool).await
+        SqliteStore::open(pool, self.keyring).await
     }
 }
 
@@ -155,14 +180,86 @@ impl SqliteStore {
             durability: Durability::default(),
             busy_timeout: crate::sqlite::BUSY_TIMEOUT,
             acquire_timeout: crate::sqlite::ACQUIRE_TIMEOUT,
+            keyring: None,
         }
     }
 
     /// Uses an existing pool and applies the migrations it lacks (its time-outs are the
-    /// pool's own).
+    /// pool's own). Without encryption: a database holding sealed secrets fails to open.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
+        Self::open(pool, None).await
+    }
+
+    async fn open(pool: SqlitePool, keyring: Option<Keyring>) -> Result<Self, StoreError> {
         migrate::run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let store = SqliteStore {
+            pool,
+            keyring: keyring.map(Arc::new),
+        };
+        store.check_encryption().await?;
+        Ok(store)
+    }
+
+    /// At start: refuses sealed secrets it cannot open; with a keyring, seals plain ones.
+    async fn check_encryption(&self) -> Result<(), StoreError> {
+        // A read-only pass first: most starts have nothing to seal and take no write lock.
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, settings FROM hookrelay_endpoints ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        let mut plain = false;
+        for (id, settings) in &rows {
+            plain |= codec::reseal_stored(id, settings, self.keyring.as_deref(), Reseal::Plain)?
+                .is_some();
+        }
+        if plain {
+            self.reseal_all(Reseal::Plain).await?;
+        }
+        Ok(())
+    }
+
+    /// Re-seals every stored endpoint secret under the keyring's current key, in one
+    /// transaction; returns how many secret fields it re-sealed (plain ones included).
+    ///
+    /// The rotation step of the [`encryption` module](crate::send::store::encryption):
+    /// open the store with the new key current and the old one as previous
+    /// ([`Keyring::with_previous`]), call this, then drop the old key. Errors: without a
+    /// keyring, or with a secret sealed under a key the keyring lacks, an error that
+    /// [is an encryption error](crate::StoreError::is_encryption); nothing is changed then.
+    pub async fn rotate_encryption(&self) -> Result<u64, StoreError> {
+        if self.keyring.is_none() {
+            return Err(StoreError::encryption(
+                crate::send::EncryptionError::KeyRequired,
+            ));
+        }
+        self.reseal_all(Reseal::NotCurrent).await
+    }
+
+    async fn reseal_all(&self, which: Reseal) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, settings FROM hookrelay_endpoints ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let mut total = 0u64;
+        for (id, settings) in rows {
+            let Some((resealed, n)) =
+                codec::reseal_stored(&id, &settings, self.keyring.as_deref(), which)?
+            else {
+                continue;
+            };
+            sqlx::query("UPDATE hookrelay_endpoints SET settings = ?2 WHERE id = ?1")
+                .bind(&id)
+                .bind(resealed)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            total = total.saturating_add(n);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(total)
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {

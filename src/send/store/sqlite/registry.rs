@@ -17,7 +17,10 @@ impl EndpointRegistry for SqliteStore {
         )
         .bind(endpoint.id().as_str())
         .bind(endpoint.status().as_str())
-        .bind(codec::encode_endpoint(endpoint))
+        .bind(codec::encode_endpoint_sealed(
+            endpoint,
+            self.keyring.as_deref(),
+        )?)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -30,7 +33,8 @@ impl EndpointRegistry for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        row.map(|r| rows::endpoint(&r).map(Arc::new)).transpose()
+        row.map(|r| rows::endpoint(&r, self.keyring.as_deref()).map(Arc::new))
+            .transpose()
     }
 
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
@@ -39,7 +43,7 @@ impl EndpointRegistry for SqliteStore {
             .await
             .map_err(backend)?;
         rows.iter()
-            .map(|r| rows::endpoint(r).map(Arc::new))
+            .map(|r| rows::endpoint(r, self.keyring.as_deref()).map(Arc::new))
             .collect()
     }
 

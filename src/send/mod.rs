@@ -62,9 +62,6 @@
 mod batching;
 #[cfg(feature = "test-util")]
 mod clock;
-// With rust-version 1.94, clippy suggests let chains for nested `if let`s. The dispatcher is
-// being split on another branch; its ifs are collapsed there, not here, to keep the merge clean.
-#[allow(clippy::collapsible_if)]
 mod dispatcher;
 mod endpoint;
 mod handshake;

@@ -70,19 +70,19 @@ impl Gate {
         if let Some(until) = self.blocked_until.filter(|t| *t > now) {
             return Err(until);
         }
-        if let Some(breaker) = &mut self.breaker {
-            if let Permit::PausedUntil(until) = breaker.check(now) {
-                self.block_until(until);
-                return Err(until);
-            }
+        if let Some(breaker) = &mut self.breaker
+            && let Permit::PausedUntil(until) = breaker.check(now)
+        {
+            self.block_until(until);
+            return Err(until);
         }
-        if let Some(bucket) = &mut self.bucket {
-            if let Acquire::Wait(wait) = bucket.try_acquire(now) {
-                let at = now.saturating_add(wait);
-                self.blocked_until = Some(at);
-                telemetry::rate_limited(self.endpoint.profile(), Limiter::Ours);
-                return Err(at);
-            }
+        if let Some(bucket) = &mut self.bucket
+            && let Acquire::Wait(wait) = bucket.try_acquire(now)
+        {
+            let at = now.saturating_add(wait);
+            self.blocked_until = Some(at);
+            telemetry::rate_limited(self.endpoint.profile(), Limiter::Ours);
+            return Err(at);
         }
         self.in_flight += 1;
         Ok(())

@@ -96,14 +96,14 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                     .await;
                 ignore_unknown_endpoint(stored)?;
             }
-            if let Notification::EndpointDisabled { endpoint, reason } = &change {
-                if let Some(gate) = self.gates.get(endpoint) {
-                    let why = match reason {
-                        DisableReason::Gone => "gone",
-                        _ => "failing",
-                    };
-                    telemetry::endpoint_disabled(gate.endpoint.profile(), why);
-                }
+            if let Notification::EndpointDisabled { endpoint, reason } = &change
+                && let Some(gate) = self.gates.get(endpoint)
+            {
+                let why = match reason {
+                    DisableReason::Gone => "gone",
+                    _ => "failing",
+                };
+                telemetry::endpoint_disabled(gate.endpoint.profile(), why);
             }
             self.changes.remove(0);
             self.shared.notify(change);

@@ -406,16 +406,17 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         let mut wait = self.poll_interval;
         // Ask the store only when the last claim found nothing: while work flows, every
         // finished attempt wakes the loop anyway.
-        if self.idle && self.in_flight.len() < self.concurrency {
-            if let Ok(Some(at)) = self.shared.store.next_due().await {
-                wait = wait.min(at.saturating_duration_since(now));
-            }
+        if self.idle
+            && self.in_flight.len() < self.concurrency
+            && let Ok(Some(at)) = self.shared.store.next_due().await
+        {
+            wait = wait.min(at.saturating_duration_since(now));
         }
         for gate in self.gates.values() {
-            if let Some(until) = gate.blocked_until {
-                if until > now {
-                    wait = wait.min(until.saturating_duration_since(now));
-                }
+            if let Some(until) = gate.blocked_until
+                && until > now
+            {
+                wait = wait.min(until.saturating_duration_since(now));
             }
         }
         wait.max(Duration::from_millis(1))

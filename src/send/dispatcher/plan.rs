@@ -78,12 +78,11 @@ pub(crate) fn paced_until(
     cap: Duration,
 ) -> Option<UnixMillis> {
     let latest = now.saturating_add(cap);
-    if response.status == 429 {
-        if let Some(value) = response.header("retry-after") {
-            if let Ok(after) = RetryAfter::parse(value.as_bytes()) {
-                return Some(after.not_before(now).clamp(now, latest));
-            }
-        }
+    if response.status == 429
+        && let Some(value) = response.header("retry-after")
+        && let Ok(after) = RetryAfter::parse(value.as_bytes())
+    {
+        return Some(after.not_before(now).clamp(now, latest));
     }
     let exhausted = response
         .header("x-ratelimit-remaining")
@@ -133,12 +132,12 @@ pub(crate) fn plan<J: JitterSource + ?Sized>(
         Ok(response) => paced_until(response, now, policy.retry_after_cap()),
         Err(_) => None,
     };
-    if let (Some(until), Ok(response)) = (paced, &done.result) {
-        if response.status == 429 {
-            // Waiting as asked is not a failure: the attempt is logged, not charged.
-            let record = into_record(done, error, NextStep::RetryAt(until), false);
-            return counted(record, paced);
-        }
+    if let (Some(until), Ok(response)) = (paced, &done.result)
+        && response.status == 429
+    {
+        // Waiting as asked is not a failure: the attempt is logged, not charged.
+        let record = into_record(done, error, NextStep::RetryAt(until), false);
+        return counted(record, paced);
     }
     let mut state = DeliveryState::resume(
         done.claim.created_at,

@@ -482,20 +482,20 @@ pub(crate) mod settings {
         settings: &mut serde_json::Value,
         mut f: impl FnMut(&str, &mut serde_json::Value) -> Result<(), E>,
     ) -> Result<(), E> {
-        if let Some(api_key) = settings.get_mut("api_key") {
-            if api_key.is_string() {
-                f("api_key", api_key)?;
-            }
+        if let Some(api_key) = settings.get_mut("api_key")
+            && api_key.is_string()
+        {
+            f("api_key", api_key)?;
         }
         if let Some(secrets) = settings
             .get_mut("secrets")
             .and_then(serde_json::Value::as_array_mut)
         {
             for (i, secret) in secrets.iter_mut().enumerate() {
-                if let Some(key) = secret.get_mut("key") {
-                    if key.is_string() {
-                        f(&format!("secrets.{i}.key"), key)?;
-                    }
+                if let Some(key) = secret.get_mut("key")
+                    && key.is_string()
+                {
+                    f(&format!("secrets.{i}.key"), key)?;
                 }
             }
         }

@@ -14,6 +14,7 @@ use crate::scheme::{
 mod check;
 pub(crate) mod wire;
 
+#[cfg(feature = "send")]
 pub(crate) use check::check_any;
 pub use check::{EventField, FieldProblem, UnsendableEvent};
 pub use wire::{EnvelopeShape, RequestContext, USER_AGENT};

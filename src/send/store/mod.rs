@@ -160,6 +160,27 @@ pub struct NewBatch {
     pub members: Vec<(DeliveryId, FencingToken)>,
 }
 
+impl NewBatch {
+    /// The claim a store hands back once it has stored this batch under `token`: the batch
+    /// delivery with `body` (the stored JSON array), no attempts yet.
+    pub fn into_claim(self, body: Bytes, token: FencingToken) -> ClaimedDelivery {
+        ClaimedDelivery {
+            delivery: self.delivery,
+            message: self.message.id,
+            endpoint: self.endpoint,
+            event_id: self.message.event_id,
+            event_type: self.message.event_type,
+            body,
+            created_at: self.message.created_at,
+            attempts: 0,
+            charged: 0,
+            kind: DeliveryKind::Batch,
+            manual: false,
+            token,
+        }
+    }
+}
+
 /// A publish deduplication key and how long it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PublishKey {

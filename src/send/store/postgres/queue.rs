@@ -9,8 +9,8 @@ use sqlx::{Acquire as _, Row as _};
 
 use super::super::rows::{self, from_ms, ms};
 use super::super::{
-    AttemptError, AttemptRecord, ClaimedDelivery, DeadReason, DeliveryKind, DeliveryQueue,
-    Enqueued, FencingToken, NewBatch, NextStep, Publication, Recorded, Release, StoreError,
+    AttemptError, AttemptRecord, ClaimedDelivery, DeadReason, DeliveryQueue, Enqueued,
+    FencingToken, NewBatch, NextStep, Publication, Recorded, Release, StoreError,
 };
 use crate::retry::UnixMillis;
 use crate::send::{DeliveryId, EndpointId, MessageId};
@@ -603,20 +603,10 @@ impl DeliveryQueue for PostgresStore {
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(Some(ClaimedDelivery {
-            delivery: batch.delivery,
-            message: batch.message.id,
-            endpoint: batch.endpoint,
-            event_id: batch.message.event_id,
-            event_type: batch.message.event_type,
+        Ok(Some(batch.into_claim(
             body,
-            created_at: batch.message.created_at,
-            attempts: 0,
-            charged: 0,
-            kind: DeliveryKind::Batch,
-            manual: false,
-            token: FencingToken(u64::try_from(token).unwrap_or(0)),
-        }))
+            FencingToken(u64::try_from(token).unwrap_or(0)),
+        )))
     }
 
     /// From the pending rows alone (the partial index on pending `due_at`): its cost does not

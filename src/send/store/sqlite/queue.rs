@@ -6,9 +6,8 @@ use sqlx::{Row as _, Sqlite, Transaction};
 
 use super::super::rows::{self, from_ms, ms};
 use super::super::{
-    AttemptError, AttemptRecord, ClaimedDelivery, DeadReason, DeliveryKind, DeliveryQueue,
-    Enqueued, FencingToken, NewBatch, NewMessage, NextStep, Publication, Recorded, Release,
-    StoreError,
+    AttemptError, AttemptRecord, ClaimedDelivery, DeadReason, DeliveryQueue, Enqueued,
+    FencingToken, NewBatch, NewMessage, NextStep, Publication, Recorded, Release, StoreError,
 };
 use crate::retry::UnixMillis;
 use crate::send::{DeliveryId, EndpointId, MessageId};
@@ -498,19 +497,6 @@ impl DeliveryQueue for SqliteStore {
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(Some(ClaimedDelivery {
-            delivery: batch.delivery,
-            message: batch.message.id,
-            endpoint: batch.endpoint,
-            event_id: batch.message.event_id,
-            event_type: batch.message.event_type,
-            body,
-            created_at: batch.message.created_at,
-            attempts: 0,
-            charged: 0,
-            kind: DeliveryKind::Batch,
-            manual: false,
-            token: FencingToken(token),
-        }))
+        Ok(Some(batch.into_claim(body, FencingToken(token))))
     }
 }

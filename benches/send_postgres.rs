@@ -38,13 +38,13 @@ use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::store::{
-    AttemptRecord, ClaimedDelivery, Enqueued, LogRetention, NewBatch, Publication, Purged,
-    Recorded, Release, StoreError,
+    AttemptRecord, ClaimedDelivery, EndpointQuery, EndpointStats, Enqueued, LogQuery, LogRetention,
+    MessageRecord, NewBatch, Page, Publication, Purged, Recorded, Release, StoreError, TimeRange,
 };
 use hookrelay::send::{
-    AttemptLog, DeliveryCounts, DeliveryId, DeliveryLog, DeliveryQuery, DeliveryQueue,
-    DeliveryRecord, DeliveryStore, Endpoint, EndpointId, EndpointRegistry, EndpointStatus,
-    PostgresStore, Sender,
+    AttemptLog, DeliveryCounts, DeliveryId, DeliveryLog, DeliveryQueue, DeliveryRecord,
+    DeliveryStore, Endpoint, EndpointId, EndpointKey, EndpointRegistry, EndpointStatus, MessageId,
+    Owner, PostgresStore, Sender,
 };
 
 const CHILD_ENV: &str = "HOOKRELAY_PG_BENCH_CHILD";
@@ -212,6 +212,22 @@ impl EndpointRegistry for Timed {
         self.inner.endpoints().await
     }
 
+    async fn endpoint_page(&self, q: &EndpointQuery) -> Result<Page<Arc<Endpoint>>, StoreError> {
+        self.inner.endpoint_page(q).await
+    }
+
+    async fn endpoint_by_key(
+        &self,
+        owner: Option<&Owner>,
+        key: &EndpointKey,
+    ) -> Result<Option<Arc<Endpoint>>, StoreError> {
+        self.inner.endpoint_by_key(owner, key).await
+    }
+
+    async fn delete_endpoint(&self, id: &EndpointId, now: UnixMillis) -> Result<u64, StoreError> {
+        self.inner.delete_endpoint(id, now).await
+    }
+
     async fn set_endpoint_status(
         &self,
         id: &EndpointId,
@@ -316,16 +332,28 @@ impl DeliveryLog for Timed {
         self.inner.delivery(id, now).await
     }
 
-    async fn deliveries(
-        &self,
-        q: &DeliveryQuery,
-        now: UnixMillis,
-    ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        self.inner.deliveries(q, now).await
-    }
-
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
         self.inner.attempts(id).await
+    }
+
+    async fn log_page(
+        &self,
+        q: &LogQuery,
+        now: UnixMillis,
+    ) -> Result<Page<DeliveryRecord>, StoreError> {
+        self.inner.log_page(q, now).await
+    }
+
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        self.inner.message(id).await
+    }
+
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        window: TimeRange,
+    ) -> Result<EndpointStats, StoreError> {
+        self.inner.endpoint_stats(endpoint, window).await
     }
 
     async fn counts(&self, now: UnixMillis) -> Result<DeliveryCounts, StoreError> {
@@ -396,6 +424,7 @@ async fn isolated_round(url: &str, batch: usize) -> (f64, f64) {
                 latency: Duration::from_millis(1),
                 status: Some(200),
                 error: None,
+                request_headers: Vec::new(),
                 response_headers: vec![("content-type".into(), "text/plain".into())],
                 response_body: bytes::Bytes::from_static(b"ok"),
                 charged: true,

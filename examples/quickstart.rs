@@ -21,9 +21,10 @@ use hookrelay::profile::Profile;
 use hookrelay::receive::Receiver;
 use hookrelay::receive::axum::{Delivery, WebhookLayer};
 use hookrelay::retry::{RetryPolicy, UnixMillis};
+use hookrelay::send::store::LogOrder;
 use hookrelay::send::{
-    AddressPolicy, DeliveryLog as _, DeliveryQuery, DeliveryStatus, Endpoint,
-    EndpointRegistry as _, MemoryStore, ReqwestTransport, Sender,
+    AddressPolicy, DeliveryLog as _, DeliveryStatus, Endpoint, EndpointRegistry as _, LogQuery,
+    MemoryStore, ReqwestTransport, Sender,
 };
 use serde_json::{Value, json};
 
@@ -134,9 +135,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     // Wait (bounded) until every delivery is finished.
-    let all = DeliveryQuery::default();
+    let all = LogQuery {
+        order: LogOrder::OldestFirst,
+        ..LogQuery::default()
+    };
     for _ in 0..100 {
-        let deliveries = sender.store().deliveries(&all, UnixMillis::now()).await?;
+        let deliveries = sender.store().log_all(&all, UnixMillis::now()).await?;
         if deliveries
             .iter()
             .all(|d| d.status != DeliveryStatus::Pending)
@@ -151,7 +155,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:<10} {:<19} {:<14} {:>8}  {:<10} statuses",
         "endpoint", "profile", "event", "attempts", "outcome"
     );
-    for delivery in sender.store().deliveries(&all, UnixMillis::now()).await? {
+    for delivery in sender.store().log_all(&all, UnixMillis::now()).await? {
         let endpoint = sender
             .store()
             .endpoint(&delivery.endpoint)

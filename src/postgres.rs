@@ -48,6 +48,59 @@ pub(crate) async fn open(
         .map_err(crate::sqlx_error::from_sqlx)
 }
 
+/// [`open`] with the receive stores' pool: 8 connections, the default time-outs.
+pub(crate) async fn open_default(url: &str) -> Result<PgPool, StoreError> {
+    open(url, 8, ACQUIRE_TIMEOUT, STATEMENT_TIMEOUT).await
+}
+
+/// Creates `ddl` (its `{s}` standing for the quoted schema) in `schema` unless `table`
+/// exists there, and the schema if it is missing, under an advisory lock named after `what`
+/// so processes starting together do not race. Only what is missing is created: `IF NOT
+/// EXISTS` would still need the privilege to create. Returns the quoted schema, `"name"`.
+pub(crate) async fn create_missing(
+    pool: &PgPool,
+    schema: &str,
+    what: &str,
+    table: &str,
+    ddl: &str,
+) -> Result<String, StoreError> {
+    use sqlx::Executor as _;
+    let backend = crate::sqlx_error::from_sqlx;
+    if !valid_schema(schema) {
+        return Err(StoreError::invalid_config("schema name"));
+    }
+    let quoted = format!("\"{schema}\"");
+    let mut tx = pool.begin().await.map_err(backend)?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(format!("hookrelay {what} {schema}"))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let (has_schema, has_table): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
+                to_regclass($2) IS NOT NULL",
+    )
+    .bind(schema)
+    .bind(format!("{quoted}.{table}"))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(backend)?;
+    if !has_schema {
+        let create = format!("CREATE SCHEMA IF NOT EXISTS {quoted}");
+        tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create.as_str())))
+            .await
+            .map_err(backend)?;
+    }
+    if !has_table {
+        let create = ddl.replace("{s}", &quoted);
+        tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create.as_str())))
+            .await
+            .map_err(backend)?;
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(quoted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::valid_schema;

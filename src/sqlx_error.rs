@@ -65,8 +65,10 @@ fn database_kind(code: &str, kind: sqlx::error::ErrorKind) -> (Kind, &'static st
         "42P01" => return (Kind::Invalid, "no such table (migrations not applied?)"),
         c if c.starts_with("08") => return (Kind::Retryable, "connection failure"),
         // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes
-        // (low byte), and SQLITE_IOERR (10).
-        c if c.len() <= 5 && c.bytes().all(|b| b.is_ascii_digit()) => {
+        // (low byte), and SQLITE_IOERR (10). Its result codes have at most 4 digits (the
+        // largest extended code is 8458); a 5-character code is a PostgreSQL SQLSTATE, some
+        // all digits (`22021`, `42501`) with a low byte that would read as "busy".
+        c if c.len() < 5 && c.bytes().all(|b| b.is_ascii_digit()) => {
             match c.parse::<u32>().map(|n| n & 0xff) {
                 Ok(5) => return (Kind::Retryable, "database busy"),
                 Ok(6) => return (Kind::Retryable, "database table locked"),
@@ -111,6 +113,13 @@ mod tests {
             ("517", true),
             ("6", true),
             ("42601", false),
+            // PostgreSQL SQLSTATEs of digits only, whose low byte is SQLite's BUSY/LOCKED/IOERR:
+            // invalid text (a NUL), permission denied; and SQLite codes still classified.
+            ("22021", false),
+            ("42501", false),
+            ("2067", false),
+            ("261", true),
+            ("3850", true),
         ] {
             let (kind, _) = database_kind(code, sqlx::error::ErrorKind::Other);
             assert_eq!(

@@ -26,6 +26,7 @@ type Source = Arc<dyn StdError + Send + Sync + 'static>;
 /// | [`is_not_found`](Self::is_not_found) | the thing named does not exist (an endpoint) | fix the request |
 /// | [`is_conflict`](Self::is_conflict) | a unique or other constraint refused the write | do not retry as is |
 /// | [`is_corrupt`](Self::is_corrupt) | stored data could not be read back | inspect the database |
+/// | [`is_invalid_input`](Self::is_invalid_input) | the request was malformed (a cursor another listing made) | fix the request (HTTP 400) |
 /// | [`is_full`](Self::is_full) | a bounded in-memory store is full | answer 503; raise its capacity |
 /// | [`is_encryption`](Self::is_encryption) | encrypted endpoint secrets cannot be opened or sealed: no key configured, a key the keyring lacks, a changed value | configure the right key (the source names at most its id) |
 ///
@@ -61,6 +62,7 @@ enum Kind {
     Corrupt,
     Full { capacity: usize },
     Invalid,
+    InvalidInput,
     Encryption,
     Other,
 }
@@ -121,6 +123,11 @@ impl StoreError {
         Self::new(Kind::Invalid).describe(what)
     }
 
+    /// The caller's request is malformed, as `source` says (a cursor another listing made).
+    pub fn invalid_input(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::new(Kind::InvalidInput).with_source(source)
+    }
+
     /// Stored endpoint secrets could not be sealed or opened with the configured encryption
     /// keys (or none is configured), as `source` says: with the SQL stores, an
     /// [`EncryptionError`](crate::send::EncryptionError). Never put a secret in `source`.
@@ -159,6 +166,11 @@ impl StoreError {
     /// Whether stored data could not be read back.
     pub fn is_corrupt(&self) -> bool {
         self.kind == Kind::Corrupt
+    }
+
+    /// Whether the request itself was malformed (a foreign cursor): answer 400, do not retry.
+    pub fn is_invalid_input(&self) -> bool {
+        self.kind == Kind::InvalidInput
     }
 
     /// Whether a bounded store is full (the memory idempotency store).
@@ -205,6 +217,7 @@ impl fmt::Display for StoreError {
             Kind::Corrupt => f.write_str("store holds unreadable data")?,
             Kind::Full { capacity } => write!(f, "store is full ({capacity} records)")?,
             Kind::Invalid => f.write_str("invalid store settings")?,
+            Kind::InvalidInput => f.write_str("invalid store request")?,
             Kind::Encryption => f.write_str("store cannot open or seal endpoint secrets")?,
             Kind::Other => f.write_str("store failed")?,
         }

@@ -271,3 +271,96 @@ fn prints_the_type_from_the_event_type_header() {
     assert_eq!(line["id"], "dlv_flat_1");
     assert_eq!(line["payload"]["taskId"], "123");
 }
+
+/// `listen --inbox`: every delivery answered 2xx is printed, across a SIGKILL and a restart.
+/// Stdout is not read during the first run, so the pipe fills and the printing worker stalls
+/// while deliveries keep being stored and acknowledged; the second run prints the rest.
+#[test]
+fn with_an_inbox_a_killed_listener_prints_the_rest_when_started_again() {
+    use hookrelay::scheme::{Message, Scheme, XHub};
+    let db = std::env::temp_dir().join(format!("hookrelay-listen-inbox-{}.db", std::process::id()));
+    let inbox = format!("sqlite://{}", db.display());
+    let args = [
+        "--profile",
+        "task-hub",
+        "--secret",
+        "listen-secret",
+        "--inbox",
+        &inbox,
+    ];
+    let secret = hookrelay::Secret::from_raw("listen-secret").unwrap();
+    const EVENTS: usize = 24;
+    let padding = "x".repeat(8 * 1024);
+
+    let mut first = listen(&args);
+    for i in 0..EVENTS {
+        let body =
+            format!(r#"{{"id":"evt_{i}","type":"task.created","data":{{"pad":"{padding}"}}}}"#);
+        let signed = XHub::new()
+            .sign(&secret, &Message::new(body.as_bytes()))
+            .unwrap();
+        let mut headers = common::signed_pairs(&signed);
+        headers.push(("X-Event-Type".into(), "task.created".into()));
+        let (status, reply) = post(first.port, "/", &headers, body.as_bytes());
+        assert_eq!(status, 200, "{reply}");
+    }
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+    let mut printed: Vec<String> = Vec::new();
+    while let Ok(line) = first.lines.recv_timeout(Duration::from_millis(500)) {
+        printed.push(line);
+    }
+    let before = printed.len();
+    assert!(
+        before < EVENTS,
+        "the pipe was meant to fill: {before} printed"
+    );
+
+    let second = listen(&args);
+    while printed.len() < EVENTS {
+        match second.lines.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => printed.push(line),
+            Err(_) => break,
+        }
+    }
+    let mut ids: Vec<String> = printed
+        .iter()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        EVENTS,
+        "every acknowledged delivery printed ({before} before the kill)"
+    );
+    drop(second);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+#[test]
+fn an_inbox_that_is_not_a_database_url_is_a_usage_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args([
+            "listen",
+            "--port",
+            "0",
+            "--profile",
+            "task-hub",
+            "--secret",
+            "s",
+            "--inbox",
+            "inbox.db",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--inbox must be sqlite://FILE"));
+}

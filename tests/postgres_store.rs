@@ -20,8 +20,9 @@ use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::{RateLimit, UnixMillis};
 use hookrelay::send::store::{
-    AttemptRecord, ClaimedDelivery, DeliveryLog, DeliveryQueue, EndpointRegistry, NewDelivery,
-    NewMessage, NextStep, Publication, Recorded,
+    AttemptRecord, ClaimedDelivery, DeliveryLog, DeliveryQueue, EndpointRegistry, LogOrder,
+    LogQuery, NewDelivery, NewMessage, NextStep, PageLimit, Publication, Recorded, StatusKind,
+    TimeRange, TypePattern,
 };
 use hookrelay::send::{
     DeliveryId, DeliveryStatus, Endpoint, EndpointId, MessageId, Migrations, PostgresStore, Sender,
@@ -66,6 +67,7 @@ fn delivered(claim: &ClaimedDelivery, started: UnixMillis) -> AttemptRecord {
         latency: Duration::from_millis(3),
         status: Some(200),
         error: None,
+        request_headers: Vec::new(),
         response_headers: Vec::new(),
         response_body: Bytes::new(),
         charged: true,
@@ -414,7 +416,7 @@ async fn migrations_apply_once_when_many_processes_start_together() {
     .fetch_all(stores[0].pool())
     .await
     .unwrap();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     drop(stores);
     pg_support::drop_schema(&url, &schema).await;
 
@@ -863,7 +865,15 @@ async fn an_old_migrations_table_gains_its_names() {
     .fetch_all(store.pool())
     .await
     .unwrap();
-    assert_eq!(rows, vec![(1, "0001_init".to_owned())]);
+    assert_eq!(
+        rows,
+        vec![
+            (1, "0001_init".to_owned()),
+            (2, "0002_administration".to_owned()),
+            (3, "0003_endpoint_fields".to_owned()),
+            (4, "0004_management_limits".to_owned())
+        ]
+    );
     drop(store);
     pg_support::drop_schema(&url, &schema).await;
 }
@@ -889,6 +899,260 @@ async fn the_statement_timeout_bounds_a_stuck_database() {
         _ => None,
     };
     assert_eq!(code.as_deref(), Some("57014"), "{err:?}");
+    drop(store);
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+/// A schema at step 1 holding history (as a release before the administration step left it)
+/// gains step 2 when opened: its deliveries get their message's type and publish time, so
+/// the log's filters find them, and nothing else changes.
+#[tokio::test]
+async fn the_administration_step_applies_on_top_of_a_step_one_schema() {
+    let (url, schema) = setup!("step2");
+    let script = PostgresStore::migration_sql(&schema).unwrap();
+    let step_one_end = script.find("VALUES (1, '0001_init');").unwrap();
+    let step_one_end = step_one_end + script[step_one_end..].find('\n').unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(&script[..=step_one_end]))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let s = format!("\"{schema}\"");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {s}.hookrelay_messages (id, event_id, event_type, created_at)
+             VALUES ('msg_old', 'evt_old', 'invoice.paid', {T0});
+         INSERT INTO {s}.hookrelay_bodies VALUES (1, 0, '\\x7b7d');
+         INSERT INTO {s}.hookrelay_deliveries (id, message_seq, endpoint_id, form, status,
+                 dead_reason, finished_at, last_status, attempts)
+             VALUES ('dlv_old', 1, 'ep_old', 0, 'dead', 'exhausted', {T0}, 500, 3);
+         INSERT INTO {s}.hookrelay_attempts (delivery_seq, attempt, started_at, latency_ms,
+                 status, response_headers, response_body)
+             VALUES (1, 1, {T0}, 5, 500, '[]', '');"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store = PostgresStore::builder()
+        .schema(&schema)
+        .pool(pool)
+        .await
+        .unwrap();
+    let page = store
+        .log_page(
+            &LogQuery {
+                event_type: Some(TypePattern::parse("invoice.*")),
+                created: TimeRange::between(at(0), at(1)),
+                statuses: vec![StatusKind::Dead],
+                ..LogQuery::default()
+            },
+            at(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    let old = &page.items[0];
+    assert_eq!(
+        (old.id.as_str(), old.owner.as_ref(), old.created_at),
+        ("dlv_old", None, at(0))
+    );
+    assert_eq!(old.event_type.as_str(), "invoice.paid");
+    let attempts = store
+        .attempts(&DeliveryId::new("dlv_old").unwrap())
+        .await
+        .unwrap();
+    assert!(attempts[0].request_headers.is_empty());
+    let message = store
+        .message(&MessageId::new("msg_old").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&message.body[..], b"{}");
+    drop(store);
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+/// Log pages over more rows than the first statement's window (`log_filter::WINDOW`, 1000),
+/// with publish times out of `seq` order: every query, paged to the end both ways, returns
+/// exactly the rows `LogQuery::matches` picks from the whole log, in `seq` order, each once.
+#[tokio::test]
+async fn log_pages_past_the_window_match_the_reference() {
+    let (url, schema) = setup!("logwin");
+    let store = open(&url, &schema).await;
+    let s = format!("\"{schema}\"");
+    const N: i64 = 2600;
+    for sql in [
+        "INSERT INTO {s}.hookrelay_messages (seq, id, event_id, event_type, created_at)
+         SELECT g, 'msg_' || g, 'evt_' || g,
+                (ARRAY['job_%.done', 'job_x.done', 'job.done', 'invoice.paid'])[1 + g % 4],
+                $2 + ((g * 7919) % $1) * 1000
+         FROM generate_series(1, $1) g",
+        "INSERT INTO {s}.hookrelay_bodies (message_seq, form, body)
+         SELECT g, 0, '\\x7b7d' FROM generate_series(1, $1) g WHERE $2 > 0",
+        "INSERT INTO {s}.hookrelay_deliveries
+             (seq, id, message_seq, endpoint_id, owner, event_type, created_at, form, status,
+              dead_reason, attempts, last_status, finished_at, kind)
+         SELECT g, 'dlv_' || g, g, 'ep_' || (g % 3), 'own_' || (g % 2), m.event_type,
+                m.created_at, 0,
+                (ARRAY['delivered', 'dead', 'expired', 'pending', 'cancelled'])[1 + g % 5],
+                CASE WHEN g % 5 = 1 THEN 'exhausted' END, 1,
+                CASE WHEN g % 7 = 0 THEN NULL ELSE 200 + (g % 4) * 100 END,
+                m.created_at + 10,
+                CASE WHEN g % 11 = 0 THEN 'test' ELSE 'event' END
+         FROM generate_series(1, $1) g JOIN {s}.hookrelay_messages m ON m.seq = g",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql.replace("{s}", &s)))
+            .bind(N)
+            .bind(T0 as i64)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT setval(pg_get_serial_sequence('{s}.hookrelay_deliveries', 'seq'), {N})"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let now = at(N as u64 * 1000 + 1);
+    // The reference: the whole log unfiltered, oldest first.
+    let oldest_first = LogQuery {
+        order: LogOrder::OldestFirst,
+        ..LogQuery::default()
+    };
+    let all = store.log_all(&oldest_first, now).await.unwrap();
+    assert_eq!(all.len(), N as usize);
+    let ms = |s: u64| Some(at(s * 1000));
+    let queries = [
+        LogQuery {
+            created: TimeRange {
+                from: ms(100),
+                until: ms(160),
+            },
+            ..LogQuery::default()
+        },
+        LogQuery {
+            created: TimeRange {
+                from: ms(2400),
+                until: None,
+            },
+            endpoint: Some(EndpointId::new("ep_1").unwrap()),
+            ..LogQuery::default()
+        },
+        LogQuery {
+            event_type: Some(TypePattern::parse("job_%*")),
+            statuses: vec![StatusKind::Dead, StatusKind::Cancelled],
+            ..LogQuery::default()
+        },
+        LogQuery {
+            kinds: vec![hookrelay::send::DeliveryKind::Test],
+            responses: vec![
+                hookrelay::send::store::ResponseClass::None,
+                hookrelay::send::store::ResponseClass::Redirect,
+            ],
+            owner: Some(hookrelay::send::Owner::new("own_1").unwrap()),
+            ..LogQuery::default()
+        },
+        LogQuery {
+            event_type: Some(TypePattern::parse("job.done")),
+            created: TimeRange {
+                from: None,
+                until: ms(300),
+            },
+            ..LogQuery::default()
+        },
+    ];
+    for base in queries {
+        for order in [LogOrder::NewestFirst, LogOrder::OldestFirst] {
+            let mut expected: Vec<&str> = all
+                .iter()
+                .filter(|d| base.matches(d))
+                .map(|d| d.id.as_str())
+                .collect();
+            if order == LogOrder::NewestFirst {
+                expected.reverse();
+            }
+            let mut got = Vec::new();
+            let mut query = LogQuery {
+                order,
+                limit: PageLimit::new(40).unwrap(),
+                ..base.clone()
+            };
+            for _ in 0..=N {
+                let page = store.log_page(&query, now).await.unwrap();
+                assert!(page.items.len() <= 40);
+                got.extend(page.items.iter().map(|d| d.id.as_str().to_owned()));
+                match page.next {
+                    Some(next) => query.after = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(got, expected, "{base:?} {order:?}");
+            assert!(!expected.is_empty(), "{base:?}");
+        }
+    }
+    drop(store);
+    pg_support::drop_schema(&url, &schema).await;
+}
+
+/// Step 3 gives endpoints registered before it a registration time (their oldest delivery's
+/// publish time, else the migration's) and the live mode; endpoints that have both keep them.
+#[tokio::test]
+async fn step_three_backfills_endpoint_times_and_modes() {
+    use hookrelay::event::EventMode;
+    let (url, schema) = setup!("step3");
+    let store = open(&url, &schema).await;
+    store
+        .put_endpoint(&endpoint("ep_busy").build().unwrap())
+        .await
+        .unwrap();
+    store
+        .put_endpoint(&endpoint("ep_idle").build().unwrap())
+        .await
+        .unwrap();
+    let kept = endpoint("ep_kept")
+        .mode(EventMode::Test)
+        .created_at(at(42))
+        .build()
+        .unwrap();
+    store.put_endpoint(&kept).await.unwrap();
+    let mut first = publication("ep_busy");
+    first.message.created_at = at(5_000);
+    let mut later = publication("ep_busy");
+    later.message.created_at = at(9_000);
+    store.enqueue(vec![first, later], at(9_000)).await.unwrap();
+    // As a schema written before step 3: the fields absent, the step not recorded.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "UPDATE \"{schema}\".hookrelay_endpoints
+         SET settings = (settings::jsonb - 'created_at_ms' - 'mode')::text WHERE id <> 'ep_kept';
+         DELETE FROM \"{schema}\".hookrelay_migrations WHERE version = 3;"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    drop(store);
+    let before = UnixMillis::from(std::time::SystemTime::now());
+    let store = open(&url, &schema).await;
+    let after = UnixMillis::from(std::time::SystemTime::now());
+    let read = |id: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .endpoint(&EndpointId::new(id).unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let busy = read("ep_busy").await;
+    assert_eq!(busy.created_at(), Some(at(5_000)), "its oldest delivery");
+    assert_eq!(busy.mode(), EventMode::Live);
+    let idle = read("ep_idle").await.created_at().unwrap();
+    // PostgreSQL's now() is the transaction's start, in microseconds: a millisecond's slack.
+    let idle = idle.as_millis();
+    assert!(before.as_millis() - 1 <= idle && idle <= after.as_millis() + 1);
+    let kept = read("ep_kept").await;
+    assert_eq!(kept.created_at(), Some(at(42)));
+    assert_eq!(kept.mode(), EventMode::Test);
     drop(store);
     pg_support::drop_schema(&url, &schema).await;
 }

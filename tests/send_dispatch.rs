@@ -102,6 +102,36 @@ async fn gone_disables_the_endpoint() {
     );
     let endpoint = sender.store().endpoint(&id).await.unwrap().unwrap();
     assert_eq!(endpoint.status(), EndpointStatus::Disabled);
+    let note = endpoint.status_note().expect("a 410 leaves a status note");
+    assert!(note.contains("410"), "{note}");
+}
+
+#[tokio::test]
+async fn gone_disables_and_notes_even_without_auto_disable() {
+    let (sender, _clock, transport) = setup();
+    let url = "https://hooks.example/gone-quietly";
+    transport.always(url, status(410));
+    let never = Endpoint::builder(url, Profile::TaskHub)
+        .secret(Secret::from_raw("your-secret-key").unwrap())
+        .without_rate_limit()
+        .never_auto_disable()
+        .build()
+        .unwrap();
+    let id = sender.add_endpoint(never).await.unwrap();
+    let mut notifications = sender.notifications();
+    let mut dispatcher = sender.dispatcher(transport.clone()).build();
+    sender.publish(task(1)).await.unwrap();
+    assert_eq!(dispatcher.run_due().await.unwrap(), 1);
+    let endpoint = sender.store().endpoint(&id).await.unwrap().unwrap();
+    assert_eq!(endpoint.status(), EndpointStatus::Disabled);
+    assert!(endpoint.status_note().is_some_and(|n| n.contains("410")));
+    assert_eq!(
+        notifications.try_recv().unwrap(),
+        hookrelay::send::Notification::EndpointDisabled {
+            endpoint: id,
+            reason: hookrelay::retry::DisableReason::Gone,
+        }
+    );
 }
 
 trait NowSecs {

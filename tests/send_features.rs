@@ -272,7 +272,7 @@ async fn a_test_event_carries_the_custom_payload_signed_and_marked() {
 #[tokio::test]
 async fn publish_refuses_ids_and_types_the_endpoints_profiles_cannot_send() {
     use hookrelay::profile::{EventField, FieldProblem};
-    use hookrelay::send::{DeliveryQuery, PublishError};
+    use hookrelay::send::{LogQuery, PublishError};
 
     let (sender, _clock, transport) = setup();
     let sw = "https://sw.example/hook";
@@ -334,10 +334,7 @@ async fn publish_refuses_ids_and_types_the_endpoints_profiles_cannot_send() {
     ));
     let stored = sender
         .store()
-        .deliveries(
-            &DeliveryQuery::default(),
-            hookrelay::retry::UnixMillis::now(),
-        )
+        .log_all(&LogQuery::default(), hookrelay::retry::UnixMillis::now())
         .await
         .unwrap();
     assert!(stored.is_empty(), "nothing was stored: {stored:?}");
@@ -384,36 +381,51 @@ async fn verified_pg(sender: &Sender<MemoryStore>, url: &str) {
 }
 
 #[tokio::test]
-async fn ten_progress_updates_in_three_seconds_become_one_delivery_of_the_last() {
+async fn the_first_progress_update_goes_at_once_and_a_burst_becomes_one_delivery_of_the_last() {
     let (sender, clock, transport) = setup();
     let url = "https://pg.example/hook";
     verified_pg(&sender, url).await;
     let mut dispatcher = sender.dispatcher(transport.clone()).build();
-    for percent in 1..=10 {
+    // Leading edge: the first update of a job is not held.
+    sender.publish(progress("job_1", 10)).await.unwrap();
+    assert_eq!(
+        dispatcher.run_due().await.unwrap(),
+        1,
+        "the first goes at once"
+    );
+    // Nine more within three seconds: held to the window of the first, the latest winning.
+    for percent in 2..=10 {
+        clock.advance(Duration::from_millis(300));
         sender
             .publish(progress("job_1", percent * 10))
             .await
             .unwrap();
         assert_eq!(dispatcher.run_due().await.unwrap(), 0, "held to the window");
-        clock.advance(Duration::from_millis(300));
     }
-    // The window opened by the first update ends 10 s after it.
+    clock.set(UnixMillis::from_millis(T0 * 1000 + 9_999));
+    assert_eq!(dispatcher.run_due().await.unwrap(), 0);
+    // Trailing edge: the window opened by the first update ends 10 s after it.
     clock.set(UnixMillis::from_secs(T0 + 10));
     assert_eq!(dispatcher.run_due().await.unwrap(), 1);
     let seen = transport.seen_at(url);
-    assert_eq!(seen.len(), 1);
-    assert_eq!(body_json(&seen[0])["data"]["progress"]["percentage"], 100);
+    assert_eq!(seen.len(), 2);
+    assert_eq!(body_json(&seen[0])["data"]["progress"]["percentage"], 10);
+    assert_eq!(body_json(&seen[1])["data"]["progress"]["percentage"], 100);
     let counts = sender.store().counts(clock.millis()).await.unwrap();
     assert_eq!(
         (counts.superseded, counts.delivered),
-        (9, 1),
+        (8, 2),
         "counted, not lost"
     );
 
+    // After a quiet window, at once again.
+    clock.set(UnixMillis::from_secs(T0 + 25));
+    sender.publish(progress("job_1", 100)).await.unwrap();
+    assert_eq!(dispatcher.run_due().await.unwrap(), 1);
     // Another job is throttled on its own.
     sender.publish(progress("job_2", 5)).await.unwrap();
-    clock.advance(Duration::from_secs(10));
     assert_eq!(dispatcher.run_due().await.unwrap(), 1);
+    assert_eq!(transport.seen_at(url).len(), 4);
 }
 
 #[tokio::test]
@@ -767,14 +779,11 @@ async fn manual_retry_keeps_the_event_id_and_dead_letters_show_the_last_response
         DeliveryStatus::Delivered
     );
 
-    // The rest in one call.
-    let recovered = sender
-        .recover(
-            &id,
-            std::time::UNIX_EPOCH + Duration::from_millis(since.as_millis()),
-        )
-        .await
-        .unwrap();
+    // The rest in one call; `until` is exclusive, so a window ending where they were
+    // published takes none of them.
+    let since = std::time::UNIX_EPOCH + Duration::from_millis(since.as_millis());
+    assert_eq!(sender.recover(&id, since, Some(since)).await.unwrap(), 0);
+    let recovered = sender.recover(&id, since, None).await.unwrap();
     assert_eq!(recovered, 2);
     assert_eq!(dispatcher.run_due().await.unwrap(), 2);
     assert!(sender.dead_letters(Some(&id), 0).await.unwrap().is_empty());

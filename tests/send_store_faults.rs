@@ -13,7 +13,7 @@ use hookrelay::Secret;
 use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
-use hookrelay::send::store::{DeliveryLog as _, DeliveryQuery};
+use hookrelay::send::store::{DeliveryLog as _, LogQuery};
 use hookrelay::send::{DeliveryStatus, Endpoint, EndpointStatus, ManualClock, Sender};
 use send_support::{ScriptedTransport, status};
 
@@ -52,7 +52,7 @@ fn sends_per_delivery(transport: &ScriptedTransport) -> HashMap<String, usize> {
 async fn all_delivered(sender: &Sender<FaultStore>) -> bool {
     let all = sender
         .store()
-        .deliveries(&DeliveryQuery::default(), UnixMillis::now())
+        .log_all(&LogQuery::default(), UnixMillis::now())
         .await
         .unwrap();
     !all.is_empty() && all.iter().all(|d| d.status == DeliveryStatus::Delivered)
@@ -91,7 +91,7 @@ async fn a_store_that_fails_to_record_costs_no_resend_even_past_the_lease() {
     assert_eq!(store.failed(), 6, "every fault was hit");
     let all = sender
         .store()
-        .deliveries(&DeliveryQuery::default(), UnixMillis::now())
+        .log_all(&LogQuery::default(), UnixMillis::now())
         .await
         .unwrap();
     assert_eq!(all.len(), 20, "ten events to two endpoints");

@@ -420,3 +420,36 @@ async fn d44_refusals_never_reveal_the_address() {
         "{shown}"
     );
 }
+
+/// A lookup that fails (a DNS time-out, a server failure) or finds no address yet is
+/// transient: a connection failure the retry policy retries, never a refusal that
+/// dead-letters the delivery. Only addresses that resolve and are refused are a refusal.
+#[tokio::test]
+async fn a_failed_or_empty_lookup_is_transient_and_the_next_one_delivers() {
+    let (port, hits) = server(OK).await;
+    let resolver = StaticResolver::new()
+        .fail("blip.example.com")
+        .answer("blip.example.com", &[])
+        .answer("blip.example.com", &[ip("127.0.0.1")]);
+    let transport = ReqwestTransport::builder()
+        .policy(local_only())
+        .resolver(resolver.clone())
+        .build()
+        .unwrap();
+    let target = format!("http://blip.example.com:{port}/");
+    for _ in 0..2 {
+        let err = transport
+            .send(request(&target, Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert_eq!(err, TransportError::Connection);
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    let response = transport
+        .send(request(&target, Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(resolver.lookups("blip.example.com"), 3);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}

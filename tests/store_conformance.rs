@@ -19,12 +19,12 @@ use hookrelay::profile::Profile;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::store::{
     AttemptRecord, DeadReason, DeliveryLog, DeliveryQueue, DeliveryStore, EndpointRegistry,
-    Enqueued, NewBatch, NewDelivery, NewMessage, NextStep, Publication, PublishKey, Recorded,
-    Release,
+    Enqueued, LogQuery, NewBatch, NewDelivery, NewMessage, NextStep, PageLimit, Publication,
+    PublishKey, Recorded, Release, StatusKind,
 };
 use hookrelay::send::{
-    DeliveryId, DeliveryKind, DeliveryQuery, DeliveryStatus, Endpoint, EndpointId, EndpointStatus,
-    LogRetention, MemoryStore, MessageId, SqliteStore, ThrottleGroup,
+    DeliveryId, DeliveryKind, DeliveryStatus, Endpoint, EndpointId, EndpointStatus, LogRetention,
+    MemoryStore, MessageId, SqliteStore, ThrottleGroup,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -78,6 +78,7 @@ fn result(
         latency: Duration::from_millis(7),
         status: Some(status),
         error: None,
+        request_headers: Vec::new(),
         response_headers: vec![("content-type".into(), "text/plain".into())],
         response_body: Bytes::from_static(b"last words"),
         charged: true,
@@ -269,10 +270,10 @@ async fn results_move_deliveries_along<S: DeliveryStore>(store: S) {
     );
 
     let dead = store
-        .deliveries(
-            &DeliveryQuery {
-                dead_only: true,
-                ..Default::default()
+        .log_all(
+            &LogQuery {
+                statuses: vec![StatusKind::Dead],
+                ..LogQuery::default()
             },
             at(0),
         )
@@ -386,10 +387,10 @@ async fn listing_by_message_and_endpoint<S: DeliveryStore>(store: S) {
         .await
         .unwrap();
     let of_message = store
-        .deliveries(
-            &DeliveryQuery {
+        .log_all(
+            &LogQuery {
                 message: Some(message),
-                ..Default::default()
+                ..LogQuery::default()
             },
             at(0),
         )
@@ -397,10 +398,10 @@ async fn listing_by_message_and_endpoint<S: DeliveryStore>(store: S) {
         .unwrap();
     assert_eq!(of_message.len(), 2);
     let of_a = store
-        .deliveries(
-            &DeliveryQuery {
+        .log_all(
+            &LogQuery {
                 endpoint: Some(EndpointId::new("ep_a").unwrap()),
-                ..Default::default()
+                ..LogQuery::default()
             },
             at(0),
         )
@@ -408,16 +409,17 @@ async fn listing_by_message_and_endpoint<S: DeliveryStore>(store: S) {
         .unwrap();
     assert_eq!(of_a.len(), 2);
     let limited = store
-        .deliveries(
-            &DeliveryQuery {
-                limit: 1,
-                ..Default::default()
+        .log_page(
+            &LogQuery {
+                limit: PageLimit::new(1).unwrap(),
+                ..LogQuery::default()
             },
             at(0),
         )
         .await
         .unwrap();
-    assert_eq!(limited.len(), 1);
+    assert_eq!(limited.items.len(), 1);
+    assert!(limited.next.is_some());
     let listed = store.endpoints().await.unwrap();
     assert_eq!(listed.len(), 2);
 }
@@ -488,6 +490,8 @@ async fn throttled_deliveries_supersede_and_keep_the_window<S: DeliveryStore>(st
             });
         })
     };
+    let claim_at = |ms| store.claim(at(ms), 10, LEASE, &[]);
+    // Leading edge: the first progress event of the group goes at once.
     let first = store.enqueue(vec![progress()], at(0)).await.unwrap();
     assert_eq!(
         first[0],
@@ -496,19 +500,26 @@ async fn throttled_deliveries_supersede_and_keep_the_window<S: DeliveryStore>(st
             superseded: 0
         }
     );
+    let sent = claim_at(0).await.unwrap();
+    assert_eq!(sent.len(), 1, "the first is due at once");
+    assert_eq!(sent[0].message, *first[0].message_id());
+    store
+        .record(vec![result(&sent[0], NextStep::Delivered, 200)])
+        .await
+        .unwrap();
+    // Within its window: due a window after it; a later one replaces it (trailing edge).
+    let second = store.enqueue(vec![progress()], at(3_000)).await.unwrap();
+    assert!(matches!(second[0], Enqueued::Created { superseded: 0, .. }));
     assert!(
-        store
-            .claim(at(9_999), 10, LEASE, &[])
-            .await
-            .unwrap()
-            .is_empty(),
+        claim_at(9_999).await.unwrap().is_empty(),
         "due at the window's end"
     );
-    let second = store.enqueue(vec![progress()], at(3_000)).await.unwrap();
-    assert!(matches!(second[0], Enqueued::Created { superseded: 1, .. }));
-    let claims = store.claim(at(10_000), 10, LEASE, &[]).await.unwrap();
-    assert_eq!(claims.len(), 1, "the latest, at the first one's due time");
-    assert_eq!(claims[0].message, *second[0].message_id());
+    let third = store.enqueue(vec![progress()], at(5_000)).await.unwrap();
+    assert!(matches!(third[0], Enqueued::Created { superseded: 1, .. }));
+    assert!(claim_at(9_999).await.unwrap().is_empty(), "in its place");
+    let claims = claim_at(10_000).await.unwrap();
+    assert_eq!(claims.len(), 1, "the latest, at the window's end");
+    assert_eq!(claims[0].message, *third[0].message_id());
     let counts = store.counts(at(10_000)).await.unwrap();
     assert_eq!((counts.superseded, counts.in_flight), (1, 1));
     // A terminal event does not supersede the one in flight, and waits behind it.
@@ -521,22 +532,36 @@ async fn throttled_deliveries_supersede_and_keep_the_window<S: DeliveryStore>(st
     });
     let done = store.enqueue(vec![terminal], at(10_001)).await.unwrap();
     assert!(matches!(done[0], Enqueued::Created { superseded: 0, .. }));
-    assert!(
-        store
-            .claim(at(10_001), 10, LEASE, &[])
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(claim_at(10_001).await.unwrap().is_empty());
     store
         .record(vec![result(&claims[0], NextStep::Delivered, 200)])
         .await
         .unwrap();
-    let last = store.claim(at(10_002), 10, LEASE, &[]).await.unwrap();
+    let last = claim_at(10_002).await.unwrap();
     assert_eq!(last.len(), 1);
     assert_eq!(last[0].message, *done[0].message_id());
+    store
+        .record(vec![result(&last[0], NextStep::Delivered, 200)])
+        .await
+        .unwrap();
+    // After a quiet window: at once again.
+    let quiet = store.enqueue(vec![progress()], at(30_000)).await.unwrap();
+    let again = claim_at(30_000).await.unwrap();
+    assert_eq!(again.len(), 1, "due at once after a quiet window");
+    assert_eq!(again[0].message, *quiet[0].message_id());
+    // One in flight is not superseded: the next is due a window after it.
+    let next = store.enqueue(vec![progress()], at(31_000)).await.unwrap();
+    assert!(matches!(next[0], Enqueued::Created { superseded: 0, .. }));
+    store
+        .record(vec![result(&again[0], NextStep::Delivered, 200)])
+        .await
+        .unwrap();
+    assert!(claim_at(39_999).await.unwrap().is_empty());
+    let trailing = claim_at(40_000).await.unwrap();
+    assert_eq!(trailing.len(), 1);
+    assert_eq!(trailing[0].message, *next[0].message_id());
     let superseded = store
-        .deliveries(&DeliveryQuery::default(), at(0))
+        .log_all(&LogQuery::default(), at(0))
         .await
         .unwrap()
         .into_iter()
@@ -1120,7 +1145,9 @@ async fn an_old_sqlite_database_is_adopted() {
         migrations_of(store.pool()).await,
         vec![
             (1, "0001_init".to_owned()),
-            (2, "0002_delivery_features".to_owned())
+            (2, "0002_delivery_features".to_owned()),
+            (3, "0003_administration".to_owned()),
+            (4, "0004_endpoint_fields".to_owned())
         ]
     );
     assert_eq!(user_version(store.pool()).await, 2);
@@ -1131,6 +1158,21 @@ async fn an_old_sqlite_database_is_adopted() {
         DeliveryStatus::DeadLettered(DeadReason::Exhausted)
     );
     assert_eq!(old.attempts, 3);
+    // Step 3 copied the message's type and time onto the delivery, for the log's filters.
+    assert_eq!(old.event_type.as_str(), "task.created");
+    assert_eq!(old.created_at, UnixMillis::from_millis(1_700_000_000_000));
+    assert_eq!(old.owner, None);
+    let page = store
+        .log_page(
+            &hookrelay::send::store::LogQuery {
+                event_type: Some(hookrelay::send::store::TypePattern::parse("task.*")),
+                ..Default::default()
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
     // It keeps working: a new endpoint and publication.
     store.put_endpoint(&endpoint("ep_a")).await.unwrap();
     store
@@ -1141,10 +1183,10 @@ async fn an_old_sqlite_database_is_adopted() {
     // Opening again applies nothing.
     drop(store);
     let again = SqliteStore::connect(&url).await.unwrap();
-    assert_eq!(migrations_of(again.pool()).await.len(), 2);
+    assert_eq!(migrations_of(again.pool()).await.len(), 4);
 }
 
-/// A database left at hookrelay 0.1's first step (`user_version = 1`) gets the second.
+/// A database left at hookrelay 0.1's first step (`user_version = 1`) gets the rest.
 #[tokio::test]
 async fn an_old_sqlite_database_at_step_one_gets_the_rest() {
     let (url, old) = old_database(&[OLD_STEP_1]).await;
@@ -1156,7 +1198,7 @@ async fn an_old_sqlite_database_at_step_one_gets_the_rest() {
             .into_iter()
             .map(|(v, _)| v)
             .collect::<Vec<_>>(),
-        vec![1, 2]
+        vec![1, 2, 3, 4]
     );
     assert_eq!(user_version(store.pool()).await, 1);
     let id = DeliveryId::new("dlv_old").unwrap();
@@ -1172,6 +1214,70 @@ async fn an_apps_user_version_is_left_alone() {
     app.close().await;
     let store = SqliteStore::connect(&url).await.unwrap();
     assert_eq!(user_version(store.pool()).await, 42);
-    assert_eq!(migrations_of(store.pool()).await.len(), 2);
+    assert_eq!(migrations_of(store.pool()).await.len(), 4);
     store.put_endpoint(&endpoint("ep_a")).await.unwrap();
+}
+
+/// Step 4 gives endpoints registered before it a registration time (their oldest delivery's
+/// publish time, else the migration's) and the live mode; endpoints that have both keep them.
+#[tokio::test]
+async fn step_four_backfills_endpoint_times_and_modes() {
+    let url = temp_db();
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.put_endpoint(&endpoint("ep_busy")).await.unwrap();
+    store.put_endpoint(&endpoint("ep_idle")).await.unwrap();
+    let kept = Endpoint::builder("https://example.com/kept", Profile::StandardWebhooks)
+        .id(EndpointId::new("ep_kept").unwrap())
+        .secret(Secret::from_raw([7u8; 32]).unwrap())
+        .mode(hookrelay::event::EventMode::Test)
+        .created_at(at(42))
+        .build()
+        .unwrap();
+    store.put_endpoint(&kept).await.unwrap();
+    let mut first = publication(&["ep_busy"], None);
+    first.message.created_at = at(5_000);
+    let mut later = publication(&["ep_busy"], None);
+    later.message.created_at = at(9_000);
+    store.enqueue(vec![first, later], at(9_000)).await.unwrap();
+    // As a database written before step 4: the fields absent, the step not recorded.
+    sqlx::raw_sql(
+        "UPDATE hookrelay_endpoints SET settings = json_remove(settings, '$.created_at_ms', '$.mode')
+         WHERE id != 'ep_kept';
+         DELETE FROM hookrelay_migrations WHERE version = 4;",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let busy = store.endpoint(&EndpointId::new("ep_busy").unwrap()).await;
+    assert_eq!(busy.unwrap().unwrap().created_at(), None, "unknown before");
+    drop(store);
+
+    let before = UnixMillis::from(std::time::SystemTime::now());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let after = UnixMillis::from(std::time::SystemTime::now());
+    let read = |id: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .endpoint(&EndpointId::new(id).unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let busy = read("ep_busy").await;
+    assert_eq!(busy.created_at(), Some(at(5_000)), "its oldest delivery");
+    assert_eq!(busy.mode(), hookrelay::event::EventMode::Live);
+    let idle = read("ep_idle").await.created_at().unwrap();
+    // SQLite's clock goes through a julian-day float: a millisecond either way.
+    let idle = idle.as_millis();
+    assert!(
+        before.as_millis() - 1 <= idle && idle <= after.as_millis() + 1,
+        "the migration's time"
+    );
+    let kept = read("ep_kept").await;
+    assert_eq!(kept.created_at(), Some(at(42)));
+    assert_eq!(kept.mode(), hookrelay::event::EventMode::Test);
+    drop(store);
+    let _ = std::fs::remove_file(&url);
 }

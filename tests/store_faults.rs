@@ -29,7 +29,7 @@ use hookrelay::Secret;
 use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::send::{
-    DeliveryQuery, DeliveryStatus, DeliveryStore, Endpoint, MessageId, PublishError, Sender,
+    DeliveryStatus, DeliveryStore, Endpoint, LogQuery, MessageId, PublishError, Sender,
 };
 use pg_private::PrivatePostgres;
 use send_support::ScriptedTransport;
@@ -108,10 +108,7 @@ async fn check_all_delivered_once<S: DeliveryStore>(
         pending = 0;
         let records = sender
             .store()
-            .deliveries(
-                &DeliveryQuery::default(),
-                hookrelay::retry::UnixMillis::now(),
-            )
+            .log_all(&LogQuery::default(), hookrelay::retry::UnixMillis::now())
             .await
             .unwrap();
         for r in &records {

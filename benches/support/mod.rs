@@ -80,13 +80,10 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The baseline: `concurrency` tasks POSTing pre-signed bodies with a bare client.
-pub async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
+/// `n` task-hub bodies of [`event`]s signed in advance, with their `X-Hub-Signature`.
+pub fn signed_bodies(n: usize) -> Arc<Vec<(Vec<u8>, String)>> {
     let secret = Secret::from_raw("bench-secret").unwrap();
-    // reqwest 0.13 without aws-lc-rs takes rustls' process default provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::new();
-    let requests: Arc<Vec<(Vec<u8>, String)>> = Arc::new(
+    Arc::new(
         (0..n)
             .map(|i| {
                 let body = Profile::TaskHub
@@ -97,7 +94,15 @@ pub async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
                 (body, sig)
             })
             .collect(),
-    );
+    )
+}
+
+/// The baseline: `concurrency` tasks POSTing pre-signed bodies with a bare client.
+pub async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
+    // reqwest 0.13 without aws-lc-rs takes rustls' process default provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let requests = signed_bodies(n);
     let start_hits = rx.hits.load(Ordering::SeqCst);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

@@ -40,10 +40,13 @@
 mod envelope;
 pub(crate) mod error;
 mod id;
+mod mode;
 mod money;
 mod outgoing;
 mod producer;
 mod registration;
+#[cfg(feature = "server")]
+pub(crate) mod schema;
 mod time;
 pub(crate) mod wire;
 
@@ -55,6 +58,7 @@ pub mod taskon;
 pub use envelope::{BodySignature, Envelope, EventData, TaskLinkEnvelope};
 pub use error::EventError;
 pub use id::{EventId, EventType, IdGenerator, RandomIds, SequentialIds};
+pub use mode::EventMode;
 pub use money::{Decimal, DecimalError, DecimalString, as_string};
 pub use outgoing::OutgoingEvent;
 pub use producer::EventFactory;

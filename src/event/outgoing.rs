@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use super::{EventData, EventFactory, EventId, EventType, IdGenerator as _, RandomIds};
+use super::{EventData, EventFactory, EventId, EventMode, EventType, IdGenerator as _, RandomIds};
 
 /// An event a producer publishes: its id, type, when it happened, and its `data` as JSON.
 ///
@@ -28,6 +28,7 @@ pub struct OutgoingEvent {
     event_type: EventType,
     occurred_at: SystemTime,
     data: Value,
+    mode: EventMode,
 }
 
 impl OutgoingEvent {
@@ -39,6 +40,7 @@ impl OutgoingEvent {
             event_type: event_type.into(),
             occurred_at: SystemTime::now(),
             data,
+            mode: EventMode::Live,
         }
     }
 
@@ -63,6 +65,24 @@ impl OutgoingEvent {
     pub fn with_time(mut self, at: SystemTime) -> Self {
         self.occurred_at = at;
         self
+    }
+
+    /// Marks the event as a test: it reaches test-mode endpoints only (see [`EventMode`]).
+    #[must_use]
+    pub fn test(self) -> Self {
+        self.with_mode(EventMode::Test)
+    }
+
+    /// Sets whether the event is live (the default) or a test.
+    #[must_use]
+    pub fn with_mode(mut self, mode: EventMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Whether the event is live or a test.
+    pub fn mode(&self) -> EventMode {
+        self.mode
     }
 
     /// The event id.
@@ -115,6 +135,7 @@ impl EventFactory {
             event_type: event_type.into(),
             occurred_at: self.now_system(),
             data,
+            mode: EventMode::Live,
         })
     }
 }

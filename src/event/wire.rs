@@ -3,8 +3,8 @@
 
 /// A `String` newtype that serialises as a plain JSON string.
 macro_rules! string_newtype {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
+    ($(#[doc = $doc:literal])* $name:ident) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
         #[derive(serde::Serialize, serde::Deserialize)]
         #[serde(transparent)]
@@ -50,14 +50,27 @@ macro_rules! string_newtype {
                 &self.0
             }
         }
+
+        #[cfg(feature = "server")]
+        impl $crate::event::schema::DataSchema for $name {
+            fn data_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::event::schema::typed(
+                    utoipa::openapi::schema::Type::String,
+                    &$crate::event::schema::doc_text(&[$($doc),*]),
+                )
+            }
+        }
+
+        #[cfg(feature = "server")]
+        $crate::event::schema::to_schema!($name => stringify!($name));
     };
 }
 pub(crate) use string_newtype;
 
 /// A string enum whose unknown values land in `Other(String)`.
 macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
-        $(#[$meta])*
+    ($(#[doc = $doc:literal])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
+        $(#[doc = $doc])*
         ///
         /// Values this version does not know are kept in `Other`, so a new value from the sender
         /// never makes a webhook fail to parse. Build values with `From<&str>`, which maps known
@@ -115,6 +128,19 @@ macro_rules! wire_enum {
                 deserializer.deserialize_str(V)
             }
         }
+
+        #[cfg(feature = "server")]
+        impl $crate::event::schema::DataSchema for $name {
+            fn data_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::event::schema::string_enum(
+                    &$crate::event::schema::doc_text(&[$($doc),*]),
+                    &[$($text),*],
+                )
+            }
+        }
+
+        #[cfg(feature = "server")]
+        $crate::event::schema::to_schema!($name => stringify!($name));
     };
 }
 pub(crate) use wire_enum;
@@ -140,6 +166,13 @@ macro_rules! event_enum {
         impl $name {
             /// The event types this enum has a typed variant for.
             pub const KNOWN_TYPES: &'static [&'static str] = &[$($text,)*];
+
+            /// Each known event type with the JSON Schema of its data (feature `server`).
+            #[cfg(feature = "server")]
+            pub(crate) fn data_schemas(
+            ) -> Vec<(&'static str, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)> {
+                vec![$(($text, <$ty as $crate::event::schema::DataSchema>::data_schema()),)*]
+            }
         }
 
         impl $crate::event::EventData for $name {
@@ -237,16 +270,18 @@ macro_rules! data_struct {
             $map.serialize_entry($wire, v)?;
         }
     };
+    (@req req) => { true };
+    (@req opt) => { false };
     (
-        $(#[$meta:meta])*
+        $(#[doc = $doc:literal])*
         pub struct $name:ident {
-            $( $(#[$fmeta:meta])* $kind:ident $field:ident : $ty:ty = $wire:literal, )*
+            $( $(#[doc = $fdoc:literal])* $kind:ident $field:ident : $ty:ty = $wire:literal, )*
         }
     ) => {
-        $(#[$meta])*
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct $name {
-            $( $(#[$fmeta])* pub $field: $crate::event::wire::data_struct!(@fty $kind $ty), )*
+            $( $(#[doc = $fdoc])* pub $field: $crate::event::wire::data_struct!(@fty $kind $ty), )*
             /// Fields this version does not know, kept as sent and written back.
             pub extra: serde_json::Map<String, serde_json::Value>,
         }
@@ -297,6 +332,26 @@ macro_rules! data_struct {
                 deserializer.deserialize_map(V)
             }
         }
+
+        #[cfg(feature = "server")]
+        impl $crate::event::schema::DataSchema for $name {
+            fn data_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::event::schema::object(
+                    &$crate::event::schema::doc_text(&[$($doc),*]),
+                    vec![$((
+                        $wire,
+                        $crate::event::wire::data_struct!(@req $kind),
+                        $crate::event::schema::described(
+                            <$ty as $crate::event::schema::DataSchema>::data_schema(),
+                            &$crate::event::schema::doc_text(&[$($fdoc),*]),
+                        ),
+                    ),)*],
+                )
+            }
+        }
+
+        #[cfg(feature = "server")]
+        $crate::event::schema::to_schema!($name => stringify!($name));
     };
 }
 pub(crate) use data_struct;

@@ -69,6 +69,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 use http_body_util::{BodyExt as _, Limited};
 
+pub use super::Delivery;
 use super::IdempotencyStore;
 use super::payload::WebhookPayload;
 use super::receiver::{Begin, HandlerOutcome, Inbound, Receiver};
@@ -222,15 +223,6 @@ fn fill_empty_success(response: Response, profile: Profile) -> Response {
     )
 }
 
-/// A delivery the [`WebhookLayer`] verified and claimed, its body parsed into `T`.
-#[derive(Debug, Clone)]
-pub struct Delivery<T = serde_json::Value> {
-    /// The parsed body.
-    pub event: T,
-    /// What the layer learned: id, timestamp, coverage, event type, idempotency key, body.
-    pub inbound: Inbound,
-}
-
 impl<St, T> FromRequest<St> for Delivery<T>
 where
     St: Send + Sync,
@@ -320,6 +312,125 @@ where
             authenticated,
             inbound: None,
             body: bytes,
+        })
+    }
+}
+
+/// A tower layer that stores verified deliveries in an [`Inbox`](super::inbox::Inbox) and
+/// answers at once (feature `inbox`): the wrapped route's handler is never called — an
+/// [`InboxWorker`](super::inbox::InboxWorker) runs the handler later, on the stored entry.
+///
+/// The body is read and limited as [`WebhookLayer`] does; then
+/// [`Receiver::accept`](super::Receiver::accept): verify, answer handshakes, store, and the
+/// profile's success reply only once the store returned (503 if it failed).
+#[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+pub struct InboxLayer<S, I> {
+    service: InboxService<S, I>,
+}
+
+#[cfg(feature = "inbox")]
+impl<S, I> Clone for InboxLayer<S, I> {
+    fn clone(&self) -> Self {
+        Self {
+            service: self.service.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<S: IdempotencyStore, I: std::fmt::Debug> std::fmt::Debug for InboxLayer<S, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("InboxLayer").field(&self.service).finish()
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<S: IdempotencyStore, I: super::inbox::InboxStore> InboxLayer<S, I> {
+    /// Stores what `receiver` verifies into `inbox`.
+    pub fn new(receiver: Receiver<S>, inbox: super::inbox::Inbox<I>) -> Self {
+        Self {
+            service: InboxService::new(receiver, inbox),
+        }
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<S, I, Inner> tower_layer::Layer<Inner> for InboxLayer<S, I> {
+    type Service = InboxService<S, I>;
+
+    fn layer(&self, _inner: Inner) -> Self::Service {
+        self.service.clone()
+    }
+}
+
+/// The service [`InboxLayer`] produces (also usable alone, e.g. with axum's `post_service`).
+#[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+pub struct InboxService<S, I> {
+    receiver: Arc<Receiver<S>>,
+    inbox: super::inbox::Inbox<I>,
+}
+
+#[cfg(feature = "inbox")]
+impl<S: IdempotencyStore, I: std::fmt::Debug> std::fmt::Debug for InboxService<S, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxService")
+            .field("profile", &self.receiver.profile())
+            .field("inbox", &self.inbox)
+            .finish()
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<S, I> Clone for InboxService<S, I> {
+    fn clone(&self) -> Self {
+        Self {
+            receiver: self.receiver.clone(),
+            inbox: self.inbox.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<S: IdempotencyStore, I: super::inbox::InboxStore> InboxService<S, I> {
+    /// Stores what `receiver` verifies into `inbox`.
+    pub fn new(receiver: Receiver<S>, inbox: super::inbox::Inbox<I>) -> Self {
+        Self {
+            receiver: Arc::new(receiver),
+            inbox,
+        }
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<S, I> tower_service::Service<Request> for InboxService<S, I>
+where
+    S: IdempotencyStore,
+    I: super::inbox::InboxStore,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let receiver = self.receiver.clone();
+        let inbox = self.inbox.clone();
+        Box::pin(async move {
+            let profile = receiver.profile();
+            let (parts, body) = request.into_parts();
+            let bytes = match read_body(&parts.headers, body, receiver.max_body_bytes()).await {
+                Ok(bytes) => bytes,
+                Err(rejection) => return Ok(refuse(profile, &rejection).into_response()),
+            };
+            Ok(receiver
+                .accept(&parts.headers, bytes, &inbox)
+                .await
+                .into_response())
         })
     }
 }

@@ -5,7 +5,9 @@
 //! | [`Receiver`] | the framework-neutral pipeline over any header map and body bytes |
 //! | [`IdempotencyStore`] | remembers processed deliveries: [`MemoryIdempotencyStore`], `SqliteIdempotencyStore` (feature `sqlite`), `PostgresIdempotencyStore` (feature `postgres`, usable inside the handler's transaction) |
 //! | [`Reply`], [`Rejection`] | status codes and the profile's reply bodies |
-//! | `axum` (feature `axum`) | an extractor and a tower layer |
+//! | [`Delivery`] | a verified delivery with its parsed body, as route handlers and inbox workers get it |
+//! | `inbox` (feature `inbox`) | store first, answer at once, process later: the durable inbox, its workers and dead letters |
+//! | `axum` (feature `axum`) | an extractor and a tower layer (inline, or storing into an inbox) |
 //!
 //! Status codes: 400 malformed or missing headers, 401 bad signature, API key or stale
 //! timestamp (one generic body for every reason; the detail is in [`Rejection`] for logs),
@@ -29,7 +31,11 @@
 //! A flood of forged requests logs one `INFO` event each; filter `hookrelay::receive=warn` to
 //! keep only the operator's problems.
 
+mod delivery;
 mod idempotency;
+#[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+pub mod inbox;
 mod natural_key;
 mod payload;
 #[cfg(feature = "postgres")]
@@ -44,6 +50,7 @@ mod trace;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 
+pub use delivery::Delivery;
 pub use idempotency::{
     Claim, IdempotencyKey, IdempotencyStore, MemoryIdempotencyStore, Retention, StoreError,
     WhenFull,

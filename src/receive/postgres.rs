@@ -1,7 +1,6 @@
 //! The idempotency store in PostgreSQL, for receivers running on many hosts, and for
 //! handlers that remember a delivery in the same transaction as its effects.
 
-use sqlx::Executor as _;
 use sqlx::postgres::{PgConnection, PgPool};
 
 use super::idempotency::{Claim, IdempotencyKey, IdempotencyStore, Retention, StoreError, expiry};
@@ -56,14 +55,7 @@ impl PostgresIdempotencyStore {
     /// Connects to `url` (`postgres://user:password@host/database`) and creates the table in
     /// the `public` schema if it is missing.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = crate::postgres::open(
-            url,
-            8,
-            crate::postgres::ACQUIRE_TIMEOUT,
-            crate::postgres::STATEMENT_TIMEOUT,
-        )
-        .await?;
-        Self::from_pool(pool).await
+        Self::from_pool(crate::postgres::open_default(url).await?).await
     }
 
     /// Uses an existing pool (shared with [`PostgresStore`](crate::send::PostgresStore) or
@@ -75,39 +67,14 @@ impl PostgresIdempotencyStore {
     /// Uses an existing pool and the table in `schema` (`[a-z_][a-z0-9_]*`, created if
     /// missing).
     pub async fn from_pool_in(pool: PgPool, schema: &str) -> Result<Self, StoreError> {
-        if !crate::postgres::valid_schema(schema) {
-            return Err(StoreError::invalid_config("schema name"));
-        }
-        let quoted = format!("\"{schema}\"");
-        let mut tx = pool.begin().await.map_err(backend)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("hookrelay idempotency {schema}"))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        // Create only what is missing (`IF NOT EXISTS` still needs the privilege to create).
-        let (has_schema, has_table): (bool, bool) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
-                    to_regclass($2) IS NOT NULL",
+        let quoted = crate::postgres::create_missing(
+            &pool,
+            schema,
+            "idempotency",
+            "hookrelay_idempotency",
+            SCHEMA,
         )
-        .bind(schema)
-        .bind(format!("{quoted}.hookrelay_idempotency"))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if !has_schema {
-            let ddl = format!("CREATE SCHEMA IF NOT EXISTS {quoted}");
-            tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.as_str())))
-                .await
-                .map_err(backend)?;
-        }
-        if !has_table {
-            let ddl = SCHEMA.replace("{s}", &quoted);
-            tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.as_str())))
-                .await
-                .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)?;
+        .await?;
         Ok(Self {
             pool,
             prefix: format!("{quoted}."),

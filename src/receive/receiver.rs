@@ -218,6 +218,24 @@ pub struct Inbound {
 }
 
 impl Inbound {
+    /// An inbound rebuilt from what an inbox stored.
+    #[cfg(feature = "inbox")]
+    pub(crate) fn restored(
+        profile: Profile,
+        authenticated: Authenticated,
+        key: IdempotencyKey,
+        event_type: Option<String>,
+        body: Bytes,
+    ) -> Self {
+        Self {
+            profile,
+            authenticated,
+            key,
+            event_type: std::sync::OnceLock::from(event_type),
+            body,
+        }
+    }
+
     /// The profile it was received under.
     pub fn profile(&self) -> Profile {
         self.profile
@@ -226,6 +244,29 @@ impl Inbound {
     /// The scheme's message id (`X-Webhook-ID`, `webhook-id`), if it has one.
     pub fn id(&self) -> Option<&str> {
         self.authenticated.id.as_deref()
+    }
+
+    /// The sender's id for this delivery, as a person would look it up: the scheme's message
+    /// id, else the body's top-level string `"id"`, else the delivery header the idempotency
+    /// key was taken from (GitHub's `X-GitHub-Delivery`, task-hub's `X-Delivery-ID`); `None`
+    /// when the key is a digest of the body.
+    pub fn delivery_id(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct IdOnly {
+            id: Option<String>,
+        }
+        if let Some(id) = self.id() {
+            return Some(id.to_owned());
+        }
+        if let Some(id) = serde_json::from_slice::<IdOnly>(&self.body)
+            .ok()
+            .and_then(|fields| fields.id)
+        {
+            return Some(id);
+        }
+        let (namespace, natural) = self.key.as_str().split_once(':')?;
+        (namespace == self.profile.name() && !natural.starts_with("body:"))
+            .then(|| natural.to_owned())
     }
 
     /// The signed timestamp, if the scheme signs one.
@@ -390,6 +431,43 @@ impl<S: IdempotencyStore> Receiver<S> {
         }
     }
 
+    /// Verifies and answers handshakes, then stores the delivery in `inbox` and answers the
+    /// profile's success reply at once; an [`InboxWorker`](super::inbox::InboxWorker) runs
+    /// the handler later.
+    ///
+    /// Nothing is answered 2xx before the store returned: a duplicate of a stored delivery
+    /// gets the profile's duplicate reply, and a store failure answers 503 so the sender
+    /// retries. The receiver's idempotency store is not used: the inbox's keys are.
+    #[cfg(feature = "inbox")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+    pub async fn accept<I: super::inbox::InboxStore>(
+        &self,
+        headers: &(impl HeaderLookup + ?Sized),
+        body: Bytes,
+        inbox: &super::inbox::Inbox<I>,
+    ) -> Reply {
+        let inbound = match self.verify(headers, body) {
+            Ok(inbound) => inbound,
+            Err(rejection) => return refuse(self.profile, &rejection),
+        };
+        if let Some(challenge) = self.profile.challenge(&inbound.body) {
+            trace::handshake(self.profile);
+            return Reply::challenge(&challenge);
+        }
+        let received_at = crate::retry::UnixMillis::now();
+        match inbox.accept(&inbound, headers, received_at).await {
+            Ok(super::inbox::Accepted::Stored(_)) => Reply::accepted(self.profile),
+            Ok(super::inbox::Accepted::Duplicate(_)) => {
+                trace::duplicate(self.profile, &inbound.key);
+                Reply::duplicate(self.profile)
+            }
+            Err(error) => {
+                trace::inbox_failed("accept", &error);
+                refuse(self.profile, &Rejection::Unavailable)
+            }
+        }
+    }
+
     /// The whole pipeline: verify, answer handshakes, de-duplicate, run `handler`, reply.
     ///
     /// The handler runs at most once per delivery at a time; concurrent copies get 409 and
@@ -422,5 +500,17 @@ impl<S: IdempotencyStore> Receiver<S> {
                 Reply::rejected(self.profile, &rejection)
             }
         }
+    }
+}
+
+/// What a profile's signature vouches for (the inbox stores the profile, not the coverage).
+#[cfg(feature = "inbox")]
+pub(crate) fn coverage_of(profile: Profile) -> Coverage {
+    match profile {
+        Profile::ProposalGenerator | Profile::TaskHub | Profile::GitHub => Coverage::Body,
+        Profile::TaskLink => Coverage::IdAndBody,
+        Profile::TaskOn => Coverage::Fields(crate::scheme::SIGNED_FIELDS),
+        Profile::StandardWebhooks => Coverage::IdTimestampAndBody,
+        Profile::Stripe => Coverage::TimestampAndBody,
     }
 }

@@ -97,3 +97,11 @@ pub(crate) fn forgotten(count: usize, capacity: usize) {
         "idempotency store full: forgot the oldest processed deliveries; a retry of one runs the handler again (raise the capacity or use a database store)"
     );
 }
+
+/// An inbox store failed during `operation` (accept: the sender gets 503; claim: the worker
+/// backs off; record: the entry runs again when its lease ends).
+#[cfg(feature = "inbox")]
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+pub(crate) fn inbox_failed(operation: &'static str, error: &StoreError) {
+    emit!(error, operation, error = %error, "inbox store failed");
+}

@@ -25,6 +25,8 @@ mod standard;
 mod stripe;
 mod webhook_id;
 
+#[cfg(feature = "inbox")]
+pub(crate) use canonical_json::SIGNED_FIELDS;
 pub use canonical_json::{ApiKey, CanonicalJson, KeyOrder};
 pub(crate) use encoding::{decode_base64_32, decode_hex32};
 pub use hub::XHub;
@@ -98,6 +100,13 @@ pub trait Scheme: fmt::Debug + Send + Sync {
     /// Checks the request in `ctx` against its secrets.
     fn verify(&self, ctx: &VerifyContext<'_>) -> Result<Authenticated, VerifyError>;
 
+    /// Whether [`sign_all`](Self::sign_all) signs with every secret it is given (the header
+    /// carries several signatures), so an old and a new secret can sign side by side during a
+    /// rotation. `false` by default: one signature, from the first secret.
+    fn signs_with_every_secret(&self) -> bool {
+        false
+    }
+
     /// Whether this scheme can verify with no shared secret (e.g. Ed25519 public keys only).
     ///
     /// The [`Verifier`](crate::Verifier) builder refuses an empty secret list otherwise.
@@ -125,6 +134,10 @@ impl<S: Scheme + ?Sized> Scheme for Box<S> {
 
     fn verifies_without_secrets(&self) -> bool {
         (**self).verifies_without_secrets()
+    }
+
+    fn signs_with_every_secret(&self) -> bool {
+        (**self).signs_with_every_secret()
     }
 }
 

@@ -77,6 +77,10 @@ impl Scheme for StandardWebhooks {
         self.sign_all(&[secret], message)
     }
 
+    fn signs_with_every_secret(&self) -> bool {
+        true
+    }
+
     /// One `v1,<base64>` per secret, space-separated, as the specification allows during a
     /// rotation.
     fn sign_all(

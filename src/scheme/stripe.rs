@@ -42,6 +42,10 @@ impl Scheme for Stripe {
         self.sign_all(&[secret], message)
     }
 
+    fn signs_with_every_secret(&self) -> bool {
+        true
+    }
+
     /// `t=<ts>` followed by one `v1=<hex>` per secret, as Stripe sends during a secret roll.
     fn sign_all(
         &self,

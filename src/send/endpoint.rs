@@ -5,12 +5,14 @@ use std::num::NonZeroU32;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::Secret;
+use crate::event::EventMode;
 use crate::json::WriterOptions;
 use crate::profile::Profile;
 use crate::retry::{AutoDisable, CircuitBreakerBuilder, RateLimit, RetryPolicy, UnixMillis};
 use crate::scheme::{ApiKey, Scheme};
 
-use super::{Batching, DeliveryOrder, EndpointId, Throttle};
+use super::store::TypePattern;
+use super::{Batching, DeliveryOrder, EndpointId, EndpointKey, Owner, Throttle};
 
 /// Whether an endpoint receives deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,13 +89,6 @@ pub struct EventFilter {
     patterns: Vec<TypePattern>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum TypePattern {
-    Exact(String),
-    /// `job.*`: stored as `job.`.
-    Prefix(String),
-}
-
 impl EventFilter {
     /// Every event type.
     pub fn all() -> Self {
@@ -102,36 +97,22 @@ impl EventFilter {
 
     /// Adds a pattern: an exact type (`job.completed`), a wildcard (`job.*`), or `*` (all).
     pub fn or(mut self, pattern: &str) -> Self {
-        let pattern = pattern.trim();
-        if pattern == "*" {
+        let pattern = TypePattern::parse(pattern);
+        if pattern == TypePattern::Prefix(String::new()) {
             self.patterns.clear();
-            self.patterns.push(TypePattern::Prefix(String::new()));
-        } else if let Some(prefix) = pattern.strip_suffix('*') {
-            self.patterns.push(TypePattern::Prefix(prefix.to_owned()));
-        } else {
-            self.patterns.push(TypePattern::Exact(pattern.to_owned()));
         }
+        self.patterns.push(pattern);
         self
     }
 
     /// Whether `event_type` passes (an empty filter passes everything).
     pub fn matches(&self, event_type: &str) -> bool {
-        self.patterns.is_empty()
-            || self.patterns.iter().any(|p| match p {
-                TypePattern::Exact(t) => t == event_type,
-                TypePattern::Prefix(prefix) => event_type.starts_with(prefix.as_str()),
-            })
+        self.patterns.is_empty() || self.patterns.iter().any(|p| p.matches(event_type))
     }
 
     /// The patterns as written (`job.*`, `task.created`); empty means all.
     pub fn patterns(&self) -> Vec<String> {
-        self.patterns
-            .iter()
-            .map(|p| match p {
-                TypePattern::Exact(t) => t.clone(),
-                TypePattern::Prefix(prefix) => format!("{prefix}*"),
-            })
-            .collect()
+        self.patterns.iter().map(ToString::to_string).collect()
     }
 }
 
@@ -206,6 +187,11 @@ pub struct Endpoint {
     status_note: Option<String>,
     batching: Option<Batching>,
     failing_since: Option<UnixMillis>,
+    owner: Option<Owner>,
+    key: Option<EndpointKey>,
+    mode: EventMode,
+    event_headers: bool,
+    created_at: Option<UnixMillis>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -220,6 +206,10 @@ impl fmt::Debug for Endpoint {
             .field("filter", &self.filter.patterns())
             .field("status", &self.status)
             .field("name", &self.name)
+            .field("owner", &self.owner)
+            .field("key", &self.key)
+            .field("mode", &self.mode)
+            .field("created_at", &self.created_at)
             .finish_non_exhaustive()
     }
 }
@@ -250,6 +240,11 @@ impl Endpoint {
             status_set: false,
             batching: None,
             failing_since: None,
+            owner: None,
+            key: None,
+            mode: EventMode::Live,
+            event_headers: false,
+            created_at: None,
         }
     }
 
@@ -285,6 +280,11 @@ impl Endpoint {
             status_set: true,
             batching: self.batching,
             failing_since: self.failing_since,
+            owner: self.owner.clone(),
+            key: self.key.clone(),
+            mode: self.mode,
+            event_headers: self.event_headers,
+            created_at: self.created_at,
         }
     }
 
@@ -404,6 +404,41 @@ impl Endpoint {
         self.failing_since
     }
 
+    /// Who the endpoint belongs to, if set ([`EndpointBuilder::owner`]).
+    pub fn owner(&self) -> Option<&Owner> {
+        self.owner.as_ref()
+    }
+
+    /// The caller's key for it, if set ([`EndpointBuilder::key`]).
+    pub fn key(&self) -> Option<&EndpointKey> {
+        self.key.as_ref()
+    }
+
+    /// Whether it receives live events or test events ([`EndpointBuilder::mode`]; live by
+    /// default).
+    pub fn mode(&self) -> EventMode {
+        self.mode
+    }
+
+    /// Whether each request names its event in `X-Hookrelay-Event-Id` and
+    /// `X-Hookrelay-Event-Type` ([`EndpointBuilder::event_headers`]; off by default).
+    pub fn event_headers(&self) -> bool {
+        self.event_headers
+    }
+
+    /// When it was registered, by the clock of the [`Sender`](crate::send::Sender) that
+    /// registered it ([`Sender::add_endpoint`](crate::send::Sender::add_endpoint) sets it;
+    /// updates keep it). `None` for an endpoint not registered yet, or read by your own
+    /// store from settings written before hookrelay kept this time.
+    pub fn created_at(&self) -> Option<UnixMillis> {
+        self.created_at
+    }
+
+    pub(crate) fn with_created_at(mut self, at: UnixMillis) -> Self {
+        self.created_at = Some(at);
+        self
+    }
+
     pub(crate) fn with_failing_since(mut self, since: Option<UnixMillis>) -> Self {
         self.failing_since = since;
         self
@@ -453,6 +488,11 @@ pub struct EndpointBuilder {
     status_set: bool,
     batching: Option<Batching>,
     failing_since: Option<UnixMillis>,
+    owner: Option<Owner>,
+    key: Option<EndpointKey>,
+    mode: EventMode,
+    event_headers: bool,
+    created_at: Option<UnixMillis>,
 }
 
 impl EndpointBuilder {
@@ -506,6 +546,16 @@ impl EndpointBuilder {
     /// none, the endpoint receives every type.
     pub fn subscribe(mut self, pattern: &str) -> Self {
         self.filter = self.filter.or(pattern);
+        self
+    }
+    /// Replaces every subscription with `filter` (an empty filter receives every type).
+    pub fn filter(mut self, filter: EventFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+    /// Drops every custom header (to set them anew).
+    pub fn without_headers(mut self) -> Self {
+        self.headers.clear();
         self
     }
     /// Sets the status (default active).
@@ -613,6 +663,58 @@ impl EndpointBuilder {
         self
     }
 
+    /// Who the endpoint belongs to (your customer): endpoint lists and log queries can be
+    /// limited to one owner.
+    pub fn owner(mut self, owner: Owner) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// A key of your choosing to look the endpoint up by
+    /// ([`Sender::endpoint_by_key`](crate::send::Sender::endpoint_by_key)); unique among
+    /// its owner's endpoints, which the store checks when the endpoint is saved.
+    pub fn key(mut self, key: EndpointKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// No owner.
+    pub fn without_owner(mut self) -> Self {
+        self.owner = None;
+        self
+    }
+
+    /// No key.
+    pub fn without_key(mut self) -> Self {
+        self.key = None;
+        self
+    }
+
+    /// Receives live events (the default) or test events only: an event published with
+    /// [`OutgoingEvent::test`](crate::event::OutgoingEvent::test) goes to test endpoints, any
+    /// other to live ones (Task Hub's `testMode`). Test sends reach an endpoint whatever its
+    /// mode.
+    pub fn mode(mut self, mode: EventMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Names the event in two headers on every request, whatever the profile:
+    /// `X-Hookrelay-Event-Id` and `X-Hookrelay-Event-Type` (off by default: the profiles'
+    /// own headers and envelopes carry them as their senders do). `hookrelay relay` turns it
+    /// on, so the provider's delivery id and event type reach the inside in headers.
+    pub fn event_headers(mut self, on: bool) -> Self {
+        self.event_headers = on;
+        self
+    }
+
+    /// When the endpoint was registered ([`Endpoint::created_at`]), e.g. as a store read it
+    /// back; [`Sender::add_endpoint`](crate::send::Sender::add_endpoint) sets it when unset.
+    pub fn created_at(mut self, at: UnixMillis) -> Self {
+        self.created_at = Some(at);
+        self
+    }
+
     /// Sends events in batches (see [`Batching`] for the wire shape). Off by default.
     pub fn batch(mut self, batching: Batching) -> Self {
         self.batching = Some(batching);
@@ -691,6 +793,11 @@ impl EndpointBuilder {
             status_note: self.status_note,
             batching: self.batching,
             failing_since: self.failing_since,
+            owner: self.owner,
+            key: self.key,
+            mode: self.mode,
+            event_headers: self.event_headers,
+            created_at: self.created_at,
         })
     }
 }

@@ -43,8 +43,8 @@ pub struct StaticResolver {
     answers: Arc<Mutex<HashMap<String, Answers>>>,
 }
 
-/// Lookups made so far, and the answers in order.
-type Answers = (usize, Vec<Vec<IpAddr>>);
+/// Lookups made so far, and the answers in order (`None`: the lookup fails).
+type Answers = (usize, Vec<Option<Vec<IpAddr>>>);
 
 impl StaticResolver {
     /// No names known.
@@ -61,7 +61,21 @@ impl StaticResolver {
             .entry(host.to_ascii_lowercase())
             .or_default()
             .1
-            .push(addrs.to_vec());
+            .push(Some(addrs.to_vec()));
+        self
+    }
+
+    /// `host`'s next lookup fails, as a time-out or a server failure does (after any answers
+    /// given before).
+    #[must_use]
+    pub fn fail(self, host: &str) -> Self {
+        self.answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(host.to_ascii_lowercase())
+            .or_default()
+            .1
+            .push(None);
         self
     }
 
@@ -83,7 +97,9 @@ impl HostResolver for StaticResolver {
                 Some((n, list)) if !list.is_empty() => {
                     let i = (*n).min(list.len() - 1);
                     *n += 1;
-                    Ok(list[i].clone())
+                    list[i]
+                        .clone()
+                        .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "lookup failed"))
                 }
                 _ => Err(io::Error::new(io::ErrorKind::NotFound, "unknown host")),
             }
@@ -104,6 +120,19 @@ impl fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// A lookup that failed or found no address: transient (a DNS time-out, a server failure, a
+/// name not yet published), so the attempt is a connection failure and retried.
+#[derive(Debug)]
+struct LookupFailed;
+
+impl fmt::Display for LookupFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the host name did not resolve")
+    }
+}
+
+impl std::error::Error for LookupFailed {}
+
 /// reqwest's resolver hook: resolve, vet, and hand over only the vetted addresses.
 struct GuardedResolver {
     policy: AddressPolicy,
@@ -119,7 +148,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let addrs = resolver
                 .lookup(&host)
                 .await
-                .map_err(|_| -> BoxError { Box::new(Refused(Refusal::Unresolvable)) })?;
+                .map_err(|_| -> BoxError { Box::new(LookupFailed) })?;
+            if addrs.is_empty() {
+                return Err(Box::new(LookupFailed) as BoxError);
+            }
             let vetted: Vec<SocketAddr> = addrs
                 .into_iter()
                 .filter(|ip| policy.permits(*ip))
@@ -202,7 +234,11 @@ pub struct ReqwestTransportBuilder {
     resolver: Arc<dyn HostResolver>,
     proxy: Option<reqwest::Proxy>,
     roots: Vec<reqwest::Certificate>,
+    idle_per_host: usize,
 }
+
+/// Idle connections kept per host by default.
+const IDLE_PER_HOST: usize = 256;
 
 impl fmt::Debug for ReqwestTransportBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -210,6 +246,7 @@ impl fmt::Debug for ReqwestTransportBuilder {
             .field("policy", &self.policy)
             .field("proxy", &self.proxy.is_some())
             .field("roots", &self.roots.len())
+            .field("idle_per_host", &self.idle_per_host)
             .finish_non_exhaustive()
     }
 }
@@ -240,6 +277,26 @@ impl ReqwestTransportBuilder {
         self
     }
 
+    /// Keeps up to `n` idle connections open per host for the next attempts (default 256).
+    ///
+    /// A dispatcher whose concurrency exceeds this, sending to one host, closes the
+    /// connections above it after each attempt and opens new ones for the next: raise it to
+    /// the dispatcher's concurrency when thousands of endpoints share a host.
+    ///
+    /// ```
+    /// use hookrelay::send::ReqwestTransport;
+    ///
+    /// let transport = ReqwestTransport::builder()
+    ///     .idle_connections_per_host(10_000)
+    ///     .build()?;
+    /// # let _ = transport;
+    /// # Ok::<(), hookrelay::send::TransportBuildError>(())
+    /// ```
+    pub fn idle_connections_per_host(mut self, n: usize) -> Self {
+        self.idle_per_host = n;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<ReqwestTransport, TransportBuildError> {
         ensure_crypto_provider();
@@ -250,7 +307,7 @@ impl ReqwestTransportBuilder {
                 policy: self.policy.clone(),
                 resolver: self.resolver,
             }))
-            .pool_max_idle_per_host(256)
+            .pool_max_idle_per_host(self.idle_per_host)
             .tls_certs_merge(self.roots);
         if let Some(proxy) = self.proxy {
             builder = builder.proxy(proxy);
@@ -275,6 +332,7 @@ impl ReqwestTransport {
             resolver: Arc::new(SystemResolver),
             proxy: None,
             roots: Vec::new(),
+            idle_per_host: IDLE_PER_HOST,
         }
     }
 
@@ -336,6 +394,9 @@ fn classify(error: reqwest::Error) -> TransportError {
     while let Some(e) = source {
         if let Some(Refused(why)) = e.downcast_ref::<Refused>() {
             return TransportError::Refused(*why);
+        }
+        if e.is::<LookupFailed>() {
+            return TransportError::Connection;
         }
         source = e.source();
     }

@@ -36,7 +36,8 @@
 //! | [`Batching`] | opt-in: many events in one signed POST (a JSON array of envelopes) |
 //! | [`Sender::retry_delivery`], [`Sender::recover`], [`Sender::dead_letters`] | replay and recovery, same ids, logged as manual |
 //! | [`Sender::purge`], [`LogRetention`] | deleting old deliveries and logs in short batches |
-//! | [`Notification`] | endpoints disabled (410, or failing past a window) or paused by their circuit breaker |
+//! | [`Notification`] | endpoints disabled (410, or failing past a window), paused by their circuit breaker or enabled again; deliveries dead-lettered |
+//! | [`OperationalWebhooks`] | those notifications as signed webhooks to the operator's own endpoint ([`Sender::publish_to`], one endpoint, no fan-out) |
 //! | [`telemetry`] | metric names and labels (feature `metrics`) and the attempt span (feature `tracing`) |
 //!
 //! **Pacing.** A receiver's `429` with `Retry-After`, or `X-RateLimit-Remaining: 0` with
@@ -59,6 +60,7 @@
 //! lives costs no re-send: the [`Dispatcher`] keeps the results it could not record and
 //! records them when the store answers again, claiming nothing new meanwhile.
 
+mod admin;
 mod batching;
 #[cfg(feature = "test-util")]
 mod clock;
@@ -68,24 +70,31 @@ mod handshake;
 #[cfg(feature = "reqwest")]
 mod http;
 mod id;
+mod label;
 mod notification;
+mod operational;
 mod ordering;
 #[cfg(feature = "postgres")]
 mod outbox;
 mod recovery;
 mod sender;
 mod signing;
+pub use signing::{EVENT_ID_HEADER, EVENT_TYPE_HEADER};
 mod ssrf;
 pub mod store;
 pub mod telemetry;
 mod throttle;
 mod transport;
 
+pub use admin::{
+    AdminError, BulkRetried, BulkRetry, DEFAULT_ROTATION_GRACE, DeliveryDetail, MAX_ROTATION_GRACE,
+    MessageView,
+};
 pub use batching::Batching;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use clock::ManualClock;
-pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherHandle, ShutdownReport};
+pub use dispatcher::{Dispatcher, DispatcherBuilder, DispatcherHandle, NotIdle, ShutdownReport};
 pub use endpoint::{
     Endpoint, EndpointBuilder, EndpointError, EndpointStatus, EventFilter, JsonMode, SigningSecret,
 };
@@ -97,15 +106,21 @@ pub use http::{
     SystemResolver, TransportBuildError,
 };
 pub use id::{DeliveryId, EndpointId, InvalidId, MessageId};
+pub use label::{EndpointKey, InvalidLabel, MAX_LABEL_LEN, Owner};
 pub use notification::Notification;
+pub use operational::{
+    ENDPOINT_DISABLED, ENDPOINT_ENABLED, ENDPOINT_PAUSED, MESSAGE_ATTEMPT_EXHAUSTED,
+    OPERATIONAL_EVENT_TYPES, OPERATIONAL_KEY, OPERATIONAL_OWNER, OperationalForwarding,
+    OperationalWebhooks,
+};
 pub use ordering::{DataPointer, DeliveryOrder, InvalidPointer};
 pub use recovery::DeadLetter;
-pub use sender::{PublishError, Sender};
+pub use sender::{PublishError, Receipt, Sender};
 pub use ssrf::{AddressPolicy, Destination, InvalidRange, IpRange, is_public};
 pub use store::{
-    AttemptLog, DeliveryCounts, DeliveryKind, DeliveryLog, DeliveryQuery, DeliveryQueue,
-    DeliveryRecord, DeliveryStatus, DeliveryStore, EndpointRegistry, LogRetention, MemoryStore,
-    Purged,
+    AttemptLog, Cursor, DeliveryCounts, DeliveryKind, DeliveryLog, DeliveryQueue, DeliveryRecord,
+    DeliveryStatus, DeliveryStore, EndpointQuery, EndpointRegistry, EndpointStats, LogQuery,
+    LogRetention, MemoryStore, MessageRecord, Page, PageLimit, Purged, SeriesScope,
 };
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -118,6 +133,6 @@ pub use store::{EncryptionError, EncryptionKey, KeyId, Keyring};
 pub use store::{Migrations, PostgresStore, PostgresStoreBuilder};
 pub use throttle::{Throttle, ThrottleGroup};
 pub use transport::{
-    LOGGED_RESPONSE_HEADERS, OutboundRequest, RESPONSE_BODY_CAP, Refusal, Transport,
+    LOGGED_RESPONSE_HEADERS, OutboundRequest, REDACTED, RESPONSE_BODY_CAP, Refusal, Transport,
     TransportError, TransportResponse,
 };

@@ -3,8 +3,8 @@
 use std::time::SystemTime;
 
 use super::store::{
-    AttemptLog, DeliveryQuery, DeliveryRecord, DeliveryStatus, DeliveryStore, LogRetention, Purged,
-    StoreError,
+    AttemptLog, DeliveryRecord, DeliveryStore, LogOrder, LogQuery, LogRetention, Purged,
+    StatusKind, StoreError, TimeRange,
 };
 use super::{DeliveryId, EndpointId, Sender};
 use crate::retry::UnixMillis;
@@ -37,31 +37,28 @@ impl<S: DeliveryStore> Sender<S> {
     }
 
     /// Retries by hand every failed (dead-lettered or expired) delivery to `endpoint` of
-    /// messages published since `since`; returns how many were queued.
+    /// messages published since `since` (inclusive) and, when given, before `until`
+    /// (exclusive, as every log time range); returns how many were queued.
     pub async fn recover(
         &self,
         endpoint: &EndpointId,
         since: SystemTime,
+        until: Option<SystemTime>,
     ) -> Result<usize, StoreError> {
+        let query = LogQuery {
+            endpoint: Some(endpoint.clone()),
+            statuses: vec![StatusKind::Dead, StatusKind::Expired],
+            created: TimeRange {
+                from: Some(UnixMillis::from(since)),
+                until: until.map(UnixMillis::from),
+            },
+            order: LogOrder::OldestFirst,
+            ..LogQuery::default()
+        };
         let failed: Vec<DeliveryId> = self
-            .shared
-            .store
-            .deliveries(
-                &DeliveryQuery {
-                    endpoint: Some(endpoint.clone()),
-                    since: Some(UnixMillis::from(since)),
-                    ..Default::default()
-                },
-                self.shared.now(),
-            )
+            .walk_log(&query, None)
             .await?
             .into_iter()
-            .filter(|d| {
-                matches!(
-                    d.status,
-                    DeliveryStatus::DeadLettered(_) | DeliveryStatus::Expired
-                )
-            })
             .map(|d| d.id)
             .collect();
         let mut queued = 0;
@@ -84,19 +81,13 @@ impl<S: DeliveryStore> Sender<S> {
         endpoint: Option<&EndpointId>,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, StoreError> {
-        let dead = self
-            .shared
-            .store
-            .deliveries(
-                &DeliveryQuery {
-                    endpoint: endpoint.cloned(),
-                    dead_only: true,
-                    limit,
-                    ..Default::default()
-                },
-                self.shared.now(),
-            )
-            .await?;
+        let query = LogQuery {
+            endpoint: endpoint.cloned(),
+            statuses: vec![StatusKind::Dead],
+            order: LogOrder::OldestFirst,
+            ..LogQuery::default()
+        };
+        let dead = self.walk_log(&query, (limit > 0).then_some(limit)).await?;
         let mut out = Vec::with_capacity(dead.len());
         for delivery in dead {
             let last_attempt = self.shared.store.attempts(&delivery.id).await?.pop();

@@ -73,6 +73,8 @@ pub(crate) struct Shared<S> {
     pub(crate) generation: std::sync::atomic::AtomicU64,
     pub(crate) key_window: Duration,
     notifications: broadcast::Sender<Notification>,
+    /// Vets endpoint URLs at registration and update ([`Sender::with_url_policy`]).
+    url_policy: RwLock<Option<super::AddressPolicy>>,
 }
 
 impl<S> Shared<S> {
@@ -112,6 +114,7 @@ impl<S: DeliveryStore> Sender<S> {
                 generation: std::sync::atomic::AtomicU64::new(0),
                 key_window: Duration::from_secs(24 * 3600),
                 notifications: broadcast::channel(256).0,
+                url_policy: RwLock::new(None),
             }),
         }
     }
@@ -126,8 +129,76 @@ impl<S: DeliveryStore> Sender<S> {
         DispatcherBuilder::new(Arc::clone(&self.shared), transport)
     }
 
-    /// Registers (or replaces) an endpoint.
-    pub async fn add_endpoint(&self, endpoint: Endpoint) -> Result<EndpointId, StoreError> {
+    /// Vets every endpoint URL registered or changed through this sender (and its clones)
+    /// with `policy`, the one the transport's SSRF guard applies at every attempt: a URL it
+    /// refuses by itself — plain `http` unless allowed, credentials, a loopback, private or
+    /// otherwise non-public IP literal, `localhost` — is refused at once with
+    /// [`AdminError::UrlRefused`](super::AdminError::UrlRefused) instead of dead-lettering
+    /// its first delivery. Names are still resolved and vetted at every attempt. Without it
+    /// (the default) only the endpoint builder's own URL rules apply at registration.
+    ///
+    /// ```
+    /// use hookrelay::Secret;
+    /// use hookrelay::profile::Profile;
+    /// use hookrelay::send::{AddressPolicy, AdminError, Endpoint, MemoryStore, Refusal, Sender};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sender = Sender::new(MemoryStore::new()).with_url_policy(AddressPolicy::new());
+    /// let internal = Endpoint::builder("https://169.254.169.254/latest", Profile::TaskHub)
+    ///     .secret(Secret::generate()?)
+    ///     .build()?;
+    /// assert_eq!(
+    ///     sender.add_endpoint(internal).await,
+    ///     Err(AdminError::UrlRefused(Refusal::NonPublicAddress))
+    /// );
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_url_policy(self, policy: super::AddressPolicy) -> Self {
+        *self
+            .shared
+            .url_policy
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(policy);
+        self
+    }
+
+    /// Refuses `url` if the sender's URL policy does.
+    pub(crate) fn vet_url(&self, url: &url::Url) -> Result<(), super::AdminError> {
+        match &*self
+            .shared
+            .url_policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            Some(policy) => policy
+                .check_url(url)
+                .map(|_| ())
+                .map_err(super::AdminError::UrlRefused),
+            None => Ok(()),
+        }
+    }
+
+    /// Registers (or replaces) an endpoint. Its key must be free among its owner's endpoints
+    /// ([`AdminError::KeyTaken`](super::AdminError::KeyTaken)); with a
+    /// [URL policy](Self::with_url_policy) its URL must pass it.
+    ///
+    /// It records when the endpoint was registered ([`Endpoint::created_at`]) by the sender's
+    /// clock, unless the endpoint carries that time already; an endpoint replaced under the
+    /// same id keeps the time it was first registered.
+    pub async fn add_endpoint(&self, endpoint: Endpoint) -> Result<EndpointId, super::AdminError> {
+        self.vet_url(endpoint.url())?;
+        let endpoint = match endpoint.created_at() {
+            Some(_) => endpoint,
+            None => {
+                let stored = self.shared.store.endpoint(endpoint.id()).await?;
+                let at = stored
+                    .and_then(|e| e.created_at())
+                    .unwrap_or_else(|| self.shared.now());
+                endpoint.with_created_at(at)
+            }
+        };
         self.shared.store.put_endpoint(&endpoint).await?;
         self.endpoints_changed();
         Ok(endpoint.id().clone())
@@ -147,8 +218,10 @@ impl<S: DeliveryStore> Sender<S> {
         Ok(())
     }
 
-    /// Health changes of this sender's endpoints, as its dispatchers see them: disabled,
-    /// paused by the circuit breaker, resumed.
+    /// Health changes of this sender's endpoints, as its dispatchers see them — disabled,
+    /// paused by the circuit breaker, resumed, enabled again by hand — and deliveries
+    /// dead-lettered ([`Notification`]; [`OperationalWebhooks`](super::OperationalWebhooks)
+    /// sends them on as webhooks).
     pub fn notifications(&self) -> broadcast::Receiver<Notification> {
         self.shared.notifications.subscribe()
     }
@@ -160,13 +233,56 @@ impl<S: DeliveryStore> Sender<S> {
 
     /// Publishes one event: fixes its body bytes, stores the message with one delivery per
     /// matching active endpoint, wakes the dispatcher, and returns the message id once the
-    /// store has accepted it.
+    /// store has accepted it. A live event goes to live endpoints only, an event marked
+    /// [`test`](OutgoingEvent::test) to test endpoints only ([`Endpoint::mode`]).
     ///
     /// An event whose id or type cannot be put on the wire, by any profile or by the profile of
     /// an endpoint it would go to, is refused here with [`PublishError::Unsendable`] (nothing
     /// is stored), rather than dead-lettered at its first attempt.
     pub async fn publish(&self, event: OutgoingEvent) -> Result<MessageId, PublishError> {
         only(self.publish_all(vec![(event, None)]).await?)
+    }
+
+    /// [`publish`](Self::publish), returning the deliveries it created as well (one per
+    /// endpoint the event went to; none when nothing subscribes), so a caller can follow
+    /// them without reading the log.
+    ///
+    /// ```
+    /// use hookrelay::Secret;
+    /// use hookrelay::event::OutgoingEvent;
+    /// use hookrelay::profile::Profile;
+    /// use hookrelay::send::{Endpoint, MemoryStore, Sender};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sender = Sender::new(MemoryStore::new());
+    /// sender
+    ///     .add_endpoint(
+    ///         Endpoint::builder("https://example.com/hooks", Profile::TaskHub)
+    ///             .secret(Secret::from_raw("your-secret-key")?)
+    ///             .build()?,
+    ///     )
+    ///     .await?;
+    /// let event = OutgoingEvent::new("task.created", serde_json::json!({"taskId": "123"}));
+    /// let receipt = sender.publish_with_receipt(event).await?;
+    /// assert_eq!(receipt.deliveries.len(), 1);
+    /// assert_eq!(sender.deliveries_of(&receipt.message).await?[0].id, receipt.deliveries[0]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn publish_with_receipt(
+        &self,
+        event: OutgoingEvent,
+    ) -> Result<Receipt, PublishError> {
+        let (publications, endpoints, now) = self.prepare(vec![(event, None)]).await?;
+        let deliveries = created_ids(&publications);
+        let results = self.shared.store.enqueue(publications, now).await?;
+        self.shared.wake.notify_waiters();
+        let message = only(accepted(&endpoints, results))?;
+        Ok(Receipt {
+            message,
+            deliveries,
+        })
     }
 
     /// Publishes with an idempotency key: within 24 h, the same key returns the first
@@ -229,7 +345,8 @@ impl<S: DeliveryStore> Sender<S> {
         Ok((publications, endpoints, now))
     }
 
-    /// Sends a test event to one endpoint, whatever it subscribes to: `webhook.test` in the
+    /// Sends a test event to one endpoint, whatever it subscribes to and whatever its
+    /// [mode](Endpoint::mode): `webhook.test` in the
     /// endpoint's envelope, with `payload` as its data (Task Hub's example:
     /// `{"taskId": "123", "status": "completed"}`) or `{"test": true}`. It is signed,
     /// delivered, retried and logged like any other delivery, and marked
@@ -239,6 +356,19 @@ impl<S: DeliveryStore> Sender<S> {
         endpoint: &EndpointId,
         payload: Option<serde_json::Value>,
     ) -> Result<MessageId, PublishError> {
+        Ok(self
+            .send_test_with_receipt(endpoint, payload)
+            .await?
+            .message)
+    }
+
+    /// [`send_test`](Self::send_test), returning its one delivery as well, to follow its
+    /// first attempt (as a management API's test route does).
+    pub async fn send_test_with_receipt(
+        &self,
+        endpoint: &EndpointId,
+        payload: Option<serde_json::Value>,
+    ) -> Result<Receipt, PublishError> {
         let target = self
             .shared
             .store
@@ -257,6 +387,65 @@ impl<S: DeliveryStore> Sender<S> {
             None,
             self.shared.key_window,
         )?;
+        let publications = vec![publication];
+        let deliveries = created_ids(&publications);
+        let results = self.shared.store.enqueue(publications, now).await?;
+        self.shared.wake.notify_waiters();
+        let message = only(results.iter().map(|r| r.message_id().clone()).collect())?;
+        Ok(Receipt {
+            message,
+            deliveries,
+        })
+    }
+
+    /// Publishes one event to one endpoint only, never fanning out: the endpoint receives
+    /// it as [`publish`](Self::publish) would have sent it — if it is active or paused and
+    /// subscribes to the event's type — and no other endpoint does, whatever it subscribes
+    /// to. [`OperationalWebhooks`](super::OperationalWebhooks) sends through it.
+    ///
+    /// ```
+    /// use hookrelay::{Secret, event::OutgoingEvent, profile::Profile};
+    /// use hookrelay::send::{Endpoint, MemoryStore, Sender};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sender = Sender::new(MemoryStore::new());
+    /// let everything = Endpoint::builder("https://a.example/hooks", Profile::StandardWebhooks)
+    ///     .secret(Secret::generate()?)
+    ///     .build()?;
+    /// let ops = Endpoint::builder("https://ops.example/hooks", Profile::StandardWebhooks)
+    ///     .secret(Secret::generate()?)
+    ///     .build()?;
+    /// sender.add_endpoint(everything).await?;
+    /// let ops = sender.add_endpoint(ops).await?;
+    /// let event = OutgoingEvent::new("endpoint.disabled", serde_json::json!({"x": 1}));
+    /// let message = sender.publish_to(&ops, event).await?;
+    /// let deliveries = sender.deliveries_of(&message).await?;
+    /// assert_eq!(deliveries.len(), 1);
+    /// assert_eq!(deliveries[0].endpoint, ops);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn publish_to(
+        &self,
+        endpoint: &EndpointId,
+        event: OutgoingEvent,
+    ) -> Result<MessageId, PublishError> {
+        let target = self
+            .shared
+            .store
+            .endpoint(endpoint)
+            .await?
+            .ok_or_else(|| PublishError::Store(StoreError::not_found("endpoint")))?;
+        let now = self.shared.now();
+        let publication = build_publication(
+            &event,
+            [&*target],
+            DeliveryKind::Event,
+            now,
+            None,
+            self.shared.key_window,
+        )?;
         let results = self.shared.store.enqueue(vec![publication], now).await?;
         self.shared.wake.notify_waiters();
         only(results.iter().map(|r| r.message_id().clone()).collect())
@@ -267,16 +456,12 @@ impl<S: DeliveryStore> Sender<S> {
         &self,
         message: &MessageId,
     ) -> Result<Vec<super::DeliveryRecord>, StoreError> {
-        self.shared
-            .store
-            .deliveries(
-                &super::DeliveryQuery {
-                    message: Some(message.clone()),
-                    ..Default::default()
-                },
-                self.shared.now(),
-            )
-            .await
+        let query = super::LogQuery {
+            message: Some(message.clone()),
+            order: super::store::LogOrder::OldestFirst,
+            ..Default::default()
+        };
+        self.walk_log(&query, None).await
     }
 
     pub(crate) async fn cached_endpoints(&self) -> Result<Arc<Vec<Arc<Endpoint>>>, StoreError> {
@@ -315,6 +500,25 @@ pub(crate) fn accepted(endpoints: &[Arc<Endpoint>], results: Vec<Enqueued>) -> V
         .collect()
 }
 
+/// What a publish created: the message and its deliveries
+/// ([`Sender::publish_with_receipt`], [`Sender::send_test_with_receipt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Receipt {
+    /// The message.
+    pub message: MessageId,
+    /// Its deliveries, one per endpoint it went to.
+    pub deliveries: Vec<DeliveryId>,
+}
+
+/// The delivery ids of publications about to be enqueued.
+fn created_ids(publications: &[Publication]) -> Vec<DeliveryId> {
+    publications
+        .iter()
+        .flat_map(|p| p.deliveries.iter().map(|d| d.id.clone()))
+        .collect()
+}
+
 /// The one id a single publish returns.
 pub(crate) fn only(mut ids: Vec<MessageId>) -> Result<MessageId, PublishError> {
     ids.pop().ok_or_else(|| {
@@ -325,7 +529,8 @@ pub(crate) fn only(mut ids: Vec<MessageId>) -> Result<MessageId, PublishError> {
 }
 
 /// One message and its fan-out: one delivery per endpoint that takes `event` (active or
-/// paused, and subscribed; every given endpoint for a test), each body form written once.
+/// paused, of the event's [mode](crate::event::EventMode), and subscribed; every given
+/// endpoint for a test), each body form written once.
 pub(crate) fn build_publication<'a>(
     event: &OutgoingEvent,
     endpoints: impl IntoIterator<Item = &'a Endpoint>,
@@ -346,7 +551,10 @@ pub(crate) fn build_publication<'a>(
             endpoint.status(),
             EndpointStatus::Active | EndpointStatus::Paused
         );
-        if kind == DeliveryKind::Event && (!takes_events || !endpoint.subscribes_to(event_type)) {
+        let wrong_mode = endpoint.mode() != event.mode();
+        if kind == DeliveryKind::Event
+            && (!takes_events || wrong_mode || !endpoint.subscribes_to(event_type))
+        {
             continue;
         }
         let profile = endpoint.profile();
@@ -385,6 +593,7 @@ pub(crate) fn build_publication<'a>(
             kind,
             order_key,
             throttle,
+            owner: endpoint.owner().cloned(),
             ..NewDelivery::new(DeliveryId::generate(), endpoint.id().clone(), index)
         });
     }

@@ -17,6 +17,11 @@ use crate::scheme::Scheme;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unsignable;
 
+/// The event's id on requests to endpoints with [`Endpoint::event_headers`].
+pub const EVENT_ID_HEADER: &str = "x-hookrelay-event-id";
+/// The event's type on requests to endpoints with [`Endpoint::event_headers`].
+pub const EVENT_TYPE_HEADER: &str = "x-hookrelay-event-type";
+
 /// Who and what one request is about.
 pub(crate) struct Attempt<'a> {
     pub(crate) event_id: &'a str,
@@ -56,6 +61,15 @@ pub(crate) fn signed_request(
     }
     for (name, value) in endpoint.headers() {
         headers.append(name.clone(), value.clone());
+    }
+    if endpoint.event_headers() {
+        for (name, value) in [
+            (EVENT_ID_HEADER, attempt.event_id),
+            (EVENT_TYPE_HEADER, attempt.event_type),
+        ] {
+            let value = http::HeaderValue::from_str(value).map_err(|_| Unsignable)?;
+            headers.insert(http::HeaderName::from_static(name), value);
+        }
     }
     for (name, value) in signed.to_header_map().map_err(|_| Unsignable)? {
         if let Some(name) = name {

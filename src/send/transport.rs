@@ -36,6 +36,53 @@ pub struct OutboundRequest {
     pub timeout: Duration,
 }
 
+/// What the attempt log shows instead of a secret-bearing header value.
+pub const REDACTED: &str = "[redacted]";
+
+impl OutboundRequest {
+    /// Every header as sent, in order, for the attempt log: the values the signing scheme
+    /// marked secret-bearing ([`Redact::Yes`](crate::Redact::Yes): signatures, TaskOn's
+    /// `X-API-Key`) are replaced by [`REDACTED`]; the profile's and the endpoint's own
+    /// headers are kept. Bytes that are not UTF-8 are shown lossily.
+    ///
+    /// The scheme is the one place that knows which of its headers carry a secret; it marks
+    /// them when it signs, and that mark travels with the value
+    /// ([`http::HeaderValue::is_sensitive`]).
+    ///
+    /// ```
+    /// use hookrelay::send::{OutboundRequest, REDACTED};
+    /// use hookrelay::scheme::{Message, Scheme as _, XHub};
+    /// use hookrelay::Secret;
+    ///
+    /// let signed = XHub::github().sign(&Secret::from_raw("s3cret")?, &Message::new(b"{}"))?;
+    /// let mut headers = signed.to_header_map()?;
+    /// headers.insert("x-tenant", http::HeaderValue::from_static("acme"));
+    /// let request = OutboundRequest {
+    ///     url: "https://hooks.example/".parse()?,
+    ///     headers,
+    ///     body: bytes::Bytes::from_static(b"{}"),
+    ///     timeout: std::time::Duration::from_secs(10),
+    /// };
+    /// let logged = request.logged_headers();
+    /// assert!(logged.contains(&("x-hub-signature-256".into(), REDACTED.into())));
+    /// assert!(logged.contains(&("x-tenant".into(), "acme".into())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn logged_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = if value.is_sensitive() {
+                    REDACTED.to_owned()
+                } else {
+                    String::from_utf8_lossy(value.as_bytes()).into_owned()
+                };
+                (name.as_str().to_owned(), shown)
+            })
+            .collect()
+    }
+}
+
 impl fmt::Debug for OutboundRequest {
     /// Shows the scheme and host only (no path or query), and header names only.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -134,7 +181,10 @@ pub enum Refusal {
     /// The host is, or resolves only to, a loopback, private, link-local or otherwise
     /// non-public address (or a name reserved for such, like `localhost`).
     NonPublicAddress,
-    /// The host name did not resolve.
+    /// The host name did not resolve. No longer produced by `ReqwestTransport`: a lookup that
+    /// fails or finds nothing is transient ([`TransportError::Connection`], retried under the
+    /// policy); only addresses that resolve and are refused are a refusal. Kept so that
+    /// logs written by earlier releases read back.
     Unresolvable,
 }
 

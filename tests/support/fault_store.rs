@@ -13,11 +13,14 @@ use std::time::Duration;
 use hookrelay::StoreError;
 use hookrelay::retry::UnixMillis;
 use hookrelay::send::store::{
-    AttemptLog, AttemptRecord, ClaimedDelivery, DeliveryCounts, DeliveryLog, DeliveryQuery,
-    DeliveryQueue, DeliveryRecord, EndpointRegistry, Enqueued, LogRetention, NewBatch, Publication,
-    Purged, Recorded, Release,
+    AttemptLog, AttemptRecord, ClaimedDelivery, DeliveryCounts, DeliveryLog, DeliveryQueue,
+    DeliveryRecord, EndpointQuery, EndpointRegistry, EndpointStats, Enqueued, LogQuery,
+    LogRetention, MessageRecord, NewBatch, Page, Publication, Purged, Recorded, Release,
+    SeriesScope, TimeRange,
 };
-use hookrelay::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MemoryStore};
+use hookrelay::send::{
+    DeliveryId, Endpoint, EndpointId, EndpointKey, EndpointStatus, MemoryStore, MessageId, Owner,
+};
 
 /// Groups of method names, each with how many of their next calls (together) fail.
 type Faults = Vec<(Vec<&'static str>, usize)>;
@@ -96,6 +99,28 @@ impl EndpointRegistry for FaultStore {
 
     async fn endpoints(&self) -> Result<Vec<std::sync::Arc<Endpoint>>, StoreError> {
         self.guarded("endpoints", self.inner.endpoints()).await
+    }
+
+    async fn endpoint_page(
+        &self,
+        query: &EndpointQuery,
+    ) -> Result<Page<std::sync::Arc<Endpoint>>, StoreError> {
+        self.guarded("endpoint_page", self.inner.endpoint_page(query))
+            .await
+    }
+
+    async fn endpoint_by_key(
+        &self,
+        owner: Option<&Owner>,
+        key: &EndpointKey,
+    ) -> Result<Option<std::sync::Arc<Endpoint>>, StoreError> {
+        self.guarded("endpoint_by_key", self.inner.endpoint_by_key(owner, key))
+            .await
+    }
+
+    async fn delete_endpoint(&self, id: &EndpointId, now: UnixMillis) -> Result<u64, StoreError> {
+        self.guarded("delete_endpoint", self.inner.delete_endpoint(id, now))
+            .await
     }
 
     async fn set_endpoint_status(
@@ -204,12 +229,37 @@ impl DeliveryLog for FaultStore {
         self.guarded("delivery", self.inner.delivery(id, now)).await
     }
 
-    async fn deliveries(
+    async fn log_page(
         &self,
-        query: &DeliveryQuery,
+        query: &LogQuery,
         now: UnixMillis,
-    ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        self.guarded("deliveries", self.inner.deliveries(query, now))
+    ) -> Result<Page<DeliveryRecord>, StoreError> {
+        self.guarded("log_page", self.inner.log_page(query, now))
+            .await
+    }
+
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        self.guarded("message", self.inner.message(id)).await
+    }
+
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        window: TimeRange,
+    ) -> Result<EndpointStats, StoreError> {
+        self.guarded(
+            "endpoint_stats",
+            self.inner.endpoint_stats(endpoint, window),
+        )
+        .await
+    }
+
+    async fn series(
+        &self,
+        scope: &SeriesScope,
+        windows: &[TimeRange],
+    ) -> Result<Vec<EndpointStats>, StoreError> {
+        self.guarded("series", self.inner.series(scope, windows))
             .await
     }
 

@@ -30,6 +30,50 @@ pub(crate) enum Command {
     /// Deliver one event with a profile's envelope, headers, signature and retry policy;
     /// prints one JSON line per attempt.
     Send(SendArgs),
+    /// Run the management API (under /api), the dashboard (under /dashboard, sign in with a
+    /// --token) and the dispatcher over a SQLite file or PostgreSQL; SIGTERM or Ctrl-C stops
+    /// it.
+    Serve(crate::serve::args::ServeArgs),
+    /// Receive under one profile, verify, store in an inbox, and re-publish to an internal
+    /// URL under another profile and secret; SIGTERM or Ctrl-C stops it.
+    Relay(RelayArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RelayArgs {
+    /// The provider's profile (proposal-generator, tasklink, taskon, task-hub,
+    /// standard-webhooks, github or stripe).
+    #[arg(long)]
+    pub(crate) from_profile: String,
+    /// The provider's signing secret; repeat during a rotation.
+    #[arg(long, required = true)]
+    pub(crate) from_secret: Vec<String>,
+    /// TaskOn's expected X-API-Key (with --from-profile taskon).
+    #[arg(long)]
+    pub(crate) api_key: Option<String>,
+    /// Allowed clock difference in seconds for the provider's timestamps (default 300).
+    #[arg(long, default_value_t = 300)]
+    pub(crate) tolerance: u64,
+    /// The internal URL to deliver to.
+    #[arg(long)]
+    pub(crate) to: String,
+    /// The profile to deliver under.
+    #[arg(long)]
+    pub(crate) to_profile: String,
+    /// The secret to sign inside deliveries with (`whsec_…` for standard-webhooks).
+    #[arg(long)]
+    pub(crate) to_secret: String,
+    /// Only forward these event types (exact, `task.*` or `*`; repeat); others are
+    /// acknowledged and dropped. Default: every type.
+    #[arg(long = "events", value_name = "PATTERN")]
+    pub(crate) events: Vec<String>,
+    /// The address to listen on (port 0 picks a free one, printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub(crate) bind: std::net::SocketAddr,
+    /// The inbox and the outgoing queue: `sqlite://FILE` (created when missing) or
+    /// `postgres://…`.
+    #[arg(long, default_value = "sqlite://hookrelay-relay.db")]
+    pub(crate) database: String,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +141,11 @@ pub(crate) struct ListenArgs {
     /// Allowed clock difference in seconds, both directions (default 300).
     #[arg(long, default_value_t = 300)]
     pub(crate) tolerance: u64,
+    /// Store each accepted delivery here (`sqlite://FILE`, created when missing, or
+    /// `postgres://…`) before answering, and print it afterwards: stopping and starting
+    /// again loses nothing.
+    #[arg(long, value_name = "DATABASE")]
+    pub(crate) inbox: Option<String>,
 }
 
 /// The signing schemes, by their command-line names.

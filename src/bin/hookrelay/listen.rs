@@ -9,9 +9,11 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use bytes::Bytes;
 use hookrelay::profile::Profile;
-use hookrelay::receive::Receiver;
-use hookrelay::receive::axum::{Delivery, WebhookLayer};
+use hookrelay::receive::axum::{Delivery, InboxLayer, WebhookLayer};
+use hookrelay::receive::inbox::{Inbox, InboxStore, InboxWorker, PostgresInbox, SqliteInbox};
+use hookrelay::receive::{Inbound, Json, Receiver};
 use hookrelay::scheme::{ApiKey, Tolerance};
+use serde::de::IgnoredAny;
 
 use crate::Failure;
 use crate::args::ListenArgs;
@@ -38,28 +40,77 @@ pub(crate) fn run(args: &ListenArgs) -> Result<String, Failure> {
         .map_err(|err| Failure::Usage(crate::chain(&err)))?;
 
     crate::log::install();
-    let app = Router::new()
-        .route("/", post(print_event))
-        .route("/{*path}", post(print_event))
-        .route_layer(WebhookLayer::new(receiver));
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|err| Failure::Failed(format!("cannot start runtime: {err}")))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-            .await
-            .map_err(|err| Failure::Usage(format!("cannot listen on port {}: {err}", args.port)))?;
-        if let Ok(address) = listener.local_addr() {
-            eprintln!("hookrelay: listening on http://{address} ({profile})");
+        let Some(database) = &args.inbox else {
+            let app = Router::new()
+                .route("/", post(print_event))
+                .route("/{*path}", post(print_event))
+                .route_layer(WebhookLayer::new(receiver));
+            return serve(args.port, profile, app).await;
+        };
+        match crate::database::Database::parse(database, "--inbox")? {
+            crate::database::Database::Sqlite(url) => {
+                let store = SqliteInbox::connect(&url).await.map_err(store_failed)?;
+                listen_with_inbox(args.port, receiver, Inbox::new(store)).await
+            }
+            crate::database::Database::Postgres(url) => {
+                let store = PostgresInbox::connect(&url).await.map_err(store_failed)?;
+                listen_with_inbox(args.port, receiver, Inbox::new(store)).await
+            }
         }
-        axum::serve(listener, app)
-            .await
-            .map_err(|err| Failure::Failed(format!("server stopped: {err}")))
     })?;
     Ok(String::new())
+}
+
+fn store_failed(err: hookrelay::StoreError) -> Failure {
+    Failure::Failed(format!("cannot open the inbox: {}", crate::chain(&err)))
+}
+
+async fn serve(port: u16, profile: Profile, app: Router) -> Result<(), Failure> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|err| Failure::Usage(format!("cannot listen on port {port}: {err}")))?;
+    if let Ok(address) = listener.local_addr() {
+        eprintln!("hookrelay: listening on http://{address} ({profile})");
+    }
+    axum::serve(listener, app)
+        .await
+        .map_err(|err| Failure::Failed(format!("server stopped: {err}")))
+}
+
+/// `--inbox`: every accepted delivery is committed before the 2xx, and printed by one worker
+/// (in acceptance order) afterwards; what was stored but not printed when the process
+/// stopped is printed when it starts again. A body that is not JSON is a dead letter (the
+/// sender got its 2xx already); a closed stdout is a failed attempt, retried.
+async fn listen_with_inbox<S: InboxStore>(
+    port: u16,
+    receiver: Receiver,
+    inbox: Inbox<S>,
+) -> Result<(), Failure> {
+    let profile = receiver.profile();
+    let _worker = InboxWorker::builder(inbox.clone())
+        .concurrency(1)
+        .lease(Duration::from_secs(10))
+        .handler(|delivery: Delivery<Json<IgnoredAny>>| {
+            let line = event_line(&delivery.inbound);
+            async move {
+                let line = line.ok_or("the body is not JSON")?;
+                print_line(&line).map_err(|_| "stdout is closed")
+            }
+        })
+        .build()
+        .map_err(|err| Failure::Failed(err.to_string()))?
+        .spawn();
+    let app = Router::new()
+        .route("/", post(|| async {}))
+        .route("/{*path}", post(|| async {}))
+        .route_layer(InboxLayer::new(receiver, inbox));
+    serve(port, profile, app).await
 }
 
 /// Prints `{"id":…,"type":…,"payload":<the body>}` and flushes. The payload is the body's
@@ -67,33 +118,30 @@ pub(crate) fn run(args: &ListenArgs) -> Result<String, Failure> {
 /// so the line stays one line. A body that is not JSON gets 422; a closed stdout fails the
 /// request (500), so the sender retries rather than losing the event.
 async fn print_event(delivery: Delivery<Bytes>) -> StatusCode {
-    let inbound = &delivery.inbound;
-    let Some(payload) = compact_json(&delivery.event) else {
+    let Some(line) = event_line(&delivery.inbound) else {
         return StatusCode::UNPROCESSABLE_ENTITY;
     };
-    let envelope_id = serde_json::from_slice::<IdOnly>(&delivery.event)
-        .ok()
-        .and_then(|fields| fields.id);
-    let id = inbound.id().map(str::to_owned).or(envelope_id).or_else(|| {
-        let key = inbound.idempotency_key().as_str();
-        let natural = key.split_once(':').map_or(key, |(_, rest)| rest);
-        (!natural.starts_with("body:")).then(|| natural.to_owned())
-    });
-    let line = format!(
-        r#"{{"id":{},"type":{},"payload":{payload}}}"#,
-        serde_json::Value::from(id),
-        serde_json::Value::from(inbound.event_type()),
-    );
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+    match print_line(&line) {
         Ok(()) => StatusCode::OK,
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-#[derive(serde::Deserialize)]
-struct IdOnly {
-    id: Option<String>,
+/// The event's line, or `None` if its body is not JSON.
+fn event_line(inbound: &Inbound) -> Option<String> {
+    let body = inbound.body();
+    let payload = compact_json(body)?;
+    let id = inbound.delivery_id();
+    Some(format!(
+        r#"{{"id":{},"type":{},"payload":{payload}}}"#,
+        serde_json::Value::from(id),
+        serde_json::Value::from(inbound.event_type()),
+    ))
+}
+
+fn print_line(line: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}").and_then(|()| stdout.flush())
 }
 
 /// The JSON text with whitespace outside strings removed, or `None` if it is not JSON.

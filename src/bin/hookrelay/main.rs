@@ -1,13 +1,17 @@
-//! `hookrelay`: sign, verify, receive and send webhook requests from the command line.
+//! `hookrelay`: sign, verify, receive and send webhook requests from the command line, and
+//! serve the management API with its dispatcher.
 //!
 //! Exit codes: 0 success, 1 the operation failed (a signature did not verify, a delivery gave
 //! up or its destination was refused),
 //! 2 usage errors (bad arguments, unreadable body file, invalid secret).
 
 mod args;
+mod database;
 mod listen;
 mod log;
+mod relay;
 mod send;
+mod serve;
 mod sign;
 mod verify;
 
@@ -44,6 +48,8 @@ fn main() -> ExitCode {
         args::Command::Verify(args) => verify::run(&args),
         args::Command::Listen(args) => listen::run(&args),
         args::Command::Send(args) => send::run(&args),
+        args::Command::Serve(args) => serve::run(&args),
+        args::Command::Relay(args) => relay::run(&args),
     };
     match result {
         Ok(output) => {

@@ -9,8 +9,8 @@ use hookrelay::retry::{RetryPolicy, UnixMillis};
 use hookrelay::scheme::ApiKey;
 use hookrelay::send::store::AttemptError;
 use hookrelay::send::{
-    AddressPolicy, DeliveryLog as _, DeliveryStatus, Endpoint, EndpointStatus, MemoryStore,
-    ReqwestTransport, Sender,
+    AddressPolicy, DeliveryLog as _, DeliveryStatus, DispatcherHandle, Endpoint, EndpointStatus,
+    MemoryStore, ReqwestTransport, Sender,
 };
 
 use crate::Failure;
@@ -150,10 +150,24 @@ async fn deliver(
         .await
         .map_err(|e| failed(crate::chain(&e)))?;
     // The lease must outlast the attempt's timeout.
-    let mut dispatcher = sender
-        .dispatcher(transport)
-        .lease(timeout.mul_f64(1.5).max(Duration::from_secs(10)))
-        .build();
+    let lease = timeout.mul_f64(1.5).max(Duration::from_secs(10));
+    let dispatcher = sender.dispatcher(transport).lease(lease).spawn();
+    let result = report(&sender, &dispatcher, event, first_delay, lease).await;
+    // Nothing is left in flight once the delivery has finished.
+    let _ = dispatcher.shutdown(Duration::from_secs(1)).await;
+    result
+}
+
+/// Publishes the event, then prints each attempt as the dispatcher records it, until the
+/// delivery is delivered or given up.
+async fn report(
+    sender: &Sender<MemoryStore>,
+    dispatcher: &DispatcherHandle,
+    event: OutgoingEvent,
+    first_delay: Duration,
+    lease: Duration,
+) -> Result<String, Failure> {
+    let failed = |why: String| Failure::Failed(why);
     tokio::time::sleep(first_delay).await;
     let message = sender.publish(event).await.map_err(|err| match err {
         hookrelay::send::PublishError::Body(e) => {
@@ -174,10 +188,13 @@ async fn deliver(
     let mut printed = 0;
     // Bounded: one round per attempt the policy allows, plus slack for pacing.
     for _ in 0..10_000 {
-        dispatcher
-            .run_due()
-            .await
-            .map_err(|e| failed(crate::chain(&e)))?;
+        // The attempt due now (if any) is made and recorded; one that outlasts the lease
+        // is looked at again next round.
+        if let Err(e) = dispatcher.wait_idle(lease).await
+            && e.is_stopped()
+        {
+            return Err(failed(e.to_string()));
+        }
         let record = sender
             .store()
             .delivery(&delivery.id, UnixMillis::now())

@@ -4,14 +4,18 @@
 //! | file | concern |
 //! |---|---|
 //! | `mod.rs` | the builder, the handle, the run loop, recording and shutdown |
+//! | `attempt.rs` | one attempt's task on the runtime's workers: sign, send, read the answer |
 //! | `gate.rs` | one endpoint's limits: rate limit, concurrency, the receiver's pacing, the breaker |
 //! | `batch.rs` | batch formation |
 //! | `health.rs` | health changes → the store and [`Notification`]s |
+//! | `idle.rs` | what [`DispatcherHandle::wait_idle`] waits for, and [`NotIdle`] |
 //! | `plan.rs` | outcome planning, a pure function of the attempt's result |
 
+mod attempt;
 mod batch;
 mod gate;
 mod health;
+mod idle;
 pub(crate) mod plan;
 
 use std::collections::HashMap;
@@ -21,12 +25,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
-use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::sender::Shared;
-use super::signing::{Attempt, signed_request};
 use super::store::{
     AttemptError, AttemptRecord, ClaimedDelivery, DeadReason, DeliveryKind, DeliveryStore,
     NextStep, Release, StoreError,
@@ -34,8 +36,11 @@ use super::store::{
 use super::telemetry::{self, AttemptSpan};
 use super::{EndpointId, EndpointStatus, Notification, Transport};
 use crate::retry::{SeededJitter, UnixMillis};
+use attempt::{Finished, Job, Ran};
 use gate::{Gate, same_limits};
-use plan::{Attempted, no_response};
+use idle::Activity;
+pub use idle::NotIdle;
+use plan::no_response;
 
 /// The first wait after a store failure; it doubles up to [`LONGEST_STORE_BACKOFF`].
 const FIRST_STORE_BACKOFF: Duration = Duration::from_millis(50);
@@ -135,6 +140,9 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
             failing_marks: Vec::new(),
             endpoints_dirty: false,
             depth_read_at: None,
+            found_nothing: false,
+            activity: watch::Sender::new(Activity::default()),
+            poke: Arc::new(Notify::new()),
         }
     }
 
@@ -171,8 +179,9 @@ pub struct Dispatcher<S, T> {
     jitter: SeededJitter,
     gates: HashMap<EndpointId, Gate>,
     generation: u64,
-    /// Attempts in flight, polled by the dispatcher's own task (no task per attempt).
-    in_flight: FuturesUnordered<BoxFuture<'static, Finished>>,
+    /// Attempts in flight, each a task on the runtime's workers (signing, sending and
+    /// reading the answer run there); this task only waits for them to finish.
+    in_flight: FuturesUnordered<attempt::Running>,
     /// The last claim found nothing due.
     idle: bool,
     /// Attempts that finished, not planned yet.
@@ -191,6 +200,12 @@ pub struct Dispatcher<S, T> {
     endpoints_dirty: bool,
     /// When the queue depth was last read for metrics.
     depth_read_at: Option<Instant>,
+    /// The last claim returned no delivery (not even one to hand back).
+    found_nothing: bool,
+    /// Told after each round of the run loop, for [`DispatcherHandle::wait_idle`].
+    activity: watch::Sender<Activity>,
+    /// Asks the run loop for a round now ([`DispatcherHandle::wait_idle`]).
+    poke: Arc<Notify>,
 }
 
 impl<S, T> fmt::Debug for Dispatcher<S, T> {
@@ -208,12 +223,6 @@ impl<S, T> fmt::Debug for Dispatcher<S, T> {
 struct Backoff {
     wait: Duration,
     until: Instant,
-}
-
-/// An attempt that ran, with its span.
-struct Finished {
-    attempted: Attempted,
-    span: AttemptSpan,
 }
 
 /// What stopping left behind.
@@ -235,9 +244,81 @@ pub struct ShutdownReport {
 pub struct DispatcherHandle {
     stop: watch::Sender<Option<Instant>>,
     task: tokio::task::JoinHandle<Result<ShutdownReport, StoreError>>,
+    activity: watch::Receiver<Activity>,
+    poke: Arc<Notify>,
 }
 
 impl DispatcherHandle {
+    /// Waits, up to `deadline`, until this dispatcher is idle: nothing it could claim is due
+    /// now, and no attempt of it is in flight or waiting to be recorded (its result and any
+    /// health change it caused are in the store).
+    ///
+    /// Deliveries due later do not count: a retry planned for 10 minutes from now, a
+    /// delivery held back until an endpoint's rate limit, the receiver's `Retry-After` or an
+    /// open circuit breaker lets it go, a delivery of a disabled or paused endpoint. Work
+    /// published before the call is seen: only a round of the dispatcher that began after
+    /// the call can report it idle (the call wakes it for one). No polling: it waits for the
+    /// dispatcher's rounds, which attempts finishing, publishing and due times wake.
+    ///
+    /// A deadline that passes while work is due or in flight → [`NotIdle`]; a dispatcher
+    /// that has stopped → [`NotIdle::is_stopped`]. `Duration::MAX` waits however long.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hookrelay::event::OutgoingEvent;
+    /// use hookrelay::send::{MemoryStore, OutboundRequest, Sender, Transport};
+    /// use hookrelay::send::{TransportError, TransportResponse};
+    ///
+    /// /// Answers every attempt `204 No Content` (a real app uses `ReqwestTransport`).
+    /// struct Accept;
+    ///
+    /// impl Transport for Accept {
+    ///     async fn send(&self, _: OutboundRequest) -> Result<TransportResponse, TransportError> {
+    ///         Ok(TransportResponse::status(204))
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sender = Sender::new(MemoryStore::new());
+    /// # use hookrelay::{Secret, profile::Profile, send::Endpoint};
+    /// # sender.add_endpoint(
+    /// #     Endpoint::builder("https://hooks.example/", Profile::GitHub)
+    /// #         .secret(Secret::from_raw("s3cret")?)
+    /// #         .build()?,
+    /// # ).await?;
+    /// let dispatcher = sender.dispatcher(Accept).spawn();
+    /// let message = sender
+    ///     .publish(OutgoingEvent::new("push", serde_json::json!({"ref": "main"})))
+    ///     .await?;
+    /// dispatcher.wait_idle(Duration::from_secs(30)).await?;
+    /// for delivery in sender.deliveries_of(&message).await? {
+    ///     assert_eq!(delivery.status, hookrelay::send::DeliveryStatus::Delivered);
+    /// }
+    /// dispatcher.shutdown(Duration::from_secs(5)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_idle(&self, deadline: Duration) -> Result<(), NotIdle> {
+        let mut activity = self.activity.clone();
+        let asked = activity.borrow_and_update().begun;
+        self.poke.notify_one();
+        let idle = async {
+            loop {
+                let seen = *activity.borrow_and_update();
+                if seen.ended > asked && seen.idle {
+                    return Ok(());
+                }
+                if activity.changed().await.is_err() {
+                    return Err(NotIdle::stopped());
+                }
+            }
+        };
+        tokio::time::timeout(deadline, idle)
+            .await
+            .unwrap_or_else(|_| Err(NotIdle::busy()))
+    }
+
     /// Stops claiming, waits up to `deadline` for attempts in flight to finish and be
     /// recorded (retrying a failing store until then), and hands the rest back to the
     /// store. `Duration::MAX` waits for every attempt in flight, however long.
@@ -259,13 +340,21 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     /// Runs on the current tokio runtime until [`DispatcherHandle::shutdown`].
     pub fn spawn(self) -> DispatcherHandle {
         let (stop, stopped) = watch::channel(None);
+        let activity = self.activity.subscribe();
+        let poke = Arc::clone(&self.poke);
         let task = tokio::spawn(self.run(stopped));
-        DispatcherHandle { stop, task }
+        DispatcherHandle {
+            stop,
+            task,
+            activity,
+            poke,
+        }
     }
 
     /// Delivers everything due by the clock's current time, waiting for each attempt, until
     /// nothing is due; returns how many attempts were made. For tests with a
-    /// [`ManualClock`](super::ManualClock) and for one-shot tools.
+    /// [`ManualClock`](super::ManualClock); a running dispatcher is waited for with
+    /// [`DispatcherHandle::wait_idle`].
     ///
     /// A store failure comes back as the error; the results planned so far are kept and
     /// recorded by the next call, before it claims anything.
@@ -313,8 +402,18 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             // for stores without such a signal.
             let new_work = shared.store.new_work();
             tokio::pin!(new_work);
+            // A waiter asked for a round (a poke while the round runs is kept for the next).
+            let poke = Arc::clone(&self.poke);
+            let poked = poke.notified();
+            tokio::pin!(poked);
 
+            self.activity.send_modify(|a| a.begun += 1);
             self.step().await;
+            let idle = self.is_idle();
+            self.activity.send_modify(|a| {
+                a.ended = a.begun;
+                a.idle = idle;
+            });
             let sleep_for = match self.backoff {
                 // The store failed: wait for it (attempts in flight still finish).
                 Some(backoff) => backoff.until.saturating_duration_since(Instant::now()),
@@ -326,6 +425,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             tokio::select! {
                 _ = &mut wake => {}
                 _ = &mut new_work => {}
+                _ = &mut poked => {}
                 Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.finished.push(done);
                     self.linger().await;
@@ -336,6 +436,17 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         }
         let deadline = (*stop.borrow()).unwrap_or_else(Instant::now);
         Ok(self.drain(deadline).await)
+    }
+
+    /// Nothing to do now: the last claim found nothing due and nothing waits to finish or
+    /// be stored.
+    fn is_idle(&self) -> bool {
+        self.found_nothing
+            && self.backoff.is_none()
+            && self.in_flight.is_empty()
+            && self.finished.is_empty()
+            && self.unrecorded.is_empty()
+            && !self.has_changes()
     }
 
     /// The store failed: log it and wait longer before the next try.
@@ -582,6 +693,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 claims
             }
         };
+        self.found_nothing = claims.is_empty();
         if self.has_changes() {
             self.apply_changes().await?;
             self.refresh_endpoints().await?;
@@ -672,59 +784,25 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         let attempt = claim.attempts.saturating_add(1);
         // A live worker always finishes (or times out) before its lease runs out.
         let timeout = policy.timeout().min(self.lease.mul_f64(0.75));
-        let request = signed_request(
-            &endpoint,
-            gate.scheme.as_deref(),
-            &Attempt {
-                event_id: claim.event_id.as_str(),
-                event_type: claim.event_type.as_str(),
-                delivery_id: claim.delivery.as_str(),
-                attempt,
-            },
-            &claim.body,
-            now,
-            timeout,
+        self.claimed.insert(claim.delivery.clone(), claim.token);
+        let span = AttemptSpan::new(
+            endpoint.profile(),
+            claim.endpoint.as_str(),
+            claim.delivery.as_str(),
+            attempt,
         );
-        match request {
-            Ok(request) => {
-                self.claimed.insert(claim.delivery.clone(), claim.token);
-                let transport = Arc::clone(&self.transport);
-                let span = AttemptSpan::new(
-                    endpoint.profile(),
-                    claim.endpoint.as_str(),
-                    claim.delivery.as_str(),
-                    attempt,
-                );
-                let send = span.instrument(async move { transport.send(request).await });
-                self.in_flight.push(
-                    async move {
-                        let begun = Instant::now();
-                        let result = send.await;
-                        Finished {
-                            attempted: Attempted {
-                                claim,
-                                attempt,
-                                started_at: now,
-                                latency: begun.elapsed(),
-                                result,
-                            },
-                            span,
-                        }
-                    }
-                    .boxed(),
-                );
-                true
-            }
-            Err(_) => {
-                gate.finished();
-                let next = NextStep::DeadLetter(DeadReason::Refused);
-                let error = Some(AttemptError::Unsignable);
-                let record = no_response(claim, attempt, now, error, next);
-                telemetry::recorded(endpoint.profile(), &record);
-                self.unrecorded.push(record);
-                false
-            }
-        }
+        let job = Job {
+            transport: Arc::clone(&self.transport),
+            scheme: gate.scheme.clone(),
+            endpoint,
+            claim,
+            attempt,
+            started_at: now,
+            timeout,
+            span,
+        };
+        self.in_flight.push(job.spawn());
+        true
     }
 
     /// Plans what comes after each finished attempt ([`plan::plan`]), applies the pacing to
@@ -736,8 +814,34 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             return;
         }
         let now = self.shared.now();
-        for Finished { attempted, span } in finished {
+        for Finished { ran, span } in finished {
+            let attempted = match ran {
+                Ran::Sent(attempted) => attempted,
+                Ran::Unsignable {
+                    claim,
+                    attempt,
+                    started_at,
+                } => {
+                    self.claimed.remove(&claim.delivery);
+                    let profile = self.gates.get_mut(&claim.endpoint).map(|gate| {
+                        gate.finished();
+                        gate.endpoint.profile()
+                    });
+                    let next = NextStep::DeadLetter(DeadReason::Refused);
+                    let error = Some(AttemptError::Unsignable);
+                    let died = health::Died::of(&claim);
+                    let record = no_response(claim, attempt, started_at, error, next);
+                    self.changes.extend(health::dead(&died, &record));
+                    if let Some(profile) = profile {
+                        telemetry::recorded(profile, &record);
+                    }
+                    span.finish(&record);
+                    self.unrecorded.push(record);
+                    continue;
+                }
+            };
             self.claimed.remove(&attempted.claim.delivery);
+            let claim = health::Died::of(&attempted.claim);
             let record = match self.gates.get_mut(&attempted.claim.endpoint) {
                 Some(gate) => {
                     gate.finished();
@@ -756,6 +860,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                         let changes = gate.observe(class, now, &mut self.failing_marks);
                         self.changes.extend(changes);
                     }
+                    self.changes.extend(health::dead(&claim, &planned.record));
                     planned.record
                 }
                 None => plan::plan(attempted, None, now, &mut self.jitter).record,

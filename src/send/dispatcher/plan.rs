@@ -26,6 +26,8 @@ pub(crate) struct Attempted {
     pub(crate) attempt: u32,
     pub(crate) started_at: UnixMillis,
     pub(crate) latency: Duration,
+    /// The request headers sent, secrets redacted ([`OutboundRequest::logged_headers`](super::super::OutboundRequest::logged_headers)).
+    pub(crate) request_headers: Vec<(String, String)>,
     pub(crate) result: Result<TransportResponse, TransportError>,
 }
 
@@ -173,6 +175,7 @@ pub(crate) fn no_response(
         latency: Duration::ZERO,
         status: None,
         error,
+        request_headers: Vec::new(),
         response_headers: Vec::new(),
         response_body: Bytes::new(),
         charged: attempt > 0,
@@ -199,6 +202,7 @@ fn into_record(
         latency: done.latency,
         status,
         error,
+        request_headers: done.request_headers,
         response_headers,
         response_body,
         charged,
@@ -251,6 +255,7 @@ mod tests {
             attempt: attempts + 1,
             started_at: NOW,
             latency: Duration::from_millis(12),
+            request_headers: vec![("content-type".into(), "application/json".into())],
             result,
         }
     }
@@ -272,6 +277,11 @@ mod tests {
         assert_eq!(planned.record.error, None);
         assert_eq!(planned.record.attempt, 1);
         assert_eq!(planned.record.token, FencingToken(7));
+        assert_eq!(
+            planned.record.request_headers,
+            vec![("content-type".to_owned(), "application/json".to_owned())],
+            "the headers sent are logged"
+        );
         assert!(planned.record.charged);
         assert_eq!(planned.paced_until, None);
         assert_eq!(planned.health, Some(OutcomeClass::Delivered));

@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use super::encryption::{Keyring, settings};
 use crate::Secret;
 use crate::StoreError;
+use crate::event::EventMode;
 use crate::profile::Profile;
 use crate::retry::{
     CircuitBreaker, CircuitBreakerBuilder, Classifier, ClientErrors, Jitter, OutcomeClass,
@@ -38,8 +39,8 @@ use crate::retry::{
 };
 use crate::scheme::ApiKey;
 use crate::send::{
-    Batching, DataPointer, DeliveryOrder, Endpoint, EndpointId, EndpointStatus, JsonMode,
-    SigningSecret, Throttle,
+    Batching, DataPointer, DeliveryOrder, Endpoint, EndpointId, EndpointKey, EndpointStatus,
+    JsonMode, Owner, SigningSecret, Throttle,
 };
 
 fn millis(d: Duration) -> u64 {
@@ -144,6 +145,11 @@ fn endpoint_json(e: &Endpoint) -> Value {
         "status_note": e.status_note(),
         "batching": e.batching().map(|b| json!([b.max_events(), millis(b.max_wait())])),
         "failing_since_ms": e.failing_since().map(UnixMillis::as_millis),
+        "owner": e.owner().map(Owner::as_str),
+        "key": e.key().map(EndpointKey::as_str),
+        "mode": e.mode().as_str(),
+        "event_headers": e.event_headers(),
+        "created_at_ms": e.created_at().map(UnixMillis::as_millis),
     })
 }
 
@@ -209,6 +215,23 @@ fn endpoint_from_json(id: EndpointId, status: EndpointStatus, value: &Value) -> 
     }
     if let Some(since) = value["failing_since_ms"].as_u64() {
         builder = builder.failing_since(UnixMillis::from_millis(since));
+    }
+    if let Some(owner) = value["owner"].as_str() {
+        builder = builder.owner(Owner::new(owner).ok()?);
+    }
+    if let Some(key) = value["key"].as_str() {
+        builder = builder.key(EndpointKey::new(key).ok()?);
+    }
+    // Both absent from settings written before they existed: live, time unknown.
+    if let Some(mode) = value["mode"].as_str() {
+        builder = builder.mode(EventMode::parse(mode)?);
+    }
+    // Absent from settings written before it existed: off.
+    if value["event_headers"].as_bool() == Some(true) {
+        builder = builder.event_headers(true);
+    }
+    if let Some(at) = value["created_at_ms"].as_u64() {
+        builder = builder.created_at(UnixMillis::from_millis(at));
     }
     builder.build().ok()
 }
@@ -429,6 +452,9 @@ mod tests {
             .batch(Batching::new(5, Duration::from_millis(250)))
             .status_note("why")
             .failing_since(UnixMillis::from_millis(1234))
+            .mode(EventMode::Test)
+            .event_headers(true)
+            .created_at(UnixMillis::from_millis(1_700_000_000_123))
             .build()
             .unwrap();
         let stored = encode_endpoint(&endpoint);
@@ -447,6 +473,12 @@ mod tests {
         assert_eq!(back.status(), EndpointStatus::Paused);
         assert_eq!(back.failing_since(), Some(UnixMillis::from_millis(1234)));
         assert_eq!(back.api_key().map(ApiKey::expose), Some("key_123"));
+        assert_eq!(back.mode(), EventMode::Test);
+        assert!(back.event_headers());
+        assert_eq!(
+            back.created_at(),
+            Some(UnixMillis::from_millis(1_700_000_000_123))
+        );
     }
 
     /// A document as the 0.1 stores wrote it: existing databases keep working.
@@ -468,6 +500,9 @@ mod tests {
         assert_eq!(endpoint.retry_policy().max_attempts_range(), (1, 10));
         assert_eq!(endpoint.filter().patterns(), vec!["task.*".to_owned()]);
         assert!(endpoint.rate_limit().is_some());
+        assert_eq!(endpoint.mode(), EventMode::Live, "older settings are live");
+        assert!(!endpoint.event_headers(), "and name no event in headers");
+        assert_eq!(endpoint.created_at(), None, "and of unknown age");
         assert!(
             decode_endpoint(
                 EndpointId::new("ep_x").unwrap(),

@@ -1,27 +1,32 @@
 //! [`MemoryStore`]: the default delivery store, in this process's memory.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::{
-    AttemptLog, AttemptRecord, ClaimedDelivery, DeliveryCounts, DeliveryKind, DeliveryLog,
-    DeliveryQuery, DeliveryQueue, DeliveryRecord, DeliveryStatus, EndpointRegistry, Enqueued,
-    FencingToken, LogRetention, NewBatch, NextStep, Publication, Purged, Recorded, Release,
-    StoreError,
+    AttemptLog, AttemptRecord, AttemptSample, ClaimedDelivery, Cursor, DeliveryCounts,
+    DeliveryKind, DeliveryLog, DeliveryQueue, DeliveryRecord, DeliveryStatus, EndpointQuery,
+    EndpointRegistry, EndpointStats, EndpointStatsBuilder, Enqueued, FencingToken, LogOrder,
+    LogQuery, LogRetention, MessageRecord, NewBatch, NewMessage, NextStep, Page, Publication,
+    Purged, Recorded, Release, SeriesScope, StoreError, TimeRange,
 };
 use crate::event::{EventId, EventType};
 use crate::retry::UnixMillis;
-use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId};
+use crate::send::{
+    DeliveryId, Endpoint, EndpointId, EndpointKey, EndpointStatus, MessageId, Owner,
+};
 
 /// Keeps everything in memory: fast, shared by the tasks of one process, gone when the
 /// process exits. Use it for tests, development, and senders that may lose pending
 /// deliveries on a crash; use `SqliteStore` (feature `sqlite`) when they must survive.
 ///
 /// The body of a message is held once (reference-counted) for all its deliveries. Attempt
-/// logs grow until the process exits.
+/// logs grow until the process exits, or until [`purge`](DeliveryLog::purge) removes them
+/// with their deliveries; messages no delivery refers to stay until then too.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -29,8 +34,15 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    endpoints: HashMap<EndpointId, Arc<Endpoint>>,
+    /// By id, the order endpoint pages list them in.
+    endpoints: BTreeMap<EndpointId, Arc<Endpoint>>,
+    /// Endpoint keys by owner (`None`: endpoints without one): who holds each.
+    endpoint_keys: HashMap<(Option<Owner>, EndpointKey), EndpointId>,
     deliveries: HashMap<DeliveryId, Row>,
+    /// Every delivery by creation sequence: the log's order, what its cursors name.
+    log: BTreeMap<u64, DeliveryId>,
+    /// Every message stored, until purge removes its last delivery.
+    messages: HashMap<MessageId, Arc<Message>>,
     /// Pending deliveries by (due time, insertion order); a claimed one sits at its lease's
     /// end, so an expired lease makes it due again with no sweep.
     queue: BTreeSet<(UnixMillis, u64, DeliveryId)>,
@@ -40,6 +52,8 @@ struct Inner {
     /// Pending deliveries with a throttle key, by (endpoint, key): what a later one
     /// supersedes.
     throttled: HashMap<(EndpointId, Arc<str>), Vec<DeliveryId>>,
+    /// Each throttle group's latest due time, while its window lasts.
+    throttle_windows: ThrottleWindows,
     keys: HashMap<String, (MessageId, UnixMillis)>,
     attempts: HashMap<DeliveryId, Vec<AttemptLog>>,
     seq: u64,
@@ -59,6 +73,9 @@ struct Message {
 struct Row {
     message: Arc<Message>,
     endpoint: EndpointId,
+    /// The endpoint's owner: when the delivery was created, or since it last changed while
+    /// the delivery was pending.
+    owner: Option<Owner>,
     body: u8,
     kind: DeliveryKind,
     manual: bool,
@@ -84,7 +101,85 @@ struct Keys {
     batch: Option<DeliveryId>,
 }
 
+impl Message {
+    fn new(m: NewMessage) -> Self {
+        Message {
+            id: m.id,
+            event_id: m.event_id,
+            event_type: m.event_type,
+            created_at: m.created_at,
+            bodies: m.bodies.into_boxed_slice(),
+        }
+    }
+}
+
+/// The due time each throttle group's latest progress delivery was given, kept while its
+/// window lasts (a row keeps its throttle key but not that time: a claim moves its slot to the
+/// lease's end, and a finished row has none). Once the window has passed it makes no
+/// difference ([`ThrottleGroup::due_at`](crate::send::ThrottleGroup::due_at)), so it is
+/// forgotten.
+#[derive(Debug, Default)]
+struct ThrottleWindows {
+    /// By (endpoint, key): the latest due time and the end of its window.
+    latest: HashMap<(EndpointId, Arc<str>), (UnixMillis, UnixMillis)>,
+    /// The same windows by their end, to forget them.
+    ends: BTreeSet<(UnixMillis, EndpointId, Arc<str>)>,
+}
+
+impl ThrottleWindows {
+    /// The group's latest due time, if its window may still be open at `now`.
+    fn latest(&mut self, group: &(EndpointId, Arc<str>), now: UnixMillis) -> Option<UnixMillis> {
+        while let Some(first) = self.ends.pop_first() {
+            if first.0 > now {
+                self.ends.insert(first);
+                break;
+            }
+            let (end, endpoint, key) = first;
+            let ended = (endpoint, key);
+            if self.latest.get(&ended).is_some_and(|(_, e)| *e == end) {
+                self.latest.remove(&ended);
+            }
+        }
+        self.latest.get(group).map(|(due, _)| *due)
+    }
+
+    fn set(&mut self, group: (EndpointId, Arc<str>), due: UnixMillis, window: Duration) {
+        let end = due.saturating_add(window);
+        self.ends
+            .insert((end, group.0.clone(), Arc::clone(&group.1)));
+        self.latest.insert(group, (due, end));
+    }
+}
+
 impl Row {
+    /// A new pending delivery, not yet scheduled.
+    fn pending(
+        message: Arc<Message>,
+        endpoint: EndpointId,
+        owner: Option<Owner>,
+        body: u8,
+        kind: DeliveryKind,
+        created_seq: u64,
+    ) -> Self {
+        Row {
+            message,
+            endpoint,
+            owner,
+            body,
+            kind,
+            manual: false,
+            attempts: 0,
+            charged: 0,
+            last_status: None,
+            status: DeliveryStatus::Pending,
+            created_seq,
+            keys: None,
+            finished_at: None,
+            slot: None,
+            lease: None,
+        }
+    }
+
     fn held(&self, now: UnixMillis) -> bool {
         self.lease.is_some() && self.slot.is_some_and(|(until, _)| until > now)
     }
@@ -143,6 +238,35 @@ impl MemoryStore {
 }
 
 impl Inner {
+    /// Keeps a message; every delivery of it shares this copy.
+    fn store_message(&mut self, message: NewMessage) -> Arc<Message> {
+        let message = Arc::new(Message::new(message));
+        self.messages
+            .insert(message.id.clone(), Arc::clone(&message));
+        message
+    }
+
+    /// Adds a delivery to the log under the next creation sequence (not yet scheduled).
+    fn insert_row(&mut self, id: DeliveryId, make: impl FnOnce(u64) -> Row) {
+        self.seq += 1;
+        let created_seq = self.seq;
+        self.log.insert(created_seq, id.clone());
+        self.deliveries.insert(id, make(created_seq));
+    }
+
+    /// An endpoint's pending deliveries, claimed or not (every pending delivery is queued).
+    fn pending_of(&self, endpoint: &EndpointId) -> Vec<DeliveryId> {
+        self.queue
+            .iter()
+            .filter(|(_, _, id)| {
+                self.deliveries
+                    .get(id)
+                    .is_some_and(|row| row.endpoint == *endpoint)
+            })
+            .map(|(_, _, id)| id.clone())
+            .collect()
+    }
+
     fn schedule(&mut self, id: &DeliveryId, at: UnixMillis) {
         self.seq += 1;
         let seq = self.seq;
@@ -197,22 +321,24 @@ impl Inner {
         };
         row.status = DeliveryStatus::Pending;
         row.finished_at = None;
-        let endpoint = row.endpoint.clone();
-        let created_seq = row.created_seq;
-        let (order_key, throttle_key) = (row.order_key().cloned(), row.throttle_key().cloned());
-        if let Some(key) = order_key {
-            self.ordered
-                .entry((endpoint.clone(), key))
-                .or_default()
-                .insert(created_seq);
-        }
-        if let Some(key) = throttle_key {
-            self.throttled
-                .entry((endpoint, key))
-                .or_default()
-                .push(id.clone());
-        }
+        self.index_keys(id);
         self.schedule(id, now);
+    }
+
+    /// Adds a pending delivery to the ordering and throttle indexes.
+    fn index_keys(&mut self, id: &DeliveryId) {
+        let Some(row) = self.deliveries.get(id) else {
+            return;
+        };
+        let created_seq = row.created_seq;
+        let index = |key: &Arc<str>| (row.endpoint.clone(), Arc::clone(key));
+        let (order, throttle) = (row.order_key().map(index), row.throttle_key().map(index));
+        if let Some(index) = order {
+            self.ordered.entry(index).or_default().insert(created_seq);
+        }
+        if let Some(index) = throttle {
+            self.throttled.entry(index).or_default().push(id.clone());
+        }
     }
 
     /// Whether `row` waits behind an earlier pending delivery of its ordering key.
@@ -226,6 +352,15 @@ impl Inner {
             .is_some_and(|first| *first != row.created_seq)
     }
 
+    /// The attempts of delivery `id`, as the statistics see them.
+    fn samples<'a>(&'a self, id: &DeliveryId) -> impl Iterator<Item = AttemptSample> + 'a {
+        self.attempts
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(AttemptSample::from)
+    }
+
     fn record_of(&self, id: &DeliveryId, row: &Row, now: Option<UnixMillis>) -> DeliveryRecord {
         let claimed = row.status == DeliveryStatus::Pending
             && match now {
@@ -236,6 +371,7 @@ impl Inner {
             id: id.clone(),
             message: row.message.id.clone(),
             endpoint: row.endpoint.clone(),
+            owner: row.owner.clone(),
             event_id: row.message.event_id.clone(),
             event_type: row.message.event_type.clone(),
             status: row.status,
@@ -253,10 +389,94 @@ impl Inner {
 
 impl EndpointRegistry for MemoryStore {
     async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        self.lock()
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let id = endpoint.id();
+        let owner = endpoint.owner().cloned();
+        if let Some(key) = endpoint.key()
+            && let Some(holder) = inner.endpoint_keys.get(&(owner.clone(), key.clone()))
+            && holder != id
+        {
+            return Err(StoreError::conflict(format!(
+                "endpoint key {key} is held by endpoint {holder}"
+            )));
+        }
+        let old = inner
             .endpoints
-            .insert(endpoint.id().clone(), Arc::new(endpoint.clone()));
+            .insert(id.clone(), Arc::new(endpoint.clone()));
+        if let Some(old) = &old
+            && let Some(key) = old.key()
+        {
+            inner
+                .endpoint_keys
+                .remove(&(old.owner().cloned(), key.clone()));
+        }
+        if let Some(key) = endpoint.key() {
+            inner
+                .endpoint_keys
+                .insert((owner.clone(), key.clone()), id.clone());
+        }
+        if old.is_some_and(|old| old.owner() != endpoint.owner()) {
+            for pending in inner.pending_of(id) {
+                if let Some(row) = inner.deliveries.get_mut(&pending) {
+                    row.owner.clone_from(&owner);
+                }
+            }
+        }
         Ok(())
+    }
+
+    async fn endpoint_page(
+        &self,
+        query: &EndpointQuery,
+    ) -> Result<Page<Arc<Endpoint>>, StoreError> {
+        let after = match &query.after {
+            Some(cursor) => Bound::Excluded(cursor.endpoint_id().map_err(StoreError::from)?),
+            None => Bound::Unbounded,
+        };
+        let inner = self.lock();
+        let rows: Vec<Arc<Endpoint>> = inner
+            .endpoints
+            .range((after, Bound::Unbounded))
+            .map(|(_, endpoint)| endpoint)
+            .filter(|endpoint| query.matches(endpoint))
+            .take(query.limit.get() + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(rows, query.limit, |e| {
+            Cursor::endpoint(e.id())
+        }))
+    }
+
+    async fn endpoint_by_key(
+        &self,
+        owner: Option<&Owner>,
+        key: &EndpointKey,
+    ) -> Result<Option<Arc<Endpoint>>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .endpoint_keys
+            .get(&(owner.cloned(), key.clone()))
+            .and_then(|id| inner.endpoints.get(id))
+            .cloned())
+    }
+
+    async fn delete_endpoint(&self, id: &EndpointId, now: UnixMillis) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let endpoint = inner
+            .endpoints
+            .remove(id)
+            .ok_or_else(|| StoreError::not_found("endpoint"))?;
+        if let Some(key) = endpoint.key() {
+            inner
+                .endpoint_keys
+                .remove(&(endpoint.owner().cloned(), key.clone()));
+        }
+        let pending = inner.pending_of(id);
+        for delivery in &pending {
+            inner.finish(delivery, DeliveryStatus::Cancelled, now);
+        }
+        Ok(pending.len() as u64)
     }
 
     async fn endpoint(&self, id: &EndpointId) -> Result<Option<Arc<Endpoint>>, StoreError> {
@@ -264,10 +484,7 @@ impl EndpointRegistry for MemoryStore {
     }
 
     async fn endpoints(&self) -> Result<Vec<Arc<Endpoint>>, StoreError> {
-        let inner = self.lock();
-        let mut all: Vec<_> = inner.endpoints.values().cloned().collect();
-        all.sort_by(|a, b| a.id().cmp(b.id()));
-        Ok(all)
+        Ok(self.lock().endpoints.values().cloned().collect())
     }
 
     async fn set_endpoint_status(
@@ -309,14 +526,7 @@ impl DeliveryQueue for MemoryStore {
                     (publication.message.id.clone(), key.expires_at),
                 );
             }
-            let m = publication.message;
-            let message = Arc::new(Message {
-                id: m.id.clone(),
-                event_id: m.event_id,
-                event_type: m.event_type,
-                created_at: m.created_at,
-                bodies: m.bodies.into_boxed_slice(),
-            });
+            let message = inner.store_message(publication.message);
             let mut superseded = 0;
             for delivery in publication.deliveries {
                 let mut due = now;
@@ -336,12 +546,14 @@ impl DeliveryQueue for MemoryStore {
                                 .collect()
                         })
                         .unwrap_or_default();
+                    let pending = replaced
+                        .iter()
+                        .filter_map(|id| inner.deliveries.get(id)?.slot.map(|(at, _)| at))
+                        .min();
+                    let latest = inner.throttle_windows.latest(&index, now);
+                    due = group.due_at(now, pending, latest);
                     if let Some(window) = group.window {
-                        due = replaced
-                            .iter()
-                            .filter_map(|id| inner.deliveries.get(id)?.slot.map(|(at, _)| at))
-                            .min()
-                            .unwrap_or_else(|| now.saturating_add(window));
+                        inner.throttle_windows.set(index, due, window);
                         throttle_key = Some(key);
                     }
                     for id in replaced {
@@ -349,46 +561,24 @@ impl DeliveryQueue for MemoryStore {
                         superseded += 1;
                     }
                 }
-                inner.seq += 1;
-                let created_seq = inner.seq;
                 let order_key: Option<Arc<str>> = delivery.order_key.as_deref().map(Arc::from);
-                if let Some(key) = &order_key {
-                    inner
-                        .ordered
-                        .entry((delivery.endpoint.clone(), Arc::clone(key)))
-                        .or_default()
-                        .insert(created_seq);
-                }
-                if let Some(key) = &throttle_key {
-                    inner
-                        .throttled
-                        .entry((delivery.endpoint.clone(), Arc::clone(key)))
-                        .or_default()
-                        .push(delivery.id.clone());
-                }
-                inner.deliveries.insert(
-                    delivery.id.clone(),
-                    Row {
-                        message: Arc::clone(&message),
-                        endpoint: delivery.endpoint,
-                        body: delivery.body,
-                        kind: delivery.kind,
-                        manual: false,
-                        attempts: 0,
-                        charged: 0,
-                        last_status: None,
-                        status: DeliveryStatus::Pending,
+                let id = delivery.id.clone();
+                inner.insert_row(delivery.id, |created_seq| Row {
+                    keys: Row::keys(order_key, throttle_key),
+                    ..Row::pending(
+                        Arc::clone(&message),
+                        delivery.endpoint,
+                        delivery.owner,
+                        delivery.body,
+                        delivery.kind,
                         created_seq,
-                        keys: Row::keys(order_key, throttle_key),
-                        finished_at: None,
-                        slot: None,
-                        lease: None,
-                    },
-                );
-                inner.schedule(&delivery.id, due);
+                    )
+                });
+                inner.index_keys(&id);
+                inner.schedule(&id, due);
             }
             out.push(Enqueued::Created {
-                id: m.id,
+                id: message.id.clone(),
                 superseded,
             });
         }
@@ -404,6 +594,9 @@ impl DeliveryQueue for MemoryStore {
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let mut inner = self.lock();
         let mut picked = Vec::new();
+        // A dispatcher with thousands of saturated endpoints skips them all: a set, so the
+        // scan stays linear in the queue.
+        let skip = Skip::new(skip);
         for (at, _, id) in inner.queue.iter() {
             if *at > now || picked.len() >= limit {
                 break;
@@ -510,6 +703,7 @@ impl DeliveryQueue for MemoryStore {
                         latency_ms: u64::try_from(result.latency.as_millis()).unwrap_or(u64::MAX),
                         status: result.status,
                         error: result.error,
+                        request_headers: result.request_headers,
                         response_headers: result.response_headers,
                         response_body: result.response_body,
                         manual: result.manual,
@@ -556,7 +750,9 @@ impl DeliveryQueue for MemoryStore {
                 continue;
             };
             match row.status {
-                DeliveryStatus::Superseded | DeliveryStatus::Batched => continue,
+                DeliveryStatus::Superseded
+                | DeliveryStatus::Batched
+                | DeliveryStatus::Cancelled => continue,
                 DeliveryStatus::Pending if row.held(now) => continue,
                 DeliveryStatus::Pending => {
                     row.manual = true;
@@ -595,55 +791,151 @@ impl DeliveryQueue for MemoryStore {
                 row.keys.get_or_insert_with(Box::default).batch = Some(batch.delivery.clone());
             }
         }
-        let m = batch.message;
-        let body = m.bodies.first().cloned().unwrap_or_default();
-        let message = Arc::new(Message {
-            id: m.id,
-            event_id: m.event_id,
-            event_type: m.event_type,
-            created_at: m.created_at,
-            bodies: m.bodies.into_boxed_slice(),
-        });
-        inner.seq += 1;
+        let body = batch.message.bodies.first().cloned().unwrap_or_default();
+        let message = inner.store_message(batch.message.clone());
+        // The batch keeps its members' owner (their endpoint's).
+        let owner = batch
+            .members
+            .first()
+            .and_then(|(id, _)| inner.deliveries.get(id)?.owner.clone());
         inner.tokens += 1;
         let token = FencingToken(inner.tokens);
-        let until = now.saturating_add(lease);
-        let row = Row {
-            message: Arc::clone(&message),
-            endpoint: batch.endpoint.clone(),
-            body: 0,
-            kind: DeliveryKind::Batch,
-            manual: false,
-            attempts: 0,
-            charged: 0,
-            last_status: None,
-            status: DeliveryStatus::Pending,
-            created_seq: inner.seq,
-            keys: None,
-            finished_at: None,
-            slot: None,
+        inner.insert_row(batch.delivery.clone(), |created_seq| Row {
             lease: Some(token),
-        };
-        inner.deliveries.insert(batch.delivery.clone(), row);
-        inner.schedule(&batch.delivery, until);
-        Ok(Some(ClaimedDelivery {
-            delivery: batch.delivery,
-            message: message.id.clone(),
-            endpoint: batch.endpoint,
-            event_id: message.event_id.clone(),
-            event_type: message.event_type.clone(),
-            body,
-            created_at: message.created_at,
-            attempts: 0,
-            charged: 0,
-            kind: DeliveryKind::Batch,
-            manual: false,
-            token,
-        }))
+            ..Row::pending(
+                message,
+                batch.endpoint.clone(),
+                owner,
+                0,
+                DeliveryKind::Batch,
+                created_seq,
+            )
+        });
+        inner.schedule(&batch.delivery, now.saturating_add(lease));
+        Ok(Some(batch.into_claim(body, token)))
     }
 }
 
 impl DeliveryLog for MemoryStore {
+    async fn log_page(
+        &self,
+        query: &LogQuery,
+        now: UnixMillis,
+    ) -> Result<Page<DeliveryRecord>, StoreError> {
+        let after = query
+            .after
+            .as_ref()
+            .map(Cursor::log_position)
+            .transpose()
+            .map_err(StoreError::from)?;
+        let inner = self.lock();
+        let rows: Box<dyn Iterator<Item = (&u64, &DeliveryId)>> = match (query.order, after) {
+            (LogOrder::OldestFirst, Some(seq)) => {
+                Box::new(inner.log.range((Bound::Excluded(seq), Bound::Unbounded)))
+            }
+            (LogOrder::OldestFirst, None) => Box::new(inner.log.iter()),
+            (_, Some(seq)) => Box::new(inner.log.range(..seq).rev()),
+            (_, None) => Box::new(inner.log.iter().rev()),
+        };
+        let found: Vec<(u64, DeliveryRecord)> = rows
+            .filter_map(|(seq, id)| {
+                let row = inner.deliveries.get(id)?;
+                // The cheap filter first: most listings are one endpoint's.
+                if query.endpoint.as_ref().is_some_and(|e| *e != row.endpoint) {
+                    return None;
+                }
+                let record = inner.record_of(id, row, Some(now));
+                query.matches(&record).then_some((*seq, record))
+            })
+            .take(query.limit.get() + 1)
+            .collect();
+        Ok(
+            Page::from_overfetch(found, query.limit, |(seq, _)| Cursor::log(*seq))
+                .map(|(_, record)| record),
+        )
+    }
+
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        Ok(self.lock().messages.get(id).map(|m| MessageRecord {
+            id: m.id.clone(),
+            event_id: m.event_id.clone(),
+            event_type: m.event_type.clone(),
+            created_at: m.created_at,
+            body: m.bodies.first().cloned().unwrap_or_default(),
+        }))
+    }
+
+    /// One pass over the scope's deliveries under one lock.
+    async fn series(
+        &self,
+        scope: &SeriesScope,
+        windows: &[TimeRange],
+    ) -> Result<Vec<EndpointStats>, StoreError> {
+        let inner = self.lock();
+        let mut builders: Vec<EndpointStatsBuilder> = windows
+            .iter()
+            .map(|w| EndpointStatsBuilder::new(*w))
+            .collect();
+        let in_scope = |row: &&Row| match scope {
+            SeriesScope::Endpoint(endpoint) => row.endpoint == *endpoint,
+            SeriesScope::Owner(owner) => row.owner.as_ref() == Some(owner),
+            _ => true,
+        };
+        for (id, row) in inner.deliveries.iter().filter(|(_, row)| in_scope(row)) {
+            for stats in &mut builders {
+                stats.delivery(row.status.kind(), row.message.created_at, inner.samples(id));
+            }
+        }
+        Ok(builders
+            .into_iter()
+            .map(EndpointStatsBuilder::build)
+            .collect())
+    }
+
+    /// One pass over the deliveries under one lock.
+    async fn endpoints_stats(
+        &self,
+        endpoints: &[EndpointId],
+        window: TimeRange,
+    ) -> Result<Vec<EndpointStats>, StoreError> {
+        let inner = self.lock();
+        let mut builders: Vec<EndpointStatsBuilder> = endpoints
+            .iter()
+            .map(|_| EndpointStatsBuilder::new(window))
+            .collect();
+        for (id, row) in &inner.deliveries {
+            for (i, _) in endpoints
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| **e == row.endpoint)
+            {
+                let stats = &mut builders[i];
+                stats.delivery(row.status.kind(), row.message.created_at, inner.samples(id));
+            }
+        }
+        Ok(builders
+            .into_iter()
+            .map(EndpointStatsBuilder::build)
+            .collect())
+    }
+
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        window: TimeRange,
+    ) -> Result<EndpointStats, StoreError> {
+        let inner = self.lock();
+        let mut stats = EndpointStatsBuilder::new(window);
+        for (id, row) in inner
+            .deliveries
+            .iter()
+            .filter(|(_, row)| row.endpoint == *endpoint)
+        {
+            stats.delivery(row.status.kind(), row.message.created_at, inner.samples(id));
+        }
+        Ok(stats.build())
+    }
+
     async fn delivery(
         &self,
         id: &DeliveryId,
@@ -654,35 +946,6 @@ impl DeliveryLog for MemoryStore {
             .deliveries
             .get(id)
             .map(|row| inner.record_of(id, row, Some(now))))
-    }
-
-    async fn deliveries(
-        &self,
-        query: &DeliveryQuery,
-        now: UnixMillis,
-    ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let inner = self.lock();
-        let now = Some(now);
-        // Listing is rare: sort the matches into publish order rather than keep a second
-        // index of every delivery.
-        let mut matches: Vec<(&DeliveryId, &Row)> = inner
-            .deliveries
-            .iter()
-            .filter(|(_, row)| {
-                query.message.as_ref().is_none_or(|m| *m == row.message.id)
-                    && query.endpoint.as_ref().is_none_or(|e| *e == row.endpoint)
-                    && (!query.dead_only || matches!(row.status, DeliveryStatus::DeadLettered(_)))
-                    && query.since.is_none_or(|t| row.message.created_at >= t)
-            })
-            .collect();
-        matches.sort_unstable_by_key(|(_, row)| row.created_seq);
-        if query.limit != 0 {
-            matches.truncate(query.limit);
-        }
-        Ok(matches
-            .into_iter()
-            .map(|(id, row)| inner.record_of(id, row, now))
-            .collect())
     }
 
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
@@ -706,6 +969,7 @@ impl DeliveryLog for MemoryStore {
                 DeliveryStatus::Expired => counts.expired += 1,
                 DeliveryStatus::Superseded => counts.superseded += 1,
                 DeliveryStatus::Batched => counts.batched += 1,
+                DeliveryStatus::Cancelled => counts.cancelled += 1,
             }
         }
         Ok(counts)
@@ -728,19 +992,20 @@ impl DeliveryLog for MemoryStore {
             row.finished_at
                 .is_some_and(|at| at.saturating_add(keep) <= now)
         };
-        let mut doomed: Vec<(u64, DeliveryId)> = inner
-            .deliveries
+        let doomed: Vec<(u64, DeliveryId)> = inner
+            .log
             .iter()
-            .filter(|(_, row)| expired(row))
-            .map(|(id, row)| (row.created_seq, id.clone()))
+            .filter(|(_, id)| inner.deliveries.get(*id).is_some_and(expired))
+            .take(limit)
+            .map(|(seq, id)| (*seq, id.clone()))
             .collect();
-        doomed.sort_unstable();
-        doomed.truncate(limit);
-        let doomed: Vec<DeliveryId> = doomed.into_iter().map(|(_, id)| id).collect();
-        for id in &doomed {
+        for (seq, id) in &doomed {
+            inner.log.remove(seq);
             if let Some(row) = inner.deliveries.remove(id) {
                 purged.deliveries += 1;
-                if Arc::strong_count(&row.message) == 1 {
+                // The last delivery of its message: only the message index holds it now.
+                if Arc::strong_count(&row.message) == 2 {
+                    inner.messages.remove(&row.message.id);
                     purged.messages += 1;
                 }
             }
@@ -760,5 +1025,32 @@ impl DeliveryLog for MemoryStore {
             budget = budget.saturating_sub(removed);
         }
         Ok(purged)
+    }
+}
+
+/// The endpoints a claim leaves out: a short list is searched as it is, a long one through a
+/// hash set.
+enum Skip<'a> {
+    Few(&'a [EndpointId]),
+    Many(std::collections::HashSet<&'a EndpointId>),
+}
+
+impl<'a> Skip<'a> {
+    /// Above this many, a hash set.
+    const FEW: usize = 16;
+
+    fn new(skip: &'a [EndpointId]) -> Self {
+        if skip.len() <= Self::FEW {
+            Skip::Few(skip)
+        } else {
+            Skip::Many(skip.iter().collect())
+        }
+    }
+
+    fn contains(&self, endpoint: &EndpointId) -> bool {
+        match self {
+            Skip::Few(list) => list.contains(endpoint),
+            Skip::Many(set) => set.contains(endpoint),
+        }
     }
 }

@@ -38,10 +38,12 @@ pub mod encryption;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod query;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod stats;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
@@ -50,9 +52,16 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{Migrations, PostgresStore, PostgresStoreBuilder};
+pub use query::{
+    Cursor, EndpointQuery, InvalidCursor, InvalidLimit, LogOrder, LogQuery, Page, PageLimit,
+    ResponseClass, StatusKind, TimeRange, TypePattern,
+};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{Durability, SqliteStore, SqliteStoreBuilder};
+pub use stats::{
+    AttemptOutcomes, AttemptSample, EndpointStats, EndpointStatsBuilder, OutcomeCounts, SeriesScope,
+};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -60,7 +69,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Refusal, ThrottleGroup};
+use super::{
+    DeliveryId, Endpoint, EndpointId, EndpointKey, EndpointStatus, MessageId, Owner, Refusal,
+    ThrottleGroup,
+};
 use crate::event::{EventId, EventType};
 use crate::retry::{GiveUpReason, UnixMillis};
 
@@ -88,15 +100,19 @@ pub struct NewDelivery {
     pub endpoint: EndpointId,
     /// Which of [`NewMessage::bodies`] it sends.
     pub body: u8,
+    /// Its endpoint's owner, kept with the delivery for [`LogQuery::owner`].
+    pub owner: Option<Owner>,
     /// What it is for (an event, a test).
     pub kind: DeliveryKind,
     /// Deliveries to the same endpoint with the same key go out one at a time, in publish
     /// order: one is claimable only when no earlier one with its key is still pending.
     pub order_key: Option<String>,
     /// Throttling ([`Throttle`](crate::send::Throttle)): pending deliveries to the same
-    /// endpoint in this group that no worker holds are superseded by this one. A progress
-    /// delivery (a window) keeps the group and is due when the superseded one was, or a
-    /// window from now; a terminal one (no window) is due at once.
+    /// endpoint in this group that no worker holds are superseded by this one. It is due as
+    /// [`ThrottleGroup::due_at`] says from what the store reads: a progress delivery (a
+    /// window) when the superseded one was, else a window after the group's latest progress
+    /// delivery, else at once (the store keeps the group and that due time with it); a
+    /// terminal one (no window) at once.
     pub throttle: Option<ThrottleGroup>,
 }
 
@@ -107,6 +123,7 @@ impl NewDelivery {
             id,
             endpoint,
             body,
+            owner: None,
             kind: DeliveryKind::Event,
             order_key: None,
             throttle: None,
@@ -418,6 +435,8 @@ pub struct AttemptRecord {
     pub status: Option<u16>,
     /// Why there is no response.
     pub error: Option<AttemptError>,
+    /// The request headers that were sent, signature values redacted (`[redacted]`).
+    pub request_headers: Vec<(String, String)>,
     /// The kept response headers.
     pub response_headers: Vec<(String, String)>,
     /// The start of the response body (at most 16 KiB).
@@ -470,6 +489,9 @@ pub enum DeliveryStatus {
     Superseded,
     /// Sent inside a batch delivery ([`DeliveryRecord::batch`]), which carries the outcome.
     Batched,
+    /// Ended unsent because its endpoint was deleted
+    /// ([`EndpointRegistry::delete_endpoint`]); kept in the log until retention removes it.
+    Cancelled,
 }
 
 impl DeliveryStatus {
@@ -482,6 +504,7 @@ impl DeliveryStatus {
             Self::Expired => "expired",
             Self::Superseded => "superseded",
             Self::Batched => "batched",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -502,6 +525,7 @@ impl DeliveryStatus {
             "expired" => Self::Expired,
             "superseded" => Self::Superseded,
             "batched" => Self::Batched,
+            "cancelled" => Self::Cancelled,
             _ => return None,
         })
     }
@@ -522,6 +546,8 @@ pub struct DeliveryRecord {
     pub message: MessageId,
     /// Its endpoint.
     pub endpoint: EndpointId,
+    /// Its endpoint's owner when the delivery was created.
+    pub owner: Option<Owner>,
     /// The event id.
     pub event_id: EventId,
     /// The event type.
@@ -540,10 +566,25 @@ pub struct DeliveryRecord {
     pub last_status: Option<u16>,
     /// What it is for.
     pub kind: DeliveryKind,
-    /// When it finished (delivered, dead-lettered, expired, superseded or batched).
+    /// When it finished (delivered, dead-lettered, expired, superseded, cancelled or batched).
     pub finished_at: Option<UnixMillis>,
     /// The batch delivery that carries it, once [`Batched`](DeliveryStatus::Batched).
     pub batch: Option<DeliveryId>,
+}
+
+/// A message as stored: the event and the body it was published with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    /// The message.
+    pub id: MessageId,
+    /// The event id.
+    pub event_id: EventId,
+    /// The event type.
+    pub event_type: EventType,
+    /// When it was published.
+    pub created_at: UnixMillis,
+    /// The first body form stored (the bytes its first delivery sends).
+    pub body: Bytes,
 }
 
 /// One logged attempt.
@@ -561,27 +602,14 @@ pub struct AttemptLog {
     pub status: Option<u16>,
     /// Why there was no response.
     pub error: Option<AttemptError>,
+    /// The request headers that were sent, signature values redacted (`[redacted]`).
+    pub request_headers: Vec<(String, String)>,
     /// The kept response headers.
     pub response_headers: Vec<(String, String)>,
     /// The start of the response body.
     pub response_body: Bytes,
     /// Made by hand (a manual retry or recovery).
     pub manual: bool,
-}
-
-/// Which deliveries to list.
-#[derive(Debug, Clone, Default)]
-pub struct DeliveryQuery {
-    /// Only this message's.
-    pub message: Option<MessageId>,
-    /// Only this endpoint's.
-    pub endpoint: Option<EndpointId>,
-    /// Only dead letters.
-    pub dead_only: bool,
-    /// Only messages published at or after this time.
-    pub since: Option<UnixMillis>,
-    /// At most this many (0: no limit).
-    pub limit: usize,
 }
 
 /// How many deliveries are where.
@@ -601,6 +629,8 @@ pub struct DeliveryCounts {
     pub superseded: u64,
     /// Handed to a batch delivery.
     pub batched: u64,
+    /// Ended because their endpoint was deleted.
+    pub cancelled: u64,
 }
 
 /// How long finished deliveries and their attempt logs are kept (TaskLink's defaults:
@@ -609,7 +639,7 @@ pub struct DeliveryCounts {
 pub struct LogRetention {
     /// Delivered deliveries (and their logs), from when they finished.
     pub delivered: Duration,
-    /// Dead-lettered, expired and superseded deliveries, from when they finished.
+    /// Dead-lettered, expired, superseded and cancelled deliveries, from when they finished.
     pub failed: Duration,
     /// Logs of attempts made by hand, from when they started.
     pub manual: Duration,
@@ -758,7 +788,10 @@ pub trait DeliveryQueue: Send + Sync + 'static {
 ///
 /// Every method is one atomic step, safe to call from many tasks at once.
 pub trait EndpointRegistry: Send + Sync + 'static {
-    /// Inserts or replaces an endpoint.
+    /// Inserts or replaces an endpoint. An endpoint whose [key](Endpoint::key) another
+    /// endpoint of the same owner holds is refused with an error that
+    /// [is a conflict](StoreError::is_conflict). A changed owner is written to the
+    /// endpoint's pending deliveries too.
     fn put_endpoint(
         &self,
         endpoint: &Endpoint,
@@ -772,6 +805,31 @@ pub trait EndpointRegistry: Send + Sync + 'static {
 
     /// Every endpoint.
     fn endpoints(&self) -> impl Future<Output = Result<Vec<Arc<Endpoint>>, StoreError>> + Send;
+
+    /// One page of endpoints matching `query`, by id. A cursor that is not an endpoint
+    /// cursor is an error that [is invalid input](StoreError::is_invalid_input).
+    fn endpoint_page(
+        &self,
+        query: &EndpointQuery,
+    ) -> impl Future<Output = Result<Page<Arc<Endpoint>>, StoreError>> + Send;
+
+    /// The endpoint with this key among `owner`'s endpoints (or among endpoints without an
+    /// owner).
+    fn endpoint_by_key(
+        &self,
+        owner: Option<&Owner>,
+        key: &EndpointKey,
+    ) -> impl Future<Output = Result<Option<Arc<Endpoint>>, StoreError>> + Send;
+
+    /// Deletes an endpoint. Its pending deliveries end [`Cancelled`](DeliveryStatus::Cancelled)
+    /// at `now` in the same step, claimed ones too: a result recorded later under their
+    /// claim is [`Stale`](Recorded::Stale). Returns how many were cancelled; an error that
+    /// [is not found](StoreError::is_not_found) if there is no such endpoint.
+    fn delete_endpoint(
+        &self,
+        id: &EndpointId,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Changes an endpoint's status and the note saying why ([`Endpoint::status_note`]);
     /// an error that [is not found](StoreError::is_not_found) if there is none.
@@ -814,12 +872,103 @@ pub trait DeliveryLog: Send + Sync + 'static {
         now: UnixMillis,
     ) -> impl Future<Output = Result<Option<DeliveryRecord>, StoreError>> + Send;
 
-    /// Deliveries matching `query`, oldest first.
-    fn deliveries(
+    /// One page of the log: deliveries matching `query` in its order, after its cursor. A
+    /// cursor that is not a log cursor is an error that
+    /// [is invalid input](StoreError::is_invalid_input). SQL stores answer every filter from
+    /// an index, at any depth of history.
+    fn log_page(
         &self,
-        query: &DeliveryQuery,
+        query: &LogQuery,
         now: UnixMillis,
-    ) -> impl Future<Output = Result<Vec<DeliveryRecord>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Page<DeliveryRecord>, StoreError>> + Send;
+
+    /// Every delivery matching `query`'s filters, in its order: the log walked from the
+    /// start (the query's cursor and limit are ignored) in pages of [`PageLimit::MAX`].
+    /// Written once over [`log_page`](Self::log_page); stores need not implement it.
+    ///
+    /// ```
+    /// use hookrelay::retry::UnixMillis;
+    /// use hookrelay::send::store::{DeliveryLog, LogOrder, LogQuery, StatusKind};
+    /// use hookrelay::send::{EndpointId, MemoryStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let store = MemoryStore::new();
+    /// // One endpoint's dead letters, oldest first.
+    /// let query = LogQuery {
+    ///     endpoint: Some(EndpointId::new("ep_1")?),
+    ///     statuses: vec![StatusKind::Dead],
+    ///     order: LogOrder::OldestFirst,
+    ///     ..LogQuery::default()
+    /// };
+    /// let dead = store.log_all(&query, UnixMillis::now()).await?;
+    /// assert!(dead.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn log_all(
+        &self,
+        query: &LogQuery,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Vec<DeliveryRecord>, StoreError>> + Send {
+        walk_log(self, query, now, None)
+    }
+
+    /// One message with its first body.
+    fn message(
+        &self,
+        id: &MessageId,
+    ) -> impl Future<Output = Result<Option<MessageRecord>, StoreError>> + Send;
+
+    /// One endpoint's numbers over `window` (see [`EndpointStats`]), by feeding an
+    /// [`EndpointStatsBuilder`].
+    fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        window: TimeRange,
+    ) -> impl Future<Output = Result<EndpointStats, StoreError>> + Send;
+
+    /// Several endpoints' numbers over one `window`, in `endpoints`' order (an unknown id
+    /// gets empty numbers): what a list page shows in one round trip. The default asks
+    /// [`endpoint_stats`](Self::endpoint_stats) once per endpoint; the built-in stores answer
+    /// in one read.
+    fn endpoints_stats(
+        &self,
+        endpoints: &[EndpointId],
+        window: TimeRange,
+    ) -> impl Future<Output = Result<Vec<EndpointStats>, StoreError>> + Send {
+        async move {
+            let mut all = Vec::with_capacity(endpoints.len());
+            for endpoint in endpoints {
+                all.push(self.endpoint_stats(endpoint, window).await?);
+            }
+            Ok(all)
+        }
+    }
+
+    /// The numbers of `scope`'s deliveries over each of `windows`, in their order: a chart's
+    /// buckets (deliveries per hour, latency per hour) in one read. The default answers
+    /// [`SeriesScope::Endpoint`] by asking [`endpoint_stats`](Self::endpoint_stats) once per
+    /// window and refuses the wider scopes ([`StoreError::is_invalid_input`]); the built-in
+    /// stores read the span the windows cover once, for every scope.
+    fn series(
+        &self,
+        scope: &SeriesScope,
+        windows: &[TimeRange],
+    ) -> impl Future<Output = Result<Vec<EndpointStats>, StoreError>> + Send {
+        async move {
+            let SeriesScope::Endpoint(endpoint) = scope else {
+                return Err(StoreError::invalid_input(
+                    "this store has no series over many endpoints",
+                ));
+            };
+            let mut all = Vec::with_capacity(windows.len());
+            for window in windows {
+                all.push(self.endpoint_stats(endpoint, *window).await?);
+            }
+            Ok(all)
+        }
+    }
 
     /// A delivery's attempt log, first attempt first.
     fn attempts(
@@ -842,6 +991,37 @@ pub trait DeliveryLog: Send + Sync + 'static {
         now: UnixMillis,
         limit: usize,
     ) -> impl Future<Output = Result<Purged, StoreError>> + Send;
+}
+
+/// The deliveries matching `query`'s filters, walked from the start of the log in pages of
+/// [`PageLimit::MAX`], stopping at `cap` of them: [`DeliveryLog::log_all`] and the
+/// `Sender` listings that stop early share it.
+pub(crate) async fn walk_log<L: DeliveryLog + ?Sized>(
+    log: &L,
+    query: &LogQuery,
+    now: UnixMillis,
+    cap: Option<usize>,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let mut query = LogQuery {
+        after: None,
+        limit: PageLimit::MAX,
+        ..query.clone()
+    };
+    let mut out = Vec::new();
+    // Bounded: every page starts after the last one's final row, and the log is finite.
+    loop {
+        let page = log.log_page(&query, now).await?;
+        for record in page.items {
+            out.push(record);
+            if cap.is_some_and(|cap| out.len() >= cap) {
+                return Ok(out);
+            }
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// A complete delivery store: the [queue](DeliveryQueue), the [registry](EndpointRegistry) and

@@ -11,11 +11,11 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::codec::decode_endpoint_sealed;
 use super::encryption::Keyring;
 use super::{
-    AttemptError, AttemptLog, ClaimedDelivery, DeliveryKind, DeliveryRecord, DeliveryStatus,
-    FencingToken, StoreError,
+    AttemptError, AttemptLog, ClaimedDelivery, Cursor, DeliveryKind, DeliveryRecord,
+    DeliveryStatus, FencingToken, Page, PageLimit, StoreError,
 };
 use crate::retry::UnixMillis;
-use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId};
+use crate::send::{DeliveryId, Endpoint, EndpointId, EndpointStatus, MessageId, Owner};
 
 /// Milliseconds as stored (`i64`, saturating).
 pub(crate) fn ms(t: UnixMillis) -> i64 {
@@ -81,6 +81,7 @@ where
     let last_status: Option<i32> = get(row, "last_status")?;
     let attempts: i32 = get(row, "attempts")?;
     let batch: Option<String> = get(row, "batch_id")?;
+    let owner: Option<String> = get(row, "owner")?;
     let pending = status == DeliveryStatus::Pending;
     Ok(DeliveryRecord {
         id: delivery_id(text(row, "id")?)?,
@@ -88,6 +89,10 @@ where
             .map_err(|_| StoreError::corrupt("message id"))?,
         endpoint: EndpointId::new(text(row, "endpoint_id")?)
             .map_err(|_| StoreError::corrupt("endpoint id"))?,
+        owner: owner
+            .map(Owner::new)
+            .transpose()
+            .map_err(|_| StoreError::corrupt("owner"))?,
         event_id: text(row, "event_id")?.into(),
         event_type: text(row, "event_type")?.into(),
         status,
@@ -106,8 +111,31 @@ where
     })
 }
 
+/// A page of the delivery log from rows read one more than `limit`, each decoded by
+/// `delivery` and carrying its `seq` column: the cursor names the last row kept.
+pub(crate) fn log_page<'r, R>(
+    found: &'r [R],
+    limit: PageLimit,
+    delivery: impl Fn(&'r R) -> Result<DeliveryRecord, StoreError>,
+) -> Result<Page<DeliveryRecord>, StoreError>
+where
+    R: Row,
+    for<'n> &'n str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let rows = found
+        .iter()
+        .map(|row| {
+            let seq: i64 = get(row, "seq")?;
+            let seq = u64::try_from(seq).map_err(|_| StoreError::corrupt("delivery seq"))?;
+            Ok((seq, delivery(row)?))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Page::from_overfetch(rows, limit, |(seq, _)| Cursor::log(*seq)).map(|(_, record)| record))
+}
+
 /// One attempt-log row of `delivery`: `attempt, started_at, latency_ms, status, error,
-/// response_headers, response_body, manual`.
+/// request_headers, response_headers, response_body, manual`.
 pub(crate) fn attempt<'r, R>(row: &'r R, delivery: &DeliveryId) -> Result<AttemptLog, StoreError>
 where
     R: Row,
@@ -121,6 +149,7 @@ where
     Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
 {
     let headers = text(row, "response_headers")?;
+    let sent = text(row, "request_headers")?;
     let attempt: i32 = get(row, "attempt")?;
     let latency: i64 = get(row, "latency_ms")?;
     let status: Option<i32> = get(row, "status")?;
@@ -133,6 +162,8 @@ where
         latency_ms: u64::try_from(latency).unwrap_or(0),
         status: status.and_then(|s| u16::try_from(s).ok()),
         error: error.as_deref().map(AttemptError::from_stored),
+        request_headers: serde_json::from_str(&sent)
+            .map_err(|_| StoreError::corrupt("request headers"))?,
         response_headers: serde_json::from_str(&headers)
             .map_err(|_| StoreError::corrupt("response headers"))?,
         response_body: Bytes::from(body),

@@ -20,11 +20,28 @@ pub(crate) struct Step {
 }
 
 /// The delivery store's steps, in order. Never edit a published step: add one.
-pub(crate) const STEPS: &[Step] = &[Step {
-    version: 1,
-    name: "0001_init",
-    sql: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+pub(crate) const STEPS: &[Step] = &[
+    Step {
+        version: 1,
+        name: "0001_init",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Step {
+        version: 2,
+        name: "0002_administration",
+        sql: include_str!("../migrations/postgres/0002_administration.sql"),
+    },
+    Step {
+        version: 3,
+        name: "0003_endpoint_fields",
+        sql: include_str!("../migrations/postgres/0003_endpoint_fields.sql"),
+    },
+    Step {
+        version: 4,
+        name: "0004_management_limits",
+        sql: include_str!("../migrations/postgres/0004_management_limits.sql"),
+    },
+];
 
 /// Applies the steps `schema` lacks, under an advisory lock.
 pub(crate) async fn run(pool: &PgPool, schema: &str) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@ use super::codec;
 use super::encryption::{Keyring, settings::Reseal};
 
 mod log;
+mod log_filter;
 mod migrate;
 mod notify;
 mod queue;
@@ -200,6 +201,8 @@ fn invalid_schema() -> StoreError {
 /// | `hookrelay_deliveries` | message × endpoint | as messages × fan-out |
 /// | `hookrelay_attempts` | attempt (response start ≤ 16 KiB) | deliveries × attempts (≈ 1.1 on healthy endpoints) |
 /// | `hookrelay_publish_keys` | producer idempotency key, until it expires | keys of the last 24 h |
+/// | `hookrelay_rate_limits` | management API caller × route class (feature `server`) | active callers |
+/// | `hookrelay_api_replays` | management API `Idempotency-Key`, until it expires | keys of the last 24 h |
 /// | `hookrelay_migrations` | applied migration step | one per step |
 ///
 /// and a sequence, `hookrelay_fencing`, for fencing tokens.
@@ -209,12 +212,13 @@ fn invalid_schema() -> StoreError {
 /// | `hookrelay_deliveries_due` (`due_at`, partial: `status = 'pending'`) | claiming, oldest due first | pending deliveries only |
 /// | `hookrelay_deliveries_endpoint_due` (`endpoint_id, due_at`, partial: pending) | "has this endpoint due work", [`next_due`](super::DeliveryQueue::next_due) | pending deliveries only |
 /// | `hookrelay_deliveries_leased` (`endpoint_id, lease_until`, partial: pending and leased) | counting an endpoint's attempts in flight (concurrency cap) | attempts in flight |
-/// | `hookrelay_deliveries_dead` (`seq`, partial: `status = 'dead'`) | listing dead letters | dead letters only |
-/// | `hookrelay_deliveries_message`, `_endpoint` | listing by message, by endpoint | log of the rows listed |
+/// | `hookrelay_deliveries_message`, `_endpoint` (`endpoint_id, seq`) | listing by message, by endpoint | log of the rows listed |
+/// | `hookrelay_deliveries_owner` (`owner, seq`, partial: owned), `_status` (`status, seq`), `_type` (`event_type, seq`), `_created` (`created_at, seq`) | the log's pages ([`log_page`](super::DeliveryLog::log_page)), dead letters | log of history |
 /// | `hookrelay_deliveries_ordered` (`endpoint_id, order_key, seq`, partial: pending, ordered) | "is an earlier delivery with this key still pending" ([`DeliveryOrder`](crate::send::DeliveryOrder)) | pending ordered deliveries |
 /// | `hookrelay_deliveries_throttled` (`endpoint_id, throttle_key`, partial: pending, throttled) | superseding at publish ([`Throttle`](crate::send::Throttle)) | pending throttled deliveries |
 /// | `hookrelay_deliveries_finished` (`finished_at`, partial: finished) | the retention purge, oldest first | log of history |
 /// | `hookrelay_attempts_manual` (`started_at`, partial: manual) | purging manual attempt logs | manual attempts |
+/// | `hookrelay_endpoints_key` (unique: owner, `endpoint_key`), `_owner` (`owner, id`) | [`endpoint_by_key`](super::EndpointRegistry::endpoint_by_key), keys unique per owner; endpoint pages by owner | endpoints |
 ///
 /// So claiming reads only pending rows: its cost does not grow with the delivered and
 /// dead-lettered history (`benches/send_postgres.rs` measures it with 10 000 and 1 000 000
@@ -223,6 +227,19 @@ fn invalid_schema() -> StoreError {
 /// metric uses [`queue_depth`](super::DeliveryQueue::queue_depth), which reads pending rows only. [`purge`](super::DeliveryLog::purge)
 /// deletes finished history in batches of your size, each its own short transaction,
 /// skipping rows another transaction holds.
+///
+/// # The log's pages
+///
+/// [`log_page`](super::DeliveryLog::log_page) pages by keyset on `seq` (never `OFFSET`):
+/// each delivery row carries its endpoint's owner, its event type and its publish time, so
+/// an endpoint, owner, status or exact event type filter reads its `(column, seq)` index
+/// from the cursor and stops after a page, at any depth of a history of millions
+/// (`benches/log_page.rs`). Filters no such index orders — a publish-time range, a type
+/// prefix, several statuses, kinds, response classes — read a window of 1 000 rows along
+/// `seq` from the cursor first; when that window holds less than a page, the matches past
+/// it are found by their own index and sorted, so such a page costs at most the window plus
+/// the filter's own matches (a one-day range over a history of a million, far back: tens of
+/// milliseconds for its first page, then under one).
 ///
 /// # Claims across processes
 ///

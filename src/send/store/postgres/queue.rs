@@ -13,7 +13,7 @@ use super::super::{
     FencingToken, NewBatch, NextStep, Publication, Recorded, Release, StoreError,
 };
 use crate::retry::UnixMillis;
-use crate::send::{DeliveryId, EndpointId, MessageId};
+use crate::send::{DeliveryId, EndpointId, MessageId, Owner};
 
 use super::{PostgresStore, backend, corrupt, count};
 
@@ -107,7 +107,7 @@ impl PostgresStore {
         let (mut m_id, mut m_event, mut m_type, mut m_created) = (vec![], vec![], vec![], vec![]);
         let (mut b_msg, mut b_form, mut b_body) = (vec![], vec![], vec![]);
         let (mut d_id, mut d_msg, mut d_endpoint, mut d_form) = (vec![], vec![], vec![], vec![]);
-        let (mut d_kind, mut d_order) = (vec![], vec![]);
+        let (mut d_kind, mut d_order, mut d_owner) = (vec![], vec![], vec![]);
         for (i, p) in publications.iter().enumerate() {
             if !keep[i] {
                 continue;
@@ -130,6 +130,7 @@ impl PostgresStore {
                     d_form.push(i16::from(d.body));
                     d_kind.push(d.kind.as_str());
                     d_order.push(d.order_key.as_deref());
+                    d_owner.push(d.owner.as_ref().map(Owner::as_str));
                 }
             }
             out[i] = Some(Enqueued::Created {
@@ -148,7 +149,7 @@ impl PostgresStore {
         let seqs: Vec<(i64, String)> = sqlx::query_as(self.q("WITH m AS (
                  INSERT INTO {s}.hookrelay_messages (id, event_id, event_type, created_at)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[])
-                 RETURNING seq, id
+                 RETURNING seq, id, event_type, created_at
              ),
              b AS (
                  INSERT INTO {s}.hookrelay_bodies (message_seq, form, body)
@@ -158,11 +159,13 @@ impl PostgresStore {
              ),
              d AS (
                  INSERT INTO {s}.hookrelay_deliveries
-                     (id, message_seq, endpoint_id, form, status, due_at, kind, order_key)
-                 SELECT x.id, m.seq, x.endpoint_id, x.form, 'pending', $11, x.kind, x.order_key
+                     (id, message_seq, endpoint_id, form, status, due_at, kind, order_key,
+                      owner, event_type, created_at)
+                 SELECT x.id, m.seq, x.endpoint_id, x.form, 'pending', $11, x.kind, x.order_key,
+                        x.owner, m.event_type, m.created_at
                  FROM UNNEST($8::text[], $9::text[], $10::text[], $12::int2[], $14::text[],
-                             $15::text[])
-                     AS x(id, message_id, endpoint_id, form, kind, order_key)
+                             $15::text[], $17::text[])
+                     AS x(id, message_id, endpoint_id, form, kind, order_key, owner)
                  JOIN m ON m.id = x.message_id
              ),
              n AS (SELECT pg_notify($13, '') WHERE $16)
@@ -183,6 +186,7 @@ impl PostgresStore {
         .bind(&d_kind)
         .bind(&d_order)
         .bind(!throttled && !d_id.is_empty())
+        .bind(&d_owner)
         .fetch_all(&mut *conn)
         .await
         .map_err(backend)?;
@@ -225,7 +229,7 @@ impl PostgresStore {
         let mut superseded = 0;
         for d in &publication.deliveries {
             let mut due = ms(now);
-            let mut throttle_key = None;
+            let (mut throttle_key, mut throttle_due) = (None, None);
             if let Some(group) = &d.throttle {
                 let replaced: Vec<Option<i64>> =
                     sqlx::query_scalar(self.q("UPDATE {s}.hookrelay_deliveries
@@ -241,18 +245,26 @@ impl PostgresStore {
                     .await
                     .map_err(backend)?;
                 superseded += u32::try_from(replaced.len()).unwrap_or(u32::MAX);
-                if let Some(window) = group.window {
-                    due = replaced
-                        .into_iter()
-                        .flatten()
-                        .min()
-                        .unwrap_or_else(|| ms(now.saturating_add(window)));
+                let latest: Option<Option<i64>> = sqlx::query_scalar(
+                    self.q("SELECT throttle_due_at FROM {s}.hookrelay_deliveries
+                     WHERE endpoint_id = $1 AND throttle_key = $2 ORDER BY seq DESC LIMIT 1"),
+                )
+                .bind(d.endpoint.as_str())
+                .bind(&group.key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+                let pending = replaced.into_iter().flatten().min().map(from_ms);
+                due = ms(group.due_at(now, pending, latest.flatten().map(from_ms)));
+                if group.window.is_some() {
                     throttle_key = Some(group.key.as_str());
+                    throttle_due = Some(due);
                 }
             }
             sqlx::query(self.q("INSERT INTO {s}.hookrelay_deliveries
-                 (id, message_seq, endpoint_id, form, status, due_at, kind, order_key, throttle_key)
-                 VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)"))
+                 (id, message_seq, endpoint_id, form, status, due_at, kind, order_key, throttle_key,
+                  throttle_due_at, owner, event_type, created_at)
+                 VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12)"))
             .bind(d.id.as_str())
             .bind(seq)
             .bind(d.endpoint.as_str())
@@ -261,6 +273,10 @@ impl PostgresStore {
             .bind(d.kind.as_str())
             .bind(d.order_key.as_deref())
             .bind(throttle_key)
+            .bind(throttle_due)
+            .bind(d.owner.as_ref().map(Owner::as_str))
+            .bind(publication.message.event_type.as_str())
+            .bind(ms(publication.message.created_at))
             .execute(&mut *conn)
             .await
             .map_err(backend)?;
@@ -315,6 +331,7 @@ impl PostgresStore {
         let mut latency = Vec::with_capacity(n);
         let mut error = Vec::with_capacity(n);
         let mut headers = Vec::with_capacity(n);
+        let mut sent = Vec::with_capacity(n);
         let mut body = Vec::with_capacity(n);
         let mut disable = Vec::with_capacity(n);
         let mut charged = Vec::with_capacity(n);
@@ -343,6 +360,9 @@ impl PostgresStore {
             headers.push(
                 serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned()),
             );
+            sent.push(
+                serde_json::to_string(&r.request_headers).unwrap_or_else(|_| "[]".to_owned()),
+            );
             body.push(&r.response_body[..]);
             disable.push(r.next == NextStep::DisableEndpoint);
         }
@@ -363,6 +383,7 @@ impl PostgresStore {
             .bind(&charged)
             .bind(&manual)
             .bind(&finished)
+            .bind(&sent)
             .fetch_all(&mut *conn)
             .await
             .map_err(backend)?;
@@ -520,7 +541,7 @@ impl DeliveryQueue for PostgresStore {
                  SET status = 'pending', dead_reason = NULL, finished_at = NULL, due_at = $2,
                      manual = true, lease_token = NULL, lease_until = NULL
                  WHERE id = ANY($1)
-                   AND status NOT IN ('superseded', 'batched')
+                   AND status NOT IN ('superseded', 'batched', 'cancelled')
                    AND NOT (status = 'pending' AND COALESCE(lease_until, 0) > $2)
                  RETURNING id
              ),
@@ -585,8 +606,9 @@ impl DeliveryQueue for PostgresStore {
              d AS (
                  INSERT INTO {s}.hookrelay_deliveries
                      (id, message_seq, endpoint_id, form, status, due_at, kind, lease_token,
-                      lease_until)
-                 SELECT $6, seq, $7, 0, 'pending', $8, 'batch', nextval('{s}.hookrelay_fencing'), $8
+                      lease_until, owner, event_type, created_at)
+                 SELECT $6, seq, $7, 0, 'pending', $8, 'batch', nextval('{s}.hookrelay_fencing'), $8,
+                        (SELECT owner FROM {s}.hookrelay_deliveries WHERE id = $9), $3, $4
                  FROM m
                  RETURNING lease_token
              )
@@ -599,6 +621,7 @@ impl DeliveryQueue for PostgresStore {
         .bind(batch.delivery.as_str())
         .bind(batch.endpoint.as_str())
         .bind(until)
+        .bind(ids.first().copied())
         .fetch_one(&mut *tx)
         .await
         .map_err(backend)?;

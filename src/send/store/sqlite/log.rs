@@ -1,25 +1,214 @@
-//! [`DeliveryLog`] for [`SqliteStore`]: deliveries and attempts as stored, counts, purging.
+//! [`DeliveryLog`] for [`SqliteStore`]: deliveries and attempts as stored, log pages,
+//! messages, endpoint statistics, counts, purging.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use sqlx::Row as _;
 
-use super::super::rows::{self, ms};
+use super::super::rows::{self, from_ms, ms};
 use super::super::{
-    AttemptLog, DeliveryCounts, DeliveryLog, DeliveryQuery, DeliveryRecord, LogRetention, Purged,
-    StoreError,
+    AttemptError, AttemptLog, AttemptSample, DeliveryCounts, DeliveryLog, DeliveryRecord,
+    EndpointStats, EndpointStatsBuilder, LogQuery, LogRetention, MessageRecord, Page, Purged,
+    SeriesScope, StatusKind, StoreError, TimeRange,
 };
 use crate::retry::UnixMillis;
 use crate::send::{DeliveryId, EndpointId, MessageId};
 
-use super::{SqliteStore, backend};
-
-const DELIVERY_COLUMNS: &str = "d.id, d.status, d.dead_reason, d.attempts, d.last_status, \
-     d.due_at, d.lease_until, d.endpoint_id, d.kind, d.finished_at, d.batch_id, \
-     m.id AS message_id, \
-     m.event_id, m.event_type, m.created_at";
+use super::log_page::{Arg, DELIVERY_COLUMNS, log_select};
+use super::{SqliteStore, backend, corrupt};
 
 impl DeliveryLog for SqliteStore {
+    /// One `SELECT` (see `log_page.rs`): keyset on `seq`, one row more than the page.
+    async fn log_page(
+        &self,
+        query: &LogQuery,
+        now: UnixMillis,
+    ) -> Result<Page<DeliveryRecord>, StoreError> {
+        let select = log_select(query)?;
+        let mut statement = sqlx::query(sqlx::AssertSqlSafe(select.sql));
+        for arg in select.args {
+            statement = match arg {
+                Arg::Text(text) => statement.bind(text),
+                Arg::Int(n) => statement.bind(n),
+            };
+        }
+        let found = statement.fetch_all(&self.pool).await.map_err(backend)?;
+        rows::log_page(&found, query.limit, |row| rows::delivery(row, now))
+    }
+
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        let row = sqlx::query(include_str!("sql/message.sql"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let text = |name: &str| row.try_get::<String, _>(name).map_err(backend);
+        let body: Option<Vec<u8>> = row.try_get("body").map_err(backend)?;
+        Ok(Some(MessageRecord {
+            id: MessageId::new(text("id")?).map_err(|_| corrupt("message id"))?,
+            event_id: text("event_id")?.into(),
+            event_type: text("event_type")?.into(),
+            created_at: from_ms(row.try_get("created_at").map_err(backend)?),
+            body: body.map(Bytes::from).unwrap_or_default(),
+        }))
+    }
+
+    /// Two queries, one read transaction: the window's deliveries by status, and the
+    /// attempts of the endpoint's deliveries that started in it.
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        window: TimeRange,
+    ) -> Result<EndpointStats, StoreError> {
+        let (from, until) = (window.from.map(ms), window.until.map(ms));
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let by_status: Vec<(String, i64)> =
+            sqlx::query_as(include_str!("sql/stats_deliveries.sql"))
+                .bind(endpoint.as_str())
+                .bind(from)
+                .bind(until)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let attempts = sqlx::query(include_str!("sql/stats_attempts.sql"))
+            .bind(endpoint.as_str())
+            .bind(from)
+            .bind(until)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.rollback().await.map_err(backend)?;
+        let mut stats = EndpointStatsBuilder::new(window);
+        for (status, n) in by_status {
+            let kind = StatusKind::parse(&status).ok_or_else(|| corrupt("delivery status"))?;
+            stats.deliveries(kind, u64::try_from(n).unwrap_or(0));
+        }
+        for row in &attempts {
+            stats.attempt(attempt_sample(row)?);
+        }
+        Ok(stats.build())
+    }
+
+    /// Two queries, one read transaction, over the span the windows cover: the deliveries'
+    /// publish times and statuses, and the attempts; each counted into every window holding it.
+    async fn series(
+        &self,
+        scope: &SeriesScope,
+        windows: &[TimeRange],
+    ) -> Result<Vec<EndpointStats>, StoreError> {
+        let (condition, value) = super::super::stats::scope_condition(scope, "?1");
+        let statement = |sql: &str| sqlx::AssertSqlSafe(sql.replace("{scope}", &condition));
+        let mut builders: Vec<EndpointStatsBuilder> = windows
+            .iter()
+            .map(|w| EndpointStatsBuilder::new(*w))
+            .collect();
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let span = super::super::stats::span(windows);
+        let (from, until) = (span.from.map(ms), span.until.map(ms));
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let deliveries: Vec<(i64, String)> =
+            sqlx::query_as(statement(include_str!("sql/series_deliveries.sql")))
+                .bind(value)
+                .bind(from)
+                .bind(until)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let attempts = sqlx::query(statement(include_str!("sql/series_attempts.sql")))
+            .bind(value)
+            .bind(from)
+            .bind(until)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.rollback().await.map_err(backend)?;
+        for (created_at, status) in deliveries {
+            let kind = StatusKind::parse(&status).ok_or_else(|| corrupt("delivery status"))?;
+            let at = from_ms(created_at);
+            for (window, stats) in windows.iter().zip(builders.iter_mut()) {
+                if window.contains(at) {
+                    stats.deliveries(kind, 1);
+                }
+            }
+        }
+        for row in &attempts {
+            let sample = attempt_sample(row)?;
+            for (window, stats) in windows.iter().zip(builders.iter_mut()) {
+                if window.contains(sample.started_at) {
+                    stats.attempt(sample);
+                }
+            }
+        }
+        Ok(builders
+            .into_iter()
+            .map(EndpointStatsBuilder::build)
+            .collect())
+    }
+
+    /// Two queries, one read transaction, whatever the number of endpoints: the ids go in as
+    /// one JSON array (`json_each`).
+    async fn endpoints_stats(
+        &self,
+        endpoints: &[EndpointId],
+        window: TimeRange,
+    ) -> Result<Vec<EndpointStats>, StoreError> {
+        let ids: Vec<&str> = endpoints.iter().map(EndpointId::as_str).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| corrupt_json(&e))?;
+        let (from, until) = (window.from.map(ms), window.until.map(ms));
+        let mut builders: Vec<EndpointStatsBuilder> = endpoints
+            .iter()
+            .map(|_| EndpointStatsBuilder::new(window))
+            .collect();
+        let slots = |endpoint: &str| {
+            endpoints
+                .iter()
+                .enumerate()
+                .filter(move |(_, e)| e.as_str() == endpoint)
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        };
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let by_status: Vec<(String, String, i64)> =
+            sqlx::query_as(include_str!("sql/stats_deliveries_many.sql"))
+                .bind(&ids)
+                .bind(from)
+                .bind(until)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let attempts = sqlx::query(include_str!("sql/stats_attempts_many.sql"))
+            .bind(&ids)
+            .bind(from)
+            .bind(until)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.rollback().await.map_err(backend)?;
+        for (endpoint, status, n) in by_status {
+            let kind = StatusKind::parse(&status).ok_or_else(|| corrupt("delivery status"))?;
+            for i in slots(&endpoint) {
+                builders[i].deliveries(kind, u64::try_from(n).unwrap_or(0));
+            }
+        }
+        for row in &attempts {
+            let endpoint: String = row.try_get("endpoint_id").map_err(backend)?;
+            let sample = attempt_sample(row)?;
+            for i in slots(&endpoint) {
+                builders[i].attempt(sample);
+            }
+        }
+        Ok(builders
+            .into_iter()
+            .map(EndpointStatsBuilder::build)
+            .collect())
+    }
+
     async fn delivery(
         &self,
         id: &DeliveryId,
@@ -36,38 +225,10 @@ impl DeliveryLog for SqliteStore {
         row.map(|r| rows::delivery(&r, now)).transpose()
     }
 
-    async fn deliveries(
-        &self,
-        query: &DeliveryQuery,
-        now: UnixMillis,
-    ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let limit = if query.limit == 0 {
-            -1
-        } else {
-            i64::try_from(query.limit).unwrap_or(i64::MAX)
-        };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {DELIVERY_COLUMNS} FROM hookrelay_deliveries d
-             JOIN hookrelay_messages m ON m.seq = d.message_seq
-             WHERE (?1 IS NULL OR m.id = ?1) AND (?2 IS NULL OR d.endpoint_id = ?2)
-               AND (?3 = 0 OR d.status = 'dead') AND (?5 IS NULL OR m.created_at >= ?5)
-             ORDER BY d.seq LIMIT ?4"
-        )))
-        .bind(query.message.as_ref().map(MessageId::as_str))
-        .bind(query.endpoint.as_ref().map(EndpointId::as_str))
-        .bind(i64::from(query.dead_only))
-        .bind(limit)
-        .bind(query.since.map(ms))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(|r| rows::delivery(r, now)).collect()
-    }
-
     async fn attempts(&self, id: &DeliveryId) -> Result<Vec<AttemptLog>, StoreError> {
         let rows = sqlx::query(
-            "SELECT a.attempt, a.started_at, a.latency_ms, a.status, a.error, a.response_headers,
-                    a.response_body, a.manual
+            "SELECT a.attempt, a.started_at, a.latency_ms, a.status, a.error, a.request_headers,
+                    a.response_headers, a.response_body, a.manual
              FROM hookrelay_attempts a JOIN hookrelay_deliveries d ON d.seq = a.delivery_seq
              WHERE d.id = ?1 ORDER BY a.attempt",
         )
@@ -87,7 +248,8 @@ impl DeliveryLog for SqliteStore {
                COALESCE(SUM(status = 'dead'), 0) AS dead,
                COALESCE(SUM(status = 'expired'), 0) AS expired,
                COALESCE(SUM(status = 'superseded'), 0) AS superseded,
-               COALESCE(SUM(status = 'batched'), 0) AS batched
+               COALESCE(SUM(status = 'batched'), 0) AS batched,
+               COALESCE(SUM(status = 'cancelled'), 0) AS cancelled
              FROM hookrelay_deliveries",
         )
         .bind(ms(now))
@@ -106,6 +268,7 @@ impl DeliveryLog for SqliteStore {
             expired: get("expired")?,
             superseded: get("superseded")?,
             batched: get("batched")?,
+            cancelled: get("cancelled")?,
         })
     }
 
@@ -193,4 +356,23 @@ impl DeliveryLog for SqliteStore {
         tx.commit().await.map_err(backend)?;
         Ok(purged)
     }
+}
+
+/// One row of `sql/stats_attempts.sql`.
+fn attempt_sample(row: &sqlx::sqlite::SqliteRow) -> Result<AttemptSample, StoreError> {
+    let attempt: i64 = row.try_get("attempt").map_err(backend)?;
+    let latency_ms: i64 = row.try_get("latency_ms").map_err(backend)?;
+    let status: Option<i64> = row.try_get("status").map_err(backend)?;
+    let error: Option<String> = row.try_get("error").map_err(backend)?;
+    Ok(AttemptSample {
+        attempt: u32::try_from(attempt).unwrap_or(0),
+        started_at: from_ms(row.try_get("started_at").map_err(backend)?),
+        latency_ms: u64::try_from(latency_ms).unwrap_or(0),
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        error: error.as_deref().map(AttemptError::from_stored),
+    })
+}
+
+fn corrupt_json(_: &serde_json::Error) -> StoreError {
+    corrupt("endpoint ids")
 }

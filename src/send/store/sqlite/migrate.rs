@@ -36,6 +36,16 @@ pub(crate) const STEPS: &[Step] = &[
         name: "0002_delivery_features",
         sql: include_str!("../migrations/sqlite/0002_delivery_features.sql"),
     },
+    Step {
+        version: 3,
+        name: "0003_administration",
+        sql: include_str!("../migrations/sqlite/0003_administration.sql"),
+    },
+    Step {
+        version: 4,
+        name: "0004_endpoint_fields",
+        sql: include_str!("../migrations/sqlite/0004_endpoint_fields.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS hookrelay_migrations (

@@ -12,6 +12,7 @@ use super::codec;
 use super::encryption::{Keyring, settings::Reseal};
 
 mod log;
+mod log_page;
 mod migrate;
 mod queue;
 mod registry;

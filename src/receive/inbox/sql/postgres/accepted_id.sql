@@ -1,0 +1,1 @@
+SELECT id FROM {s}.hookrelay_inbox WHERE key = $1

@@ -1,0 +1,1 @@
+SELECT status, COUNT(*) FROM {s}.hookrelay_inbox GROUP BY status

@@ -1,0 +1,1 @@
+DELETE FROM {s}.hookrelay_inbox WHERE status IN ('done', 'dead') AND received_at < $1

@@ -1,0 +1,1 @@
+SELECT id FROM hookrelay_inbox WHERE key = ?1

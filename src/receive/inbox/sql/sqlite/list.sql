@@ -1,0 +1,12 @@
+-- ?1 statuses as a JSON array (empty: all), ?2 event type, ?3 since, ?4 until, ?5 below id,
+-- ?6 rows.
+SELECT id, key, profile, message_id, event_type, signed_at, headers, body, order_key,
+    received_at, status, attempts, next_attempt_at, lease_until, last_error, finished_at, token
+FROM hookrelay_inbox
+WHERE id < ?5
+  AND (json_array_length(?1) = 0 OR status IN (SELECT value FROM json_each(?1)))
+  AND (?2 IS NULL OR event_type = ?2)
+  AND (?3 IS NULL OR received_at >= ?3)
+  AND (?4 IS NULL OR received_at < ?4)
+ORDER BY id DESC
+LIMIT ?6

@@ -1,0 +1,3 @@
+SELECT MIN(CASE WHEN status = 'processing' THEN lease_until ELSE next_attempt_at END)
+FROM hookrelay_inbox
+WHERE status IN ('pending', 'processing')

@@ -1,0 +1,8 @@
+-- Every attempt of the deliveries of the endpoints in the JSON array ?1 that started in
+-- [?2, ?3) (NULL: open), with its endpoint.
+SELECT d.endpoint_id, a.attempt, a.started_at, a.latency_ms, a.status, a.error
+FROM hookrelay_deliveries d
+JOIN hookrelay_attempts a ON a.delivery_seq = d.seq
+WHERE d.endpoint_id IN (SELECT value FROM json_each(?1))
+  AND (?2 IS NULL OR a.started_at >= ?2)
+  AND (?3 IS NULL OR a.started_at < ?3)

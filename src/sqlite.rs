@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 
 /// Opens (creating if needed) the database at `url`: WAL journal, `synchronous = FULL`,
 /// 5 s busy timeout; one connection for `:memory:` (each connection would be its own
-/// database), four otherwise.
+/// database), kept open for the pool's life, four otherwise.
 pub(crate) async fn open(url: &str) -> Result<SqlitePool, StoreError> {
     open_with(url, SqliteSynchronous::Full, BUSY_TIMEOUT, ACQUIRE_TIMEOUT).await
 }
@@ -39,9 +39,18 @@ pub(crate) async fn open_with(
     if !memory {
         options = options.journal_mode(SqliteJournalMode::Wal);
     }
-    SqlitePoolOptions::new()
-        .max_connections(if memory { 1 } else { 4 })
-        .acquire_timeout(acquire_timeout)
+    let pool = SqlitePoolOptions::new();
+    let pool = if memory {
+        // The database lives as long as its one connection: never closed for idleness or
+        // age.
+        pool.max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        pool.max_connections(4)
+    };
+    pool.acquire_timeout(acquire_timeout)
         .connect_with(options)
         .await
         .map_err(from_sqlx)

@@ -301,9 +301,16 @@ impl<S: InboxStore> WorkerShared<S> {
                 continue;
             }
             // An arrival interrupts the idle wait at once, even while the store is still
-            // being asked when the next entry is due.
-            let idle = async {
-                let wait = self.idle_wait(failures).await;
+            // being asked when the next entry is due. The store is asked in a task of its
+            // own, so an interrupted wait never drops a query half-way (which would cost its
+            // connection: for an in-memory SQLite database, the database).
+            let asked = tokio::spawn({
+                let shared = Arc::clone(&self);
+                async move { shared.idle_wait(failures).await }
+            });
+            let poll_interval = self.poll_interval;
+            let idle = async move {
+                let wait = asked.await.unwrap_or(poll_interval);
                 tokio::time::sleep(wait).await;
             };
             tokio::select! {

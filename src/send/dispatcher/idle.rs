@@ -3,17 +3,19 @@
 
 use std::fmt;
 
-/// What the run loop tells its handle after each round (record what finished, claim what
-/// is due, start it).
+/// What the run loop tells its handle after each turn (plan what finished, start what is
+/// ready, send the store a round).
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Activity {
-    /// Rounds begun. Bumped before a round's claim, so a round numbered above the count a
-    /// waiter read began after it asked (and saw everything published before).
+    /// Turns begun. Bumped before a turn's store round begins, so a turn numbered above the
+    /// count a waiter read began after it asked (and its claim saw everything published
+    /// before).
     pub(super) begun: u64,
-    /// The last round that ended.
+    /// The turn that began the last claim that found nothing due.
     pub(super) ended: u64,
-    /// Whether that round left nothing to do now: its claim found nothing due, and no
-    /// attempt is in flight, no result or health change waits to be stored.
+    /// Whether the dispatcher has nothing to do now: that claim found nothing due, no round
+    /// is in the store, and no attempt is ready, in flight, or waiting to be stored with its
+    /// health changes.
     pub(super) idle: bool,
 }
 

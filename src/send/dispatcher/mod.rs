@@ -10,6 +10,7 @@
 //! | `health.rs` | health changes → the store and [`Notification`]s |
 //! | `idle.rs` | what [`DispatcherHandle::wait_idle`] waits for, and [`NotIdle`] |
 //! | `plan.rs` | outcome planning, a pure function of the attempt's result |
+//! | `round.rs` | one store round (record, hand back, claim ahead), run beside the loop |
 
 mod attempt;
 mod batch;
@@ -17,8 +18,9 @@ mod gate;
 mod health;
 mod idle;
 pub(crate) mod plan;
+mod round;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -49,6 +51,10 @@ const LONGEST_STORE_BACKOFF: Duration = Duration::from_secs(2);
 /// The longest lease or poll interval taken; longer ones are cut to this (about 30 years),
 /// so that no instant computed from them overflows.
 const LONGEST: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+
+/// Store rounds a turn of the run loop may begin when the store answers at once (memory);
+/// past them the loop yields and takes another turn.
+const ROUNDS_PER_TURN: usize = 8;
 
 /// `now + d`, or about 30 years from now where that would overflow.
 fn instant_after(now: Instant, d: Duration) -> Instant {
@@ -131,9 +137,17 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
             gates: HashMap::new(),
             generation: u64::MAX,
             in_flight: FuturesUnordered::new(),
-            idle: true,
             finished: Vec::new(),
             unrecorded: Vec::new(),
+            unsettled_changes: Vec::new(),
+            unsettled_marks: Vec::new(),
+            to_release: Vec::new(),
+            ready: VecDeque::new(),
+            unready: Vec::new(),
+            round: None,
+            claim_wanted: true,
+            record_due: None,
+            again: false,
             backoff: None,
             claimed: HashMap::new(),
             changes: Vec::new(),
@@ -141,6 +155,7 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
             endpoints_dirty: false,
             depth_read_at: None,
             found_nothing: false,
+            found_nothing_turn: 0,
             activity: watch::Sender::new(Activity::default()),
             poke: Arc::new(Notify::new()),
         }
@@ -182,12 +197,29 @@ pub struct Dispatcher<S, T> {
     /// Attempts in flight, each a task on the runtime's workers (signing, sending and
     /// reading the answer run there); this task only waits for them to finish.
     in_flight: FuturesUnordered<attempt::Running>,
-    /// The last claim found nothing due.
-    idle: bool,
     /// Attempts that finished, not planned yet.
     finished: Vec<Finished>,
     /// Planned results the store has not accepted yet (oldest first).
     unrecorded: Vec<AttemptRecord>,
+    /// Health changes and failure clocks caused by results not stored yet.
+    unsettled_changes: Vec<Notification>,
+    unsettled_marks: Vec<(EndpointId, Option<UnixMillis>)>,
+    /// Claims to hand back without an attempt (the endpoint had no room, the claim waited
+    /// too long); sent with the next round.
+    to_release: Vec<Release>,
+    /// Claimed and ready to start when a slot frees (claims ahead of free capacity).
+    ready: VecDeque<Ready>,
+    /// Claimed, but needing the store before they are ready (an endpoint not loaded yet, a
+    /// batching endpoint).
+    unready: Vec<ClaimedDelivery>,
+    /// The store round in flight, if any.
+    round: Option<round::Round>,
+    /// Work may be due: a wake-up, a poll, or a claim that came back full.
+    claim_wanted: bool,
+    /// When results held must be recorded even if nothing else needs the store.
+    record_due: Option<Instant>,
+    /// The turn ended wanting another at once (a store that answers at once).
+    again: bool,
     /// Set while the store fails: when to try it again, and how long the last wait was.
     backoff: Option<Backoff>,
     /// Claims held by attempts in flight, released on shutdown.
@@ -202,6 +234,8 @@ pub struct Dispatcher<S, T> {
     depth_read_at: Option<Instant>,
     /// The last claim returned no delivery (not even one to hand back).
     found_nothing: bool,
+    /// The turn that began that claim.
+    found_nothing_turn: u64,
     /// Told after each round of the run loop, for [`DispatcherHandle::wait_idle`].
     activity: watch::Sender<Activity>,
     /// Asks the run loop for a round now ([`DispatcherHandle::wait_idle`]).
@@ -215,6 +249,22 @@ impl<S, T> fmt::Debug for Dispatcher<S, T> {
             .field("in_flight", &self.in_flight.len())
             .field("unrecorded", &self.unrecorded.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A claim waiting in the ready buffer, and since when.
+struct Ready {
+    claim: ClaimedDelivery,
+    at: Instant,
+}
+
+/// The result of the round in the store (pending while there is none).
+async fn round_result(
+    round: &mut Option<round::Round>,
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    match round {
+        Some(round) => round.call.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -410,27 +460,27 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             self.activity.send_modify(|a| a.begun += 1);
             self.step().await;
             let idle = self.is_idle();
+            let since = self.found_nothing_turn;
             self.activity.send_modify(|a| {
-                a.ended = a.begun;
+                a.ended = since;
                 a.idle = idle;
             });
-            let sleep_for = match self.backoff {
-                // The store failed: wait for it (attempts in flight still finish).
-                Some(backoff) => backoff.until.saturating_duration_since(Instant::now()),
-                None => {
-                    self.report_queue_depth().await;
-                    self.sleep_for().await
-                }
-            };
+            let sleep_for = self.sleep_for().await;
             tokio::select! {
-                _ = &mut wake => {}
-                _ = &mut new_work => {}
-                _ = &mut poked => {}
+                _ = &mut wake => self.claim_wanted = true,
+                _ = &mut new_work => self.claim_wanted = true,
+                _ = &mut poked => self.claim_wanted = true,
                 Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.finished.push(done);
-                    self.linger().await;
                 }
-                _ = tokio::time::sleep(sleep_for) => {}
+                result = round_result(&mut self.round), if self.round.is_some() => {
+                    if let Some(round) = self.round.take()
+                        && let Ok(claims) = self.end_round(round.carried, result)
+                    {
+                        self.take_claims(claims);
+                    }
+                }
+                _ = tokio::time::sleep(sleep_for) => self.claim_wanted = true,
                 _ = stop.changed() => {}
             }
         }
@@ -438,14 +488,20 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         Ok(self.drain(deadline).await)
     }
 
-    /// Nothing to do now: the last claim found nothing due and nothing waits to finish or
-    /// be stored.
+    /// Nothing to do now: the last claim found nothing due and nothing waits to be started,
+    /// to finish or to be stored.
     fn is_idle(&self) -> bool {
         self.found_nothing
+            && !self.claim_wanted
+            && self.round.is_none()
             && self.backoff.is_none()
             && self.in_flight.is_empty()
             && self.finished.is_empty()
+            && self.ready.is_empty()
             && self.unrecorded.is_empty()
+            && self.to_release.is_empty()
+            && self.unsettled_changes.is_empty()
+            && self.unsettled_marks.is_empty()
             && !self.has_changes()
     }
 
@@ -459,23 +515,6 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
             wait,
             until: instant_after(Instant::now(), wait),
         });
-    }
-
-    /// Collects more finished attempts for up to the store's batch window, so that one
-    /// commit records many (SQLite); a no-op for stores without a window.
-    async fn linger(&mut self) {
-        let window = self.shared.store.batch_window();
-        if window.is_zero() {
-            return;
-        }
-        // Bounded, so that no store's window can overflow the instant.
-        let deadline = tokio::time::Instant::now() + window.min(LONGEST_STORE_BACKOFF);
-        while !self.in_flight.is_empty() {
-            tokio::select! {
-                Some(done) = self.in_flight.next() => self.finished.push(done),
-                _ = tokio::time::sleep_until(deadline) => break,
-            }
-        }
     }
 
     /// Reads the store's queue depth for metrics, at most every 5 s.
@@ -493,35 +532,122 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         }
     }
 
-    /// One round: record what finished, claim and start what is due. While the store
-    /// fails, a round before the backoff's end only plans what finished.
+    /// One turn of the run loop: plan what finished, start what is ready, and begin store
+    /// rounds while none is in the store and one is wanted ([`Self::round_wanted`]). While
+    /// the store fails nothing is sent to it before the backoff ends.
     async fn step(&mut self) {
+        self.again = false;
         while let Some(Some(done)) = self.in_flight.next().now_or_never() {
             self.finished.push(done);
         }
+        self.plan_finished();
+        self.start_ready();
         if self.backoff.is_some_and(|b| Instant::now() < b.until) {
-            self.plan_finished();
             return;
         }
-        match self.claim_and_start().await {
-            Ok(started) => {
-                self.idle = started == 0;
-                self.backoff = None;
+        if let Err(e) = self.settle().await {
+            self.store_failed(&e);
+            return;
+        }
+        // A store that answers at once (memory) may take a few rounds in one turn.
+        for _ in 0..ROUNDS_PER_TURN {
+            if self.round.is_some() {
+                return;
             }
-            Err(e) => self.store_failed(&e),
+            let Some(limit) = self.round_wanted() else {
+                return;
+            };
+            self.begin(limit);
+            if self.round.is_none()
+                && let Err(e) = self.settle().await
+            {
+                self.store_failed(&e);
+                return;
+            }
+        }
+        self.again = self.round.is_none();
+    }
+
+    /// Whether to begin a round now, and how many deliveries it claims: to claim when a
+    /// wake-up, a poll or a full last claim says work may be due and there is room (free
+    /// slots or the ready buffer below its mark); to record the results and hand-backs held
+    /// when nothing is in flight, the store backs off, half the concurrency's worth waits,
+    /// or the store's batch window has passed since the first of them. After a store
+    /// failure, the results held go first, on their own.
+    fn round_wanted(&mut self) -> Option<usize> {
+        let may_claim = self.backoff.is_none() || self.unrecorded.is_empty();
+        let limit = if may_claim { self.claim_limit(true) } else { 0 };
+        if limit > 0 && self.claim_wanted {
+            return Some(limit);
+        }
+        if self.unrecorded.is_empty() && self.to_release.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        let window = self.shared.store.batch_window().min(LONGEST_STORE_BACKOFF);
+        let due = *self.record_due.get_or_insert(now + window);
+        let now_please = self.in_flight.is_empty()
+            || self.backoff.is_some()
+            || self.unrecorded.len() >= self.concurrency.div_ceil(2)
+            || now >= due;
+        now_please.then_some(limit)
+    }
+
+    /// Begins a round and polls it once: if the store answered already its claims are
+    /// taken now, otherwise the run loop waits for it beside everything else.
+    fn begin(&mut self, limit: usize) {
+        self.record_due = None;
+        let turn = self.activity.borrow().begun;
+        let mut round = self.begin_round(limit, turn);
+        match Self::poll_round_once(&mut round) {
+            Some(result) => {
+                if let Ok(claims) = self.end_round(round.carried, result) {
+                    self.take_claims(claims);
+                }
+            }
+            None => self.round = Some(round),
         }
     }
 
+    /// Stores health changes, reloads changed endpoints and readies the claims that
+    /// needed the store (an endpoint this process has not loaded, a batching endpoint's),
+    /// then starts what has room.
+    async fn settle(&mut self) -> Result<(), StoreError> {
+        self.refresh_endpoints().await?;
+        if self.has_changes() {
+            self.apply_changes().await?;
+            self.refresh_endpoints().await?;
+        }
+        self.prepare_unready().await?;
+        self.start_ready();
+        Ok(())
+    }
+
     async fn sleep_for(&mut self) -> Duration {
+        if self.again {
+            return Duration::ZERO;
+        }
+        if let Some(backoff) = self.backoff {
+            // The store failed: wait for it (attempts in flight still finish).
+            return backoff
+                .until
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+        }
+        self.report_queue_depth().await;
         let now = self.shared.now();
         let mut wait = self.poll_interval;
         // Ask the store only when the last claim found nothing: while work flows, every
         // finished attempt wakes the loop anyway.
-        if self.idle
+        if self.found_nothing
+            && self.round.is_none()
             && self.in_flight.len() < self.concurrency
             && let Ok(Some(at)) = self.shared.store.next_due().await
         {
             wait = wait.min(at.saturating_duration_since(now));
+        }
+        if let Some(at) = self.record_due {
+            wait = wait.min(at.saturating_duration_since(Instant::now()));
         }
         for gate in self.gates.values() {
             if let Some(until) = gate.blocked_until
@@ -533,10 +659,30 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         wait.max(Duration::from_millis(1))
     }
 
-    /// Waits up to `deadline` for the attempts in flight, records every result it holds
-    /// (retrying a failing store until the deadline) and releases the claims of attempts
-    /// it abandons.
+    /// Waits up to `deadline` for the round in the store and the attempts in flight,
+    /// records every result it holds (retrying a failing store until the deadline) and
+    /// hands back the claims of attempts it abandons and of those it never started.
     async fn drain(&mut self, deadline: Instant) -> ShutdownReport {
+        if let Some(round) = self.round.take() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = tokio::time::timeout(remaining, round.call)
+                .await
+                .unwrap_or_else(|_| Err(StoreError::timeout("the dispatcher's deadline")));
+            if let Ok(claims) = self.end_round(round.carried, result) {
+                self.unready.extend(claims);
+            }
+        }
+        let now = self.shared.now();
+        let unstarted = self
+            .ready
+            .drain(..)
+            .map(|ready| ready.claim)
+            .chain(self.unready.drain(..));
+        self.to_release.extend(unstarted.map(|claim| Release {
+            delivery: claim.delivery,
+            token: claim.token,
+            due_at: now,
+        }));
         let remaining = deadline.saturating_duration_since(Instant::now());
         let _ = tokio::time::timeout(remaining, async {
             while let Some(done) = self.in_flight.next().await {
@@ -549,11 +695,12 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         let finished = self.finished.len();
         self.plan_finished();
         let mut wait = FIRST_STORE_BACKOFF;
-        while !self.unrecorded.is_empty() {
+        while !self.unrecorded.is_empty() || !self.to_release.is_empty() {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(remaining, self.record_unrecorded()).await {
                 Ok(Ok(())) => break,
-                Ok(Err(e)) => telemetry::store_failed(&e),
+                // Logged by the round.
+                Ok(Err(_)) => {}
                 Err(_) => break,
             }
             if Instant::now() + wait >= deadline {
@@ -570,7 +717,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         }
         let unrecorded = self.unrecorded.len();
         let now = self.shared.now();
-        let releases: Vec<Release> = self
+        let abandoned: Vec<Release> = self
             .claimed
             .drain()
             .map(|(delivery, token)| Release {
@@ -579,7 +726,9 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 due_at: now,
             })
             .collect();
-        let released = releases.len();
+        let released = abandoned.len();
+        let mut releases = abandoned;
+        releases.append(&mut self.to_release);
         if !releases.is_empty() {
             // Best effort, even past the deadline: otherwise the leases run out.
             if let Err(e) = self.shared.store.release(releases).await {
@@ -632,76 +781,87 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         Ok(())
     }
 
-    /// The store accepted every result held (stale ones are refused one by one, which is
-    /// final too): forget them.
-    fn accepted(&mut self) {
-        if self
-            .unrecorded
-            .iter()
-            .any(|r| r.next == NextStep::DisableEndpoint)
-        {
-            self.endpoints_dirty = true;
-        }
-        self.unrecorded.clear();
-    }
-
-    /// Records every result held, in one store call. On failure they stay held.
-    async fn record_unrecorded(&mut self) -> Result<(), StoreError> {
-        if self.unrecorded.is_empty() {
-            return Ok(());
-        }
-        self.shared.store.record(self.unrecorded.clone()).await?;
-        self.accepted();
-        Ok(())
-    }
-
     /// Records what finished and claims what is due, in one store call, then starts the
-    /// claimed attempts. After a store failure, the results it holds are recorded first
-    /// and on their own: nothing new is claimed while any wait.
+    /// claimed attempts; waits for the store (no claims ahead). After a store failure, the
+    /// results it holds are recorded first and on their own: nothing new is claimed while
+    /// any wait. How many attempts started.
+    #[cfg(feature = "test-util")]
     async fn claim_and_start(&mut self) -> Result<usize, StoreError> {
         self.refresh_endpoints().await?;
         self.plan_finished();
         if self.backoff.is_some() {
             self.record_unrecorded().await?;
         }
-        let free = self.concurrency.saturating_sub(self.in_flight.len());
+        let limit = self.claim_limit(false);
+        let turn = self.activity.borrow().begun;
+        let round::Round { call, carried } = self.begin_round(limit, turn);
+        let result = call.await;
+        let claims = self.end_round(carried, result)?;
+        let before = self.in_flight.len();
+        self.take_claims(claims);
+        self.settle().await?;
+        let started = self.in_flight.len() - before;
+        // Expired, unsignable and handed-back deliveries.
+        self.record_unrecorded().await?;
+        Ok(started)
+    }
+
+    /// Takes claims the store handed out: expired ones are recorded as such, those that
+    /// need the store first wait in `unready`, the rest join the ready buffer; then starts
+    /// what has room.
+    fn take_claims(&mut self, claims: Vec<ClaimedDelivery>) {
         let now = self.shared.now();
-        let claims = if free == 0 {
-            self.record_unrecorded().await?;
-            Vec::new()
-        } else {
-            let skip: Vec<EndpointId> = self
-                .gates
-                .iter()
-                .filter(|(_, gate)| gate.saturated(now))
-                .map(|(id, _)| id.clone())
-                .collect();
-            if self.unrecorded.is_empty() {
-                self.shared
-                    .store
-                    .claim(now, free, self.lease, &skip)
-                    .await?
-            } else {
-                // Stale results are refused by the store one by one; nothing to do here.
-                let records = self.unrecorded.clone();
-                let (_, claims) = self
-                    .shared
-                    .store
-                    .record_and_claim(records, now, free, self.lease, &skip)
-                    .await?;
-                self.accepted();
-                claims
-            }
-        };
-        self.found_nothing = claims.is_empty();
-        if self.has_changes() {
-            self.apply_changes().await?;
-            self.refresh_endpoints().await?;
-        }
-        let mut started = 0;
-        let mut releases = Vec::new();
-        let mut to_batch: HashMap<EndpointId, Vec<ClaimedDelivery>> = HashMap::new();
+        let at = Instant::now();
         for claim in claims {
+            if let Some(claim) = self.sort_claim(claim, now, at) {
+                self.unready.push(claim);
+            }
+        }
+        self.start_ready();
+    }
+
+    /// One claim into the ready buffer, or recorded as expired; handed back if it needs
+    /// the store first (its endpoint is not loaded, or batches).
+    fn sort_claim(
+        &mut self,
+        claim: ClaimedDelivery,
+        now: UnixMillis,
+        at: Instant,
+    ) -> Option<ClaimedDelivery> {
+        let Some(gate) = self.gates.get(&claim.endpoint) else {
+            return Some(claim);
+        };
+        let endpoint = &gate.endpoint;
+        // A delivery queued again by hand is attempted whatever its age.
+        if !claim.manual
+            && endpoint
+                .retry_policy()
+                .max_age()
+                .is_some_and(|age| now > claim.created_at.saturating_add(age))
+        {
+            let profile = endpoint.profile();
+            let record = no_response(claim, 0, now, None, NextStep::Expire);
+            telemetry::recorded(profile, &record);
+            self.unrecorded.push(record);
+            return None;
+        }
+        if claim.kind == DeliveryKind::Event && endpoint.batching().is_some() {
+            return Some(claim);
+        }
+        self.ready.push_back(Ready { claim, at });
+        None
+    }
+
+    /// Readies the claims that needed the store: loads endpoints registered by another
+    /// process (claims of unknown endpoints go back), forms batches.
+    async fn prepare_unready(&mut self) -> Result<(), StoreError> {
+        if self.unready.is_empty() {
+            return Ok(());
+        }
+        let now = self.shared.now();
+        let at = Instant::now();
+        let mut to_batch: HashMap<EndpointId, Vec<ClaimedDelivery>> = HashMap::new();
+        for claim in std::mem::take(&mut self.unready) {
             if !self.gates.contains_key(&claim.endpoint) {
                 // Registered by another process: load it.
                 if let Some(endpoint) = self.shared.store.endpoint(&claim.endpoint).await? {
@@ -709,62 +869,66 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                         .insert(claim.endpoint.clone(), Gate::new(endpoint, now));
                 }
             }
-            let Some(gate) = self.gates.get_mut(&claim.endpoint) else {
-                releases.push(Release {
+            if !self.gates.contains_key(&claim.endpoint) {
+                self.to_release.push(Release {
                     delivery: claim.delivery,
                     token: claim.token,
                     due_at: now.saturating_add(self.poll_interval),
                 });
                 continue;
-            };
-            let endpoint = Arc::clone(&gate.endpoint);
-            let policy = endpoint.retry_policy();
-            // A delivery queued again by hand is attempted whatever its age.
-            if !claim.manual
-                && policy
-                    .max_age()
-                    .is_some_and(|age| now > claim.created_at.saturating_add(age))
-            {
-                let record = no_response(claim, 0, now, None, NextStep::Expire);
-                telemetry::recorded(endpoint.profile(), &record);
-                self.unrecorded.push(record);
-                continue;
             }
-            if claim.kind == DeliveryKind::Event && endpoint.batching().is_some() {
+            if let Some(claim) = self.sort_claim(claim, now, at) {
                 to_batch
                     .entry(claim.endpoint.clone())
                     .or_default()
                     .push(claim);
-                continue;
             }
-            started += usize::from(self.start(claim, now, &mut releases));
         }
         for (endpoint, members) in to_batch {
-            for claim in self
+            let mut releases = Vec::new();
+            let formed = self
                 .form_batches(&endpoint, members, now, &mut releases)
-                .await?
-            {
-                started += usize::from(self.start(claim, now, &mut releases));
+                .await;
+            self.to_release.append(&mut releases);
+            for claim in formed? {
+                self.ready.push_back(Ready { claim, at });
             }
         }
-        if !releases.is_empty() {
-            self.shared.store.release(releases).await?;
-        }
-        // Expired and unsignable deliveries.
-        self.record_unrecorded().await?;
-        Ok(started)
+        Ok(())
     }
 
-    /// Starts one claimed attempt if its endpoint has room; otherwise hands it back (or, if
-    /// it cannot be signed, dead-letters it). Whether it started.
-    fn start(
-        &mut self,
-        claim: ClaimedDelivery,
-        now: UnixMillis,
-        releases: &mut Vec<Release>,
-    ) -> bool {
+    /// Starts ready claims while there are free slots. A claim that waited in the buffer
+    /// past a quarter of its lease goes back instead (due at once), so every attempt still
+    /// ends before its lease does.
+    fn start_ready(&mut self) {
+        if self.ready.is_empty() {
+            return;
+        }
+        let now = self.shared.now();
+        let budget = self.lease / 4;
+        while self.in_flight.len() < self.concurrency {
+            let Some(Ready { claim, at }) = self.ready.pop_front() else {
+                break;
+            };
+            let waited = at.elapsed();
+            if waited > budget {
+                self.to_release.push(Release {
+                    delivery: claim.delivery,
+                    token: claim.token,
+                    due_at: now,
+                });
+                continue;
+            }
+            self.start(claim, now, waited);
+        }
+    }
+
+    /// Starts one claimed attempt if its endpoint has room; otherwise hands it back. The
+    /// attempt's timeout is cut so that it ends before three quarters of the lease, counted
+    /// from the claim (`waited` ago).
+    fn start(&mut self, claim: ClaimedDelivery, now: UnixMillis, waited: Duration) -> bool {
         let Some(gate) = self.gates.get_mut(&claim.endpoint) else {
-            releases.push(Release {
+            self.to_release.push(Release {
                 delivery: claim.delivery,
                 token: claim.token,
                 due_at: now.saturating_add(self.poll_interval),
@@ -774,7 +938,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         let endpoint = Arc::clone(&gate.endpoint);
         let policy = endpoint.retry_policy();
         if let Err(at) = gate.admit(now) {
-            releases.push(Release {
+            self.to_release.push(Release {
                 delivery: claim.delivery,
                 token: claim.token,
                 due_at: at,
@@ -783,7 +947,9 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         }
         let attempt = claim.attempts.saturating_add(1);
         // A live worker always finishes (or times out) before its lease runs out.
-        let timeout = policy.timeout().min(self.lease.mul_f64(0.75));
+        let timeout = policy
+            .timeout()
+            .min(self.lease.mul_f64(0.75).saturating_sub(waited));
         self.claimed.insert(claim.delivery.clone(), claim.token);
         let span = AttemptSpan::new(
             endpoint.profile(),
@@ -831,7 +997,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                     let error = Some(AttemptError::Unsignable);
                     let died = health::Died::of(&claim);
                     let record = no_response(claim, attempt, started_at, error, next);
-                    self.changes.extend(health::dead(&died, &record));
+                    self.unsettled_changes.extend(health::dead(&died, &record));
                     if let Some(profile) = profile {
                         telemetry::recorded(profile, &record);
                     }
@@ -857,10 +1023,11 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                     }
                     telemetry::recorded(endpoint.profile(), &planned.record);
                     if let Some(class) = planned.health {
-                        let changes = gate.observe(class, now, &mut self.failing_marks);
-                        self.changes.extend(changes);
+                        let changes = gate.observe(class, now, &mut self.unsettled_marks);
+                        self.unsettled_changes.extend(changes);
                     }
-                    self.changes.extend(health::dead(&claim, &planned.record));
+                    self.unsettled_changes
+                        .extend(health::dead(&claim, &planned.record));
                     planned.record
                 }
                 None => plan::plan(attempted, None, now, &mut self.jitter).record,

@@ -719,9 +719,11 @@ pub trait DeliveryQueue: Send + Sync + 'static {
         }
     }
 
-    /// How long the dispatcher may hold finished results to record them together (default
-    /// zero). Stores whose commits are costly return a few milliseconds: results are
-    /// recorded that much later, and first attempts are not delayed.
+    /// How long the dispatcher may hold finished results to record them together when
+    /// nothing else needs the store (default zero). A dispatcher records at once when nothing
+    /// is in flight, and otherwise with its next claim (which it sends as soon as the last
+    /// round is done and work is due): the window only bounds how late results are recorded
+    /// while no claim is wanted. Stores whose commits are costly return a few milliseconds.
     fn batch_window(&self) -> Duration {
         Duration::ZERO
     }

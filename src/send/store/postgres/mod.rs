@@ -86,11 +86,11 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// How long a dispatcher may hold finished results to record them in one round
-    /// ([`DeliveryQueue::batch_window`](super::DeliveryQueue::batch_window); default 2 ms). Longer windows mean fewer, larger
-    /// transactions — less contention between many dispatcher processes on one hot endpoint
-    /// (`benches/send_postgres.rs`: 4 processes went from ~3.0× to ~3.7× one process with
-    /// 2 ms) — and each result recorded that much later; zero records at once.
+    /// How long a dispatcher may hold finished results to record them in one round while
+    /// no claim is wanted ([`DeliveryQueue::batch_window`](super::DeliveryQueue::batch_window);
+    /// default 2 ms). While work is due, results ride the next claim, which the dispatcher
+    /// sends as soon as its last round is done, so rounds grow with the load whatever the
+    /// window; zero records at once when nothing else needs the store.
     pub fn batch_window(mut self, window: Duration) -> Self {
         self.batch_window = window;
         self

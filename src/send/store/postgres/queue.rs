@@ -457,10 +457,8 @@ impl DeliveryQueue for PostgresStore {
         Ok((recorded, claims))
     }
 
-    /// 2 ms unless [`PostgresStoreBuilder::batch_window`](super::PostgresStoreBuilder::batch_window) says otherwise: each round is a
-    /// transaction whose commit waits for the WAL flush, and each claim briefly holds the rows
-    /// of the endpoints it claims for; fewer, larger rounds serve more deliveries per commit
-    /// and contend less across processes.
+    /// 2 ms unless [`PostgresStoreBuilder::batch_window`](super::PostgresStoreBuilder::batch_window)
+    /// says otherwise: each round is a transaction whose commit waits for the WAL flush.
     fn batch_window(&self) -> Duration {
         self.inner.batch_window
     }

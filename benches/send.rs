@@ -17,7 +17,7 @@
 
 mod support;
 
-use support::{Receiver, event, median, plain_loop, receiver, transport, wait_for};
+use support::{Receiver, cpu_time, event, median, plain_loop_cpu, receiver, transport, wait_for};
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -38,13 +38,14 @@ fn endpoint(url: &str, concurrency: usize) -> Endpoint {
         .unwrap()
 }
 
-/// Publishes `n` events (untimed), then times the dispatcher delivering them all.
+/// Publishes `n` events (untimed), then times the dispatcher delivering them all: the rate,
+/// and the CPU time the whole process spent meanwhile.
 async fn dispatcher_run<S: DeliveryStore>(
     store: S,
     rx: &Receiver,
     n: usize,
     concurrency: usize,
-) -> f64 {
+) -> (f64, Duration) {
     let sender = Sender::new(store);
     sender
         .add_endpoint(endpoint(&rx.url, concurrency))
@@ -55,6 +56,7 @@ async fn dispatcher_run<S: DeliveryStore>(
         sender.publish_batch(chunk.to_vec()).await.unwrap();
     }
     let start_hits = rx.hits.load(Ordering::SeqCst);
+    let cpu = cpu_time();
     let started = Instant::now();
     let handle = sender
         .dispatcher(transport())
@@ -62,8 +64,9 @@ async fn dispatcher_run<S: DeliveryStore>(
         .spawn();
     wait_for(rx, start_hits + n).await;
     let rate = n as f64 / started.elapsed().as_secs_f64();
+    let cpu = cpu_time().saturating_sub(cpu);
     handle.shutdown(Duration::from_secs(5)).await.unwrap();
-    rate
+    (rate, cpu)
 }
 
 fn temp_db(tag: &str) -> String {
@@ -169,19 +172,29 @@ fn main() {
             let n = if concurrency == 1 { 2_000 } else { 6_000 };
             let (mut plain, mut memory, mut full, mut normal) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            // CPU microseconds per delivery, the whole process (client, receiver, store).
+            let mut cpu: [Vec<f64>; 4] = Default::default();
+            let per_delivery = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
             for round in 0..ROUNDS {
-                plain.push(plain_loop(&rx, n, concurrency).await);
+                let (rate, used) = plain_loop_cpu(&rx, n, concurrency).await;
+                plain.push(rate);
+                cpu[0].push(per_delivery(used));
                 if only.contains("memory") {
-                    memory.push(dispatcher_run(MemoryStore::new(), &rx, n, concurrency).await);
+                    let (rate, used) =
+                        dispatcher_run(MemoryStore::new(), &rx, n, concurrency).await;
+                    memory.push(rate);
+                    cpu[1].push(per_delivery(used));
                 }
                 if only.contains("sqlite") {
-                    for (list, durability, tag) in [
-                        (&mut full, Durability::PowerLoss, "full"),
-                        (&mut normal, Durability::ProcessCrash, "normal"),
+                    for (list, slot, durability, tag) in [
+                        (&mut full, 2, Durability::PowerLoss, "full"),
+                        (&mut normal, 3, Durability::ProcessCrash, "normal"),
                     ] {
                         let db = temp_db(&format!("c{concurrency}r{round}{tag}"));
                         let store = SqliteStore::connect_with(&db, durability).await.unwrap();
-                        list.push(dispatcher_run(store, &rx, n, concurrency).await);
+                        let (rate, used) = dispatcher_run(store, &rx, n, concurrency).await;
+                        list.push(rate);
+                        cpu[slot].push(per_delivery(used));
                     }
                 }
             }
@@ -198,6 +211,18 @@ fn main() {
                 show("memory", memory, 0.85),
                 show("sqlite FULL", full, 0.5),
                 show("sqlite NORMAL", normal, 0.5),
+            );
+            // What bounds the ratios: on a machine whose cores are all busy, throughput is
+            // cores / CPU per delivery, so the loop's CPU over ours is the ratio's ceiling.
+            let cpu: Vec<String> = ["plain loop", "memory", "sqlite FULL", "sqlite NORMAL"]
+                .iter()
+                .zip(cpu)
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(label, v)| format!("{label} {:.1} us", median(v)))
+                .collect();
+            println!(
+                "concurrency {concurrency:>2}: CPU per delivery, whole process (10 ms ticks): {}",
+                cpu.join(" | ")
             );
         }
         if only.contains("latency") {

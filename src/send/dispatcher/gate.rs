@@ -14,6 +14,8 @@ pub(super) struct Gate {
     pub(super) scheme: Option<Arc<dyn Scheme>>,
     pub(super) bucket: Option<TokenBucket>,
     pub(super) in_flight: u32,
+    /// Claims of this endpoint waiting in the dispatcher's ready buffer.
+    pub(super) waiting: u32,
     /// Left out of claims until then (our rate limit, the receiver's pacing, an open
     /// breaker).
     pub(super) blocked_until: Option<UnixMillis>,
@@ -34,14 +36,23 @@ impl Gate {
                 .and_then(|b| b.clone().build().ok()),
             endpoint,
             in_flight: 0,
+            waiting: 0,
             blocked_until: None,
         }
     }
 
-    /// Whether the endpoint should be left out of claims at `now`.
+    /// Whether the endpoint should be left out of claims at `now`: it is held until later,
+    /// or as many of its deliveries as its cap are in flight and as many again wait in the
+    /// ready buffer.
     pub(super) fn saturated(&self, now: UnixMillis) -> bool {
-        self.in_flight >= self.endpoint.concurrency().get()
+        let cap = self.endpoint.concurrency().get();
+        self.in_flight.saturating_add(self.waiting) >= cap.saturating_mul(2)
             || self.blocked_until.is_some_and(|t| t > now)
+    }
+
+    /// Whether as many attempts as the endpoint's cap are in flight.
+    pub(super) fn at_cap(&self) -> bool {
+        self.in_flight >= self.endpoint.concurrency().get()
     }
 
     /// Holds every delivery to the endpoint until `at` (or later, if already held longer).

@@ -773,6 +773,7 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 Some(old) => {
                     let mut gate = Gate::new(endpoint, now);
                     gate.in_flight = old.in_flight;
+                    gate.waiting = old.waiting;
                     gate
                 }
                 None => Gate::new(endpoint, now),
@@ -851,8 +852,25 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         if claim.kind == DeliveryKind::Event && endpoint.batching().is_some() {
             return Some(claim);
         }
-        self.ready.push_back(Ready { claim, at });
+        self.push_ready(claim, at);
         None
+    }
+
+    /// Puts a claim at the back of the ready buffer.
+    fn push_ready(&mut self, claim: ClaimedDelivery, at: Instant) {
+        if let Some(gate) = self.gates.get_mut(&claim.endpoint) {
+            gate.waiting = gate.waiting.saturating_add(1);
+        }
+        self.ready.push_back(Ready { claim, at });
+    }
+
+    /// Takes the claim at the front of the ready buffer.
+    fn pop_ready(&mut self) -> Option<Ready> {
+        let ready = self.ready.pop_front()?;
+        if let Some(gate) = self.gates.get_mut(&ready.claim.endpoint) {
+            gate.waiting = gate.waiting.saturating_sub(1);
+        }
+        Some(ready)
     }
 
     /// Readies the claims that needed the store: loads endpoints registered by another
@@ -894,23 +912,25 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 .await;
             self.to_release.append(&mut releases);
             for claim in formed? {
-                self.ready.push_back(Ready { claim, at });
+                self.push_ready(claim, at);
             }
         }
         Ok(())
     }
 
-    /// Starts ready claims while there are free slots. A claim that waited in the buffer
-    /// past a quarter of its lease goes back instead (due at once), so every attempt still
-    /// ends before its lease does.
+    /// Starts ready claims, oldest first, while there are free slots. A claim whose
+    /// endpoint is at its cap keeps its place; one that waited in the buffer past a quarter
+    /// of its lease goes back instead (due at once), so every attempt still ends before its
+    /// lease does.
     fn start_ready(&mut self) {
         if self.ready.is_empty() {
             return;
         }
         let now = self.shared.now();
         let budget = self.lease / 4;
+        let mut kept = Vec::new();
         while self.in_flight.len() < self.concurrency {
-            let Some(Ready { claim, at }) = self.ready.pop_front() else {
+            let Some(Ready { claim, at }) = self.pop_ready() else {
                 break;
             };
             let waited = at.elapsed();
@@ -922,7 +942,18 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
                 });
                 continue;
             }
+            if self.gates.get(&claim.endpoint).is_some_and(Gate::at_cap) {
+                kept.push(Ready { claim, at });
+                continue;
+            }
             self.start(claim, now, waited);
+        }
+        // Back at the front, in their order.
+        for ready in kept.into_iter().rev() {
+            if let Some(gate) = self.gates.get_mut(&ready.claim.endpoint) {
+                gate.waiting = gate.waiting.saturating_add(1);
+            }
+            self.ready.push_front(ready);
         }
     }
 

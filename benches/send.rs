@@ -17,7 +17,10 @@
 
 mod support;
 
-use support::{Receiver, cpu_time, event, median, plain_loop_cpu, receiver, transport, wait_for};
+use support::{
+    Receiver, cpu_time, event, first_attempt_latency, median, plain_loop_cpu, receiver, transport,
+    wait_for,
+};
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -114,42 +117,6 @@ async fn commit_floor() {
     }
 }
 
-async fn latency<S: DeliveryStore>(store: S, rx: &Receiver, label: &str) {
-    let sender = Sender::new(store);
-    sender.add_endpoint(endpoint(&rx.url, 16)).await.unwrap();
-    let handle = sender
-        .dispatcher(transport())
-        .poll_interval(Duration::from_secs(5))
-        .spawn();
-    let mut samples = Vec::new();
-    for i in 0..300 {
-        tokio::time::sleep(Duration::from_millis(3)).await;
-        let before = rx.hits.load(Ordering::SeqCst);
-        let arrived = rx.arrived.notified();
-        tokio::pin!(arrived);
-        arrived.as_mut().enable();
-        let started = Instant::now();
-        sender.publish(event(i)).await.unwrap();
-        while rx.hits.load(Ordering::SeqCst) == before {
-            tokio::time::timeout(Duration::from_secs(5), arrived.as_mut())
-                .await
-                .unwrap();
-            arrived.set(rx.arrived.notified());
-            arrived.as_mut().enable();
-        }
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    handle.shutdown(Duration::from_secs(5)).await.unwrap();
-    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
-    println!(
-        "latency {label:<7} publish -> first attempt: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 10 ms)",
-        p(0.5),
-        p(0.99),
-        samples[samples.len() - 1]
-    );
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -226,9 +193,9 @@ fn main() {
             );
         }
         if only.contains("latency") {
-            latency(MemoryStore::new(), &rx, "memory").await;
+            first_attempt_latency(MemoryStore::new(), &rx, "memory").await;
             let store = SqliteStore::connect(&temp_db("latency")).await.unwrap();
-            latency(store, &rx, "sqlite").await;
+            first_attempt_latency(store, &rx, "sqlite").await;
         }
     });
 }

@@ -6,7 +6,7 @@
 //!   cargo bench --bench send_postgres --features postgres,reqwest
 //! ```
 //!
-//! `PG_BENCH=scale,efficiency,history,outbox` (the default: all) picks what runs;
+//! `PG_BENCH=scale,efficiency,latency,history,outbox` (the default: all) picks what runs;
 //! `PG_BENCH_HISTORY` sets the large history (default 1 000 000 finished deliveries).
 //!
 //! - **Scale-out:** 1, 2 and 4 dispatcher *processes* (this binary re-run as children, each
@@ -19,6 +19,8 @@
 //!   receiver that answers at once, paired with the plain reqwest loop (as many tasks POSTing
 //!   the same pre-signed bodies with a bare client) in the same run; and PostgreSQL's commit
 //!   floor, which bounds a dispatcher round.
+//! - **Latency:** publish → first attempt on an idle dispatcher (one event at a time, 300
+//!   events), p50 and p99.
 //! - **Claim cost vs history:** the median time of `claim(limit 16)` with 10 000 and with
 //!   `PG_BENCH_HISTORY` finished (delivered) deliveries in the tables, 5 000 pending.
 //! - **Outbox:** a transaction inserting a business row and calling `publish_in`, against
@@ -26,7 +28,9 @@
 
 mod support;
 
-use support::{Receiver, event, median, plain_loop, receiver, transport, wait_for};
+use support::{
+    Receiver, event, first_attempt_latency, median, plain_loop, receiver, transport, wait_for,
+};
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -646,8 +650,8 @@ fn main() {
         eprintln!("send_postgres: set HOOKRELAY_TEST_DATABASE_URL to run this benchmark");
         return;
     };
-    let only =
-        std::env::var("PG_BENCH").unwrap_or_else(|_| "scale,efficiency,history,outbox".into());
+    let only = std::env::var("PG_BENCH")
+        .unwrap_or_else(|_| "scale,efficiency,latency,history,outbox".into());
     let history: usize = std::env::var("PG_BENCH_HISTORY")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -684,6 +688,12 @@ fn main() {
                 rates[2] / rates[0],
                 CONCURRENCY as f64 / 0.020
             );
+        }
+        if only.contains("latency") {
+            let fast = receiver(Duration::ZERO).await;
+            let store = fresh_store(&url, "latency").await;
+            first_attempt_latency(store.clone(), &fast, "postgres").await;
+            drop_store(store).await;
         }
         if only.contains("efficiency") {
             let fast = receiver(Duration::ZERO).await;

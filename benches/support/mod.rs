@@ -12,7 +12,7 @@ use hookrelay::Secret;
 use hookrelay::event::OutgoingEvent;
 use hookrelay::profile::Profile;
 use hookrelay::scheme::{Message, Scheme, XHub};
-use hookrelay::send::{AddressPolicy, ReqwestTransport};
+use hookrelay::send::{AddressPolicy, DeliveryStore, Endpoint, ReqwestTransport, Sender};
 use tokio::sync::Notify;
 
 /// A receiver on 127.0.0.1 that counts requests and answers 200 (after `delay`).
@@ -98,14 +98,12 @@ pub fn signed_bodies(n: usize) -> Arc<Vec<(Vec<u8>, String)>> {
 }
 
 /// The baseline: `concurrency` tasks POSTing pre-signed bodies with a bare client.
-#[allow(dead_code)]
 pub async fn plain_loop(rx: &Receiver, n: usize, concurrency: usize) -> f64 {
     plain_loop_cpu(rx, n, concurrency).await.0
 }
 
 /// CPU time this process has used so far, every thread, user and system (from
 /// `/proc/self/stat`, in clock ticks of 10 ms; zero where that file does not exist).
-#[allow(dead_code)]
 pub fn cpu_time() -> Duration {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return Duration::ZERO;
@@ -166,4 +164,48 @@ pub async fn plain_loop_cpu(rx: &Receiver, n: usize, concurrency: usize) -> (f64
     wait_for(rx, start_hits + n).await;
     let rate = n as f64 / started.elapsed().as_secs_f64();
     (rate, cpu_time().saturating_sub(cpu))
+}
+
+/// Publish → first attempt on an idle dispatcher: one event published at a time, 300 events;
+/// the time from calling `publish` to the receiver seeing the request, p50 and p99.
+pub async fn first_attempt_latency<S: DeliveryStore>(store: S, rx: &Receiver, label: &str) {
+    let sender = Sender::new(store);
+    let endpoint = Endpoint::builder(&rx.url, Profile::TaskHub)
+        .secret(Secret::from_raw("bench-secret").unwrap())
+        .without_rate_limit()
+        .concurrency(16)
+        .build()
+        .unwrap();
+    sender.add_endpoint(endpoint).await.unwrap();
+    let handle = sender
+        .dispatcher(transport())
+        .poll_interval(Duration::from_secs(5))
+        .spawn();
+    let mut samples = Vec::new();
+    for i in 0..300 {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        let before = rx.hits.load(Ordering::SeqCst);
+        let arrived = rx.arrived.notified();
+        tokio::pin!(arrived);
+        arrived.as_mut().enable();
+        let started = Instant::now();
+        sender.publish(event(i)).await.unwrap();
+        while rx.hits.load(Ordering::SeqCst) == before {
+            tokio::time::timeout(Duration::from_secs(5), arrived.as_mut())
+                .await
+                .unwrap();
+            arrived.set(rx.arrived.notified());
+            arrived.as_mut().enable();
+        }
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    handle.shutdown(Duration::from_secs(5)).await.unwrap();
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
+    println!(
+        "latency {label:<7} publish -> first attempt: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 10 ms)",
+        p(0.5),
+        p(0.99),
+        samples[samples.len() - 1]
+    );
 }

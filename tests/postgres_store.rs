@@ -416,7 +416,7 @@ async fn migrations_apply_once_when_many_processes_start_together() {
     .fetch_all(stores[0].pool())
     .await
     .unwrap();
-    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
     drop(stores);
     pg_support::drop_schema(&url, &schema).await;
 
@@ -871,7 +871,8 @@ async fn an_old_migrations_table_gains_its_names() {
             (1, "0001_init".to_owned()),
             (2, "0002_administration".to_owned()),
             (3, "0003_endpoint_fields".to_owned()),
-            (4, "0004_management_limits".to_owned())
+            (4, "0004_management_limits".to_owned()),
+            (5, "0005_claim_order".to_owned())
         ]
     );
     drop(store);

@@ -41,6 +41,11 @@ pub(crate) const STEPS: &[Step] = &[
         name: "0004_management_limits",
         sql: include_str!("../migrations/postgres/0004_management_limits.sql"),
     },
+    Step {
+        version: 5,
+        name: "0005_claim_order",
+        sql: include_str!("../migrations/postgres/0005_claim_order.sql"),
+    },
 ];
 
 /// Applies the steps `schema` lacks, under an advisory lock.

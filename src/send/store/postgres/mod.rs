@@ -209,8 +209,8 @@ fn invalid_schema() -> StoreError {
 ///
 /// | index | serves | cost grows with |
 /// |---|---|---|
-/// | `hookrelay_deliveries_due` (`due_at`, partial: `status = 'pending'`) | claiming, oldest due first | pending deliveries only |
-/// | `hookrelay_deliveries_endpoint_due` (`endpoint_id, due_at`, partial: pending) | "has this endpoint due work", [`next_due`](super::DeliveryQueue::next_due) | pending deliveries only |
+/// | `hookrelay_deliveries_due` (`due_at`, partial: `status = 'pending'`) | "is anything due", [`next_due`](super::DeliveryQueue::next_due) | pending deliveries only |
+/// | `hookrelay_deliveries_endpoint_due_seq` (`endpoint_id, due_at, seq`, partial: pending) | claiming: each endpoint's oldest due, read in order up to its room | pending deliveries only |
 /// | `hookrelay_deliveries_leased` (`endpoint_id, lease_until`, partial: pending and leased) | counting an endpoint's attempts in flight (concurrency cap) | attempts in flight |
 /// | `hookrelay_deliveries_message`, `_endpoint` (`endpoint_id, seq`) | listing by message, by endpoint | log of the rows listed |
 /// | `hookrelay_deliveries_owner` (`owner, seq`, partial: owned), `_status` (`status, seq`), `_type` (`event_type, seq`), `_created` (`created_at, seq`) | the log's pages ([`log_page`](super::DeliveryLog::log_page)), dead letters | log of history |

@@ -22,16 +22,24 @@ room AS MATERIALIZED (
     FROM eps
 ),
 cand AS MATERIALIZED (
-    SELECT d.seq, d.endpoint_id, d.due_at FROM {s}.hookrelay_deliveries d
-    WHERE d.status = 'pending' AND d.due_at <= $1
-      AND d.endpoint_id IN (SELECT id FROM room WHERE n > 0)
-      AND (d.order_key IS NULL OR NOT EXISTS (
-           SELECT 1 FROM {s}.hookrelay_deliveries o
-           WHERE o.endpoint_id = d.endpoint_id AND o.order_key = d.order_key
-             AND o.status = 'pending' AND o.seq < d.seq))
-    ORDER BY d.due_at, d.seq
+    -- Each endpoint's oldest due, read in order from its index and no further than it has
+    -- room for (so no endpoint's whole backlog is read and sorted); the oldest of those.
+    SELECT c.seq, c.endpoint_id, c.due_at
+    FROM room,
+    LATERAL (
+        SELECT d.seq, d.endpoint_id, d.due_at FROM {s}.hookrelay_deliveries d
+        WHERE d.endpoint_id = room.id AND d.status = 'pending' AND d.due_at <= $1
+          AND (d.order_key IS NULL OR NOT EXISTS (
+               SELECT 1 FROM {s}.hookrelay_deliveries o
+               WHERE o.endpoint_id = d.endpoint_id AND o.order_key = d.order_key
+                 AND o.status = 'pending' AND o.seq < d.seq))
+        ORDER BY d.due_at, d.seq
+        LIMIT GREATEST(LEAST(room.n, $2), 0)
+        FOR UPDATE OF d SKIP LOCKED
+    ) c
+    WHERE room.n > 0
+    ORDER BY c.due_at, c.seq
     LIMIT $2
-    FOR UPDATE OF d SKIP LOCKED
 ),
 picked AS (
     SELECT c.seq FROM (

@@ -731,7 +731,7 @@ fn main() {
                 println!(
                     "  what bounds it: a round's store call (record + claim, one transaction) \
                      takes {round_ms:.2} ms (median) and records {per_round:.1} results on \
-                     average; plus the store's batch window of 2 ms"
+                     average; rounds run back to back, one at a time"
                 );
             }
         }

@@ -290,6 +290,50 @@ fn nearest_rank(sorted: &[u64], pct: usize) -> Option<u64> {
     sorted.get(rank - 1).copied()
 }
 
+/// One builder per window of a series: each delivery and attempt is counted into every
+/// window holding its time. What the SQL stores feed their rows into.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) struct Series<'a> {
+    windows: &'a [TimeRange],
+    builders: Vec<EndpointStatsBuilder>,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl<'a> Series<'a> {
+    pub(crate) fn new(windows: &'a [TimeRange]) -> Self {
+        let builders = windows
+            .iter()
+            .map(|w| EndpointStatsBuilder::new(*w))
+            .collect();
+        Series { windows, builders }
+    }
+
+    /// A delivery published at `at`.
+    pub(crate) fn delivery(&mut self, kind: StatusKind, at: UnixMillis) {
+        for (window, stats) in self.windows.iter().zip(&mut self.builders) {
+            if window.contains(at) {
+                stats.deliveries(kind, 1);
+            }
+        }
+    }
+
+    /// An attempt, counted where it started.
+    pub(crate) fn attempt(&mut self, sample: AttemptSample) {
+        for (window, stats) in self.windows.iter().zip(&mut self.builders) {
+            if window.contains(sample.started_at) {
+                stats.attempt(sample);
+            }
+        }
+    }
+
+    pub(crate) fn build(self) -> Vec<EndpointStats> {
+        self.builders
+            .into_iter()
+            .map(EndpointStatsBuilder::build)
+            .collect()
+    }
+}
+
 /// The span every window covers (open ends stay open): what a store reads once to answer
 /// [`DeliveryLog::endpoint_series`](super::DeliveryLog::endpoint_series).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -133,13 +133,10 @@ impl DeliveryLog for PostgresStore {
     ) -> Result<Vec<EndpointStats>, StoreError> {
         let (condition, value) = super::super::stats::scope_condition(scope, "$1::text");
         let statement = |sql: &str| self.q(&sql.replace("{scope}", &condition));
-        let mut builders: Vec<EndpointStatsBuilder> = windows
-            .iter()
-            .map(|w| EndpointStatsBuilder::new(*w))
-            .collect();
         if windows.is_empty() {
             return Ok(Vec::new());
         }
+        let mut series = super::super::stats::Series::new(windows);
         let span = super::super::stats::span(windows);
         let (from, until) = (span.from.map(ms), span.until.map(ms));
         let deliveries: Vec<(i64, String)> = sqlx::query_as(statement(
@@ -156,12 +153,7 @@ impl DeliveryLog for PostgresStore {
         .map_err(backend)?;
         for (created_at, status) in deliveries {
             let kind = StatusKind::parse(&status).ok_or_else(|| corrupt("delivery status"))?;
-            let at = from_ms(created_at);
-            for (window, stats) in windows.iter().zip(builders.iter_mut()) {
-                if window.contains(at) {
-                    stats.deliveries(kind, 1);
-                }
-            }
+            series.delivery(kind, from_ms(created_at));
         }
         let mut attempts =
             sqlx::query_as::<_, (i32, i64, i64, Option<i32>, Option<String>)>(statement(
@@ -186,16 +178,9 @@ impl DeliveryLog for PostgresStore {
                 status: status.and_then(|s| u16::try_from(s).ok()),
                 error: error.as_deref().map(AttemptError::from_stored),
             };
-            for (window, stats) in windows.iter().zip(builders.iter_mut()) {
-                if window.contains(sample.started_at) {
-                    stats.attempt(sample);
-                }
-            }
+            series.attempt(sample);
         }
-        Ok(builders
-            .into_iter()
-            .map(EndpointStatsBuilder::build)
-            .collect())
+        Ok(series.build())
     }
 
     /// Two statements whatever the number of endpoints (`endpoint_id = ANY($1)`): counts by

@@ -102,13 +102,10 @@ impl DeliveryLog for SqliteStore {
     ) -> Result<Vec<EndpointStats>, StoreError> {
         let (condition, value) = super::super::stats::scope_condition(scope, "?1");
         let statement = |sql: &str| sqlx::AssertSqlSafe(sql.replace("{scope}", &condition));
-        let mut builders: Vec<EndpointStatsBuilder> = windows
-            .iter()
-            .map(|w| EndpointStatsBuilder::new(*w))
-            .collect();
         if windows.is_empty() {
             return Ok(Vec::new());
         }
+        let mut series = super::super::stats::Series::new(windows);
         let span = super::super::stats::span(windows);
         let (from, until) = (span.from.map(ms), span.until.map(ms));
         let mut tx = self.pool.begin().await.map_err(backend)?;
@@ -130,25 +127,12 @@ impl DeliveryLog for SqliteStore {
         tx.rollback().await.map_err(backend)?;
         for (created_at, status) in deliveries {
             let kind = StatusKind::parse(&status).ok_or_else(|| corrupt("delivery status"))?;
-            let at = from_ms(created_at);
-            for (window, stats) in windows.iter().zip(builders.iter_mut()) {
-                if window.contains(at) {
-                    stats.deliveries(kind, 1);
-                }
-            }
+            series.delivery(kind, from_ms(created_at));
         }
         for row in &attempts {
-            let sample = attempt_sample(row)?;
-            for (window, stats) in windows.iter().zip(builders.iter_mut()) {
-                if window.contains(sample.started_at) {
-                    stats.attempt(sample);
-                }
-            }
+            series.attempt(attempt_sample(row)?);
         }
-        Ok(builders
-            .into_iter()
-            .map(EndpointStatsBuilder::build)
-            .collect())
+        Ok(series.build())
     }
 
     /// Two queries, one read transaction, whatever the number of endpoints: the ids go in as

@@ -61,11 +61,9 @@ impl<T: Keyed> Table<T> {
         let hash = self.hasher.hash_one(record.key());
         match self.chunks.back_mut() {
             Some(chunk) if chunk.len() < CHUNK => chunk.push(Some(record)),
-            _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(Some(record));
-                self.chunks.push_back(chunk);
-            }
+            // A new chunk grows as a `Vec` does, up to exactly `CHUNK` (a power of two): a
+            // small store stays small.
+            _ => self.chunks.push_back(vec![Some(record)]),
         }
         let (chunks, base, next, hasher) = (&self.chunks, self.base, self.next, &self.hasher);
         self.by_key.insert_unique(hash, low_bits(seq), |low| {

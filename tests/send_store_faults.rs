@@ -1,5 +1,6 @@
 //! A store that fails must not cost a re-send: the dispatcher keeps the results the store did
-//! not accept, records them when it answers again, and claims nothing new meanwhile.
+//! not accept, records them when it answers again, and claims nothing new meanwhile. A store
+//! that is slow must not cost a round per delivery: results share the rounds.
 
 #[path = "support/fault_store.rs"]
 mod fault_store;
@@ -200,4 +201,40 @@ async fn run_due_keeps_results_across_a_store_failure() {
     assert_eq!(transport.seen().len(), 1);
     let record = sender.deliveries_of(&message).await.unwrap().remove(0);
     assert_eq!(record.status, DeliveryStatus::Delivered);
+}
+
+#[tokio::test]
+async fn a_slow_store_at_concurrency_one_records_many_results_per_round() {
+    // Each round takes 20 ms (a commit), each attempt next to nothing. With one claim ahead
+    // of the one slot, every delivery waited for a round of its own: 150 deliveries, ~150
+    // rounds, ~3 s. The claims ahead grow with the results a round records, so attempts go
+    // on while a round is in the store and the next one carries their results.
+    let store = FaultStore::new();
+    store.slow_rounds(Duration::from_millis(20));
+    let sender = Sender::new(store.clone());
+    let transport = ScriptedTransport::new();
+    let url = "https://a.example/hook";
+    transport.always(url, status(200));
+    sender.add_endpoint(endpoint(url)).await.unwrap();
+    sender
+        .publish_batch((0..150).map(task).collect())
+        .await
+        .unwrap();
+    let handle = sender
+        .dispatcher(transport.clone())
+        .concurrency(1)
+        .poll_interval(Duration::from_millis(20))
+        .spawn();
+    handle.wait_idle(Duration::from_secs(30)).await.unwrap();
+    assert!(all_delivered(&sender).await);
+    let sends = sends_per_delivery(&transport);
+    assert_eq!(sends.len(), 150);
+    assert!(sends.values().all(|n| *n == 1), "{sends:?}");
+    let rounds = store.calls("record") + store.calls("record_and_claim");
+    assert_eq!(store.records(), 150);
+    assert!(
+        rounds <= 30,
+        "{rounds} rounds recorded 150 results: they should share rounds"
+    );
+    handle.shutdown(Duration::from_secs(5)).await.unwrap();
 }

@@ -1,7 +1,7 @@
 //! A delivery store written outside the crate, with nothing but hookrelay's public API: it
 //! wraps `MemoryStore` and can fail the next N calls of a method with a retryable error.
 //! It proves that a third-party store can implement the three store traits, and lets tests
-//! see how callers handle a store that fails.
+//! see how callers handle a store that fails or is slow, and how often they call it.
 
 #![allow(dead_code)] // each test binary uses part of it
 
@@ -32,6 +32,12 @@ pub struct FaultStore {
     /// Groups of method names, each with how many of their next calls (together) fail.
     faults: Arc<Mutex<Faults>>,
     failed: Arc<AtomicUsize>,
+    /// How long each store round (`claim`, `record`, `record_and_claim`) takes at least.
+    round_time: Arc<Mutex<Duration>>,
+    /// Calls by method name.
+    calls: Arc<Mutex<Vec<(&'static str, usize)>>>,
+    /// Results passed to `record` and `record_and_claim`, in all.
+    records: Arc<AtomicUsize>,
 }
 
 impl FaultStore {
@@ -56,7 +62,34 @@ impl FaultStore {
         self.failed.load(Ordering::SeqCst)
     }
 
+    /// Makes every store round (`claim`, `record`, `record_and_claim`) take at least `time`,
+    /// like a commit to disk or across a network.
+    pub fn slow_rounds(&self, time: Duration) {
+        *self.round_time.lock().unwrap() = time;
+    }
+
+    /// How many times `method` was called.
+    pub fn calls(&self, method: &str) -> usize {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// How many results were passed to `record` and `record_and_claim`, in all.
+    pub fn records(&self) -> usize {
+        self.records.load(Ordering::SeqCst)
+    }
+
     fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        {
+            let mut calls = self.calls.lock().unwrap();
+            match calls.iter_mut().find(|(m, _)| *m == method) {
+                Some((_, n)) => *n += 1,
+                None => calls.push((method, 1)),
+            }
+        }
         let mut faults = self.faults.lock().unwrap();
         let hit = faults
             .iter_mut()
@@ -80,6 +113,10 @@ impl FaultStore {
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         self.check(method)?;
+        let round_time = *self.round_time.lock().unwrap();
+        if matches!(method, "claim" | "record" | "record_and_claim") && !round_time.is_zero() {
+            tokio::time::sleep(round_time).await;
+        }
         call.await
     }
 }
@@ -168,6 +205,7 @@ impl DeliveryQueue for FaultStore {
     }
 
     async fn record(&self, results: Vec<AttemptRecord>) -> Result<Vec<Recorded>, StoreError> {
+        self.records.fetch_add(results.len(), Ordering::SeqCst);
         self.guarded("record", self.inner.record(results)).await
     }
 
@@ -179,6 +217,7 @@ impl DeliveryQueue for FaultStore {
         lease: Duration,
         skip: &[EndpointId],
     ) -> Result<(Vec<Recorded>, Vec<ClaimedDelivery>), StoreError> {
+        self.records.fetch_add(results.len(), Ordering::SeqCst);
         self.guarded(
             "record_and_claim",
             self.inner

@@ -145,6 +145,7 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
             ready: VecDeque::new(),
             unready: Vec::new(),
             round: None,
+            last_round_records: 0,
             claim_wanted: true,
             record_due: None,
             again: false,
@@ -217,6 +218,9 @@ pub struct Dispatcher<S, T> {
     unready: Vec<ClaimedDelivery>,
     /// The store round in flight, if any.
     round: Option<round::Round>,
+    /// How many results the last round that the store took recorded: what sizes the claims
+    /// ahead ([`Self::claim_limit`]).
+    last_round_records: usize,
     /// Work may be due: a wake-up, a poll, or a claim that came back full.
     claim_wanted: bool,
     /// When results held must be recorded even if nothing else needs the store.

@@ -23,10 +23,11 @@ use super::super::{EndpointId, Notification, Transport};
 use super::Dispatcher;
 use crate::retry::UnixMillis;
 
-/// At most this many claims beyond free capacity wait in the ready buffer (fewer when the
-/// concurrency is lower: as many as the concurrency). Enough to cover a commit's time at
-/// tens of thousands of attempts a second; small enough that a dispatcher sharing a store
-/// with others does not hoard its work.
+/// At most this many claims beyond free capacity wait in the ready buffer. Fewer usually:
+/// as many as the concurrency, or twice as many as the last round recorded if that is more
+/// (see [`Dispatcher::claim_limit`]). Enough to cover a commit's time at tens of thousands of
+/// attempts a second; small enough that a dispatcher sharing a store with others does not
+/// hoard its work.
 pub(super) const CLAIM_AHEAD: usize = 128;
 
 /// What a round took from the dispatcher: given back if the store fails, settled if not.
@@ -82,10 +83,20 @@ fn call<S: DeliveryStore>(
 impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
     /// How many deliveries a round begun now would claim: the free slots, plus claims
     /// ahead of them (`ahead`), less what the ready buffer holds.
+    ///
+    /// Claims ahead are as many as the concurrency, or twice the results the last round
+    /// recorded if that is more, up to [`CLAIM_AHEAD`]: while a round is in the store the
+    /// attempts go on from the buffer, and their results make the next round. When a round
+    /// takes several attempts' time (a commit against attempts of a fraction of a
+    /// millisecond, at low concurrency) the buffer grows until it covers the round, instead
+    /// of every delivery waiting for a round of its own; when attempts are slow, few finish
+    /// per round and it stays at the concurrency.
     pub(super) fn claim_limit(&self, ahead: bool) -> usize {
         let free = self.concurrency.saturating_sub(self.in_flight.len());
         let ahead = if ahead {
-            self.concurrency.min(CLAIM_AHEAD)
+            self.concurrency
+                .max(2 * self.last_round_records)
+                .min(CLAIM_AHEAD)
         } else {
             0
         };
@@ -147,6 +158,10 @@ impl<S: DeliveryStore, T: Transport> Dispatcher<S, T> {
         } = carried;
         match result {
             Ok(claims) => {
+                if !records.is_empty() {
+                    // A round that only claims says nothing of how many finish per round.
+                    self.last_round_records = records.len();
+                }
                 if records.iter().any(|r| r.next == NextStep::DisableEndpoint) {
                     self.endpoints_dirty = true;
                 }

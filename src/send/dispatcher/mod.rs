@@ -173,11 +173,12 @@ impl<S: DeliveryStore, T: Transport> DispatcherBuilder<S, T> {
 ///
 /// One loop per dispatcher: plan finished attempts, start claimed deliveries while there
 /// are free slots, and send the store one round at a time — the results held (in one batch)
-/// and a claim for the free slots plus up to `min(concurrency, 128)` ahead of them — that
-/// runs while the loop goes on; then sleep until an attempt finishes, the round returns,
-/// work is published, the next delivery falls due, or shutdown. Results that finish while a
-/// round is in the store ride the next one, so a commit carries more as the load grows. Each endpoint's rate limit and
-/// concurrency cap are state kept per endpoint: a claimed delivery whose endpoint is
+/// and a claim for the free slots plus claims ahead of them (as many as the concurrency, or
+/// twice the results the last round recorded if more, at most 128) — that runs while the
+/// loop goes on; then sleep until an attempt finishes, the round returns, work is published,
+/// the next delivery falls due, or shutdown. Results that finish while a round is in the
+/// store ride the next one, so a commit carries more as the load grows. Each endpoint's rate
+/// limit and concurrency cap are state kept per endpoint: a claimed delivery whose endpoint is
 /// saturated goes straight back to the store, due when the endpoint will have room, and that
 /// endpoint is left out of claims until then — so a slow, dead or rate-limited endpoint never
 /// holds a slot another endpoint could use.

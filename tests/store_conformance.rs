@@ -819,7 +819,56 @@ async fn a_status_note_is_kept<S: DeliveryStore>(store: S) {
     );
 }
 
+/// More results than one statement binds (SQLite binds 500 rows a statement) are recorded
+/// in one call, every one with its attempt, binary response bodies byte for byte.
+async fn a_large_round_is_recorded_whole<S: DeliveryStore>(store: S) {
+    const N: usize = 1_200;
+    // Room for every claim at once (PostgresStore holds claims to the endpoint's cap).
+    let wide = Endpoint::builder("https://ep_a.example/hook", Profile::TaskHub)
+        .id(EndpointId::new("ep_a").unwrap())
+        .secret(Secret::from_raw("conformance").unwrap())
+        .without_rate_limit()
+        .concurrency(N as u32)
+        .build()
+        .unwrap();
+    store.put_endpoint(&wide).await.unwrap();
+    let publications: Vec<Publication> = (0..N).map(|_| publication(&["ep_a"], None)).collect();
+    store.enqueue(publications, at(0)).await.unwrap();
+    let claims = store.claim(at(0), N, LEASE, &[]).await.unwrap();
+    assert_eq!(claims.len(), N);
+    let body = Bytes::from_static(b"\x00\xff not utf-8 \xc3\x28");
+    let results: Vec<AttemptRecord> = claims
+        .iter()
+        .enumerate()
+        .map(|(i, claim)| {
+            let next = if i % 2 == 0 {
+                NextStep::Delivered
+            } else {
+                NextStep::RetryAt(at(60_000))
+            };
+            AttemptRecord {
+                response_body: body.clone(),
+                ..result(claim, next, if i % 2 == 0 { 200 } else { 503 })
+            }
+        })
+        .collect();
+    let recorded = store.record(results).await.unwrap();
+    assert_eq!(recorded.len(), N);
+    assert!(recorded.iter().all(|r| *r == Recorded::Saved));
+    let counts = store.counts(at(1)).await.unwrap();
+    assert_eq!(
+        (counts.delivered, counts.pending),
+        (N as u64 / 2, N as u64 / 2)
+    );
+    for claim in [&claims[0], &claims[N / 2 + 1], &claims[N - 1]] {
+        let log = store.attempts(&claim.delivery).await.unwrap();
+        assert_eq!(log.len(), 1, "{}", claim.delivery);
+        assert_eq!(log[0].response_body, body);
+    }
+}
+
 async fn run_all<S: DeliveryStore, F: Future<Output = S>>(make: impl Fn() -> F) {
+    a_large_round_is_recorded_whole(make().await).await;
     claim_returns_the_body_and_respects_limit_and_due_time(make().await).await;
     inactive_and_skipped_endpoints_are_not_claimed(make().await).await;
     an_expired_lease_is_claimed_again_and_the_stale_result_refused(make().await).await;

@@ -56,8 +56,25 @@ async fn next_tokens(tx: &mut Transaction<'_, Sqlite>, n: usize) -> Result<u64, 
 
 /// The claim statement (`sql/claim.sql`).
 const CLAIM_SQL: &str = include_str!("sql/claim.sql");
-/// The record statement (`sql/record.sql`).
+/// The record statement (`sql/record.sql`), `{rows}` to fill in.
 const RECORD_SQL: &str = include_str!("sql/record.sql");
+/// The attempt-log insert (`sql/record_attempts.sql`), `{rows}` to fill in.
+const RECORD_ATTEMPTS_SQL: &str = include_str!("sql/record_attempts.sql");
+
+/// Rows bound in one statement at most.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// `sql` with `{rows}` replaced by `rows` groups of `columns` parameters: the rows of a
+/// batch are bound as values, which SQLite reads without parsing anything (a JSON list
+/// costs a parse per column of each row).
+///
+/// At most [`ROWS_PER_STATEMENT`] rows a statement, so that the parameters stay far below
+/// SQLite's limit (32 766).
+fn with_rows(sql: &str, rows: usize, columns: usize) -> sqlx::AssertSqlSafe<String> {
+    let group = format!("({})", vec!["?"; columns].join(", "));
+    // Only placeholders are added: every value is bound.
+    sqlx::AssertSqlSafe(sql.replace("{rows}", &vec![group.as_str(); rows].join(", ")))
+}
 
 /// Claims due deliveries inside `tx` (see [`DeliveryQueue::claim`]).
 ///
@@ -117,35 +134,28 @@ async fn record_in(
     if results.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<serde_json::Value> = results
-        .iter()
-        .map(|r| {
+    let mut updated: Vec<(String, i64, String)> = Vec::with_capacity(results.len());
+    for chunk in results.chunks(ROWS_PER_STATEMENT) {
+        let sql = with_rows(RECORD_SQL, chunk.len(), 9);
+        let mut update = sqlx::query_as(sql);
+        for r in chunk {
             let next = r.next.status();
-            let (status, reason, due) = (
-                next.as_str(),
-                next.dead_reason().map(DeadReason::as_str),
-                r.next.due().map(ms),
-            );
+            let status = next.as_str();
             let finished =
                 (status != "pending").then(|| ms(r.started_at.saturating_add(r.latency)));
-            serde_json::json!({
-                "id": r.delivery.as_str(),
-                "token": i64::try_from(r.token.0).unwrap_or(i64::MAX),
-                "status": status,
-                "reason": reason,
-                "due": due,
-                "attempt": r.attempt,
-                "http": r.status,
-                "charged": i64::from(r.charged && r.attempt > 0),
-                "finished": finished,
-            })
-        })
-        .collect();
-    let updated: Vec<(String, i64, String)> = sqlx::query_as(RECORD_SQL)
-        .bind(serde_json::Value::Array(rows).to_string())
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(backend)?;
+            update = update
+                .bind(r.delivery.as_str())
+                .bind(i64::try_from(r.token.0).unwrap_or(i64::MAX))
+                .bind(status)
+                .bind(next.dead_reason().map(DeadReason::as_str))
+                .bind(r.next.due().map(ms))
+                .bind(i64::from(r.attempt))
+                .bind(r.status.map(i64::from))
+                .bind(i64::from(r.charged && r.attempt > 0))
+                .bind(finished);
+        }
+        updated.extend(update.fetch_all(&mut **tx).await.map_err(backend)?);
+    }
     let saved: std::collections::HashMap<&str, (i64, &str)> = updated
         .iter()
         .map(|(id, seq, endpoint)| (id.as_str(), (*seq, endpoint.as_str())))
@@ -163,18 +173,7 @@ async fn record_in(
             disable.push(endpoint);
         }
         if r.attempt > 0 {
-            attempts.push(serde_json::json!({
-                "seq": seq,
-                "attempt": r.attempt,
-                "started": ms(r.started_at),
-                "latency": i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX),
-                "http": r.status,
-                "error": r.error.map(AttemptError::stored),
-                "sent": serde_json::to_string(&r.request_headers).unwrap_or_else(|_| "[]".to_owned()),
-                "headers": serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned()),
-                "body": hex::encode(&r.response_body),
-                "manual": i64::from(r.manual),
-            }));
+            attempts.push((seq, r));
         }
     }
     if !disable.is_empty() {
@@ -187,23 +186,25 @@ async fn record_in(
         .await
         .map_err(backend)?;
     }
-    if !attempts.is_empty() {
-        sqlx::query(
-            "INSERT OR REPLACE INTO hookrelay_attempts
-             (delivery_seq, attempt, started_at, latency_ms, status, error, request_headers,
-              response_headers, response_body, manual)
-             SELECT json_extract(value, '$.seq'), json_extract(value, '$.attempt'),
-                    json_extract(value, '$.started'), json_extract(value, '$.latency'),
-                    json_extract(value, '$.http'), json_extract(value, '$.error'),
-                    json_extract(value, '$.sent'), json_extract(value, '$.headers'),
-                    unhex(json_extract(value, '$.body')),
-                    json_extract(value, '$.manual')
-             FROM json_each(?1)",
-        )
-        .bind(serde_json::Value::Array(attempts).to_string())
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
+    for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
+        let sql = with_rows(RECORD_ATTEMPTS_SQL, chunk.len(), 10);
+        let mut insert = sqlx::query(sql);
+        for &(seq, r) in chunk {
+            insert = insert
+                .bind(seq)
+                .bind(i64::from(r.attempt))
+                .bind(ms(r.started_at))
+                .bind(i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX))
+                .bind(r.status.map(i64::from))
+                .bind(r.error.map(AttemptError::stored))
+                .bind(serde_json::to_string(&r.request_headers).unwrap_or_else(|_| "[]".to_owned()))
+                .bind(
+                    serde_json::to_string(&r.response_headers).unwrap_or_else(|_| "[]".to_owned()),
+                )
+                .bind(&r.response_body[..])
+                .bind(i64::from(r.manual));
+        }
+        insert.execute(&mut **tx).await.map_err(backend)?;
     }
     Ok(out)
 }
@@ -503,7 +504,7 @@ impl DeliveryQueue for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{CLAIM_SQL, RECORD_SQL};
+    use super::{CLAIM_SQL, RECORD_SQL, with_rows};
 
     /// The plan of `sql`, as `EXPLAIN QUERY PLAN` prints it, on a migrated database.
     async fn plan(sql: &str) -> String {
@@ -531,7 +532,7 @@ mod tests {
             "{claim}"
         );
         assert!(!claim.contains("TEMP B-TREE"), "{claim}");
-        let record = plan(RECORD_SQL).await;
+        let record = plan(&with_rows(RECORD_SQL, 3, 9).0).await;
         assert!(
             record.contains("sqlite_autoindex_hookrelay_deliveries_1 (id=?)"),
             "{record}"

@@ -106,8 +106,8 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let path =
-            std::env::temp_dir().join(format!("hookrelay-dash-bench-{}.db", std::process::id()));
+        let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("hookrelay-dash-bench-{}.db", std::process::id()));
         let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
             .await
             .unwrap();

@@ -136,7 +136,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("hookrelay-inbox-bench-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hookrelay-inbox-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut routes = vec![Route {
         name: "inline",

@@ -378,7 +378,8 @@ async fn postgres(url: &str, rows: u64, samples: usize) {
 }
 
 async fn sqlite(rows: u64, samples: usize) {
-    let path = std::env::temp_dir().join(format!("hr_log_bench_{}.db", std::process::id()));
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hr_log_bench_{}.db", std::process::id()));
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let store = SqliteStore::connect(&url).await.unwrap();
     let start = Instant::now();

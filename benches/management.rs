@@ -341,7 +341,7 @@ fn main() {
         for store in stores.split(',') {
             match store {
                 "sqlite" => {
-                    let path = std::env::temp_dir()
+                    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
                         .join(format!("hr_mgmt_bench_{}.db", std::process::id()));
                     let url = format!("sqlite://{}?mode=rwc", path.display());
                     let store = SqliteStore::connect(&url).await.unwrap();

@@ -73,8 +73,8 @@ async fn dispatcher_run<S: DeliveryStore>(
 }
 
 fn temp_db(tag: &str) -> String {
-    let path =
-        std::env::temp_dir().join(format!("hookrelay-bench-{tag}-{}.db", std::process::id()));
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hookrelay-bench-{tag}-{}.db", std::process::id()));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }

@@ -26,7 +26,7 @@ const OLD_KEY: [u8; 32] = [0x11; 32];
 const NEW_KEY: [u8; 32] = [0x22; 32];
 
 fn temp_db() -> String {
-    let dir = std::env::temp_dir();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     format!(
         "{}/hookrelay-admin-{}-{}.db",
         dir.display(),

@@ -82,8 +82,8 @@ fn sign_prints_exactly_the_reference_headers() {
 fn verify_accepts_reference_requests_and_rejects_tampered_ones() {
     for case in vectors() {
         let body = hex::decode(case["body_hex"].as_str().unwrap()).unwrap();
-        let body_file =
-            std::env::temp_dir().join(format!("hookrelay-cli-{}.bin", std::process::id()));
+        let body_file = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("hookrelay-cli-{}.bin", std::process::id()));
         std::fs::write(&body_file, &body).unwrap();
         let mut args = vec!["verify".to_owned()];
         args.extend(case_args(&case));

@@ -232,8 +232,8 @@ async fn shutdown_with_duration_max_waits_and_returns() {
 #[tokio::test]
 async fn a_sqlite_store_keeps_duration_max_settings() {
     use hookrelay::send::{SqliteStore, store::EndpointRegistry as _};
-    let path =
-        std::env::temp_dir().join(format!("hookrelay-duration-max-{}.db", std::process::id()));
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hookrelay-duration-max-{}.db", std::process::id()));
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let store = SqliteStore::connect(&url).await.unwrap();
     let endpoint = maxed_endpoint("https://a.example/hook");

@@ -247,7 +247,8 @@ async fn sigkill_while_deliveries_stream_in_loses_nothing_and_effects_happen_onc
     }
     const EVENTS: usize = 5_000;
     const KILLS: usize = 4;
-    let db = std::env::temp_dir().join(format!("hookrelay-inbox-crash-{}.db", std::process::id()));
+    let db = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hookrelay-inbox-crash-{}.db", std::process::id()));
     let url = format!("sqlite://{}?mode=rwc", db.display());
     let port = free_port();
     let mut seed = UnixMillis::now().as_millis() | 1;

@@ -278,7 +278,8 @@ fn prints_the_type_from_the_event_type_header() {
 #[test]
 fn with_an_inbox_a_killed_listener_prints_the_rest_when_started_again() {
     use hookrelay::scheme::{Message, Scheme, XHub};
-    let db = std::env::temp_dir().join(format!("hookrelay-listen-inbox-{}.db", std::process::id()));
+    let db = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hookrelay-listen-inbox-{}.db", std::process::id()));
     let inbox = format!("sqlite://{}", db.display());
     let args = [
         "--profile",

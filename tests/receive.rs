@@ -514,7 +514,8 @@ async fn a_flood_of_invalid_signatures_stores_nothing() {
 async fn sqlite_store_claims_exactly_once_and_persists() {
     use hookrelay::receive::SqliteIdempotencyStore;
 
-    let dir = std::env::temp_dir().join(format!("hookrelay-idem-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hookrelay-idem-{}", std::process::id()));
     let _ = std::fs::remove_file(&dir);
     let url = format!("sqlite://{}", dir.display());
     let store = SqliteIdempotencyStore::connect(&url).await.unwrap();

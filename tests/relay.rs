@@ -177,7 +177,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_in_standard_webhooks_out_verified_at_the_edge_and_re_signed_inside() {
     let (to, seen) = inside().await;
-    let db = std::env::temp_dir().join(format!("hookrelay-relay-{}.db", std::process::id()));
+    let db = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hookrelay-relay-{}.db", std::process::id()));
     let database = format!("sqlite://{}", db.display());
     let port = free_port();
     let _relay = relay(
@@ -247,7 +248,8 @@ async fn github_in_standard_webhooks_out_verified_at_the_edge_and_re_signed_insi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_after_answering_forwards_everything_it_acknowledged_when_started_again() {
     let (to, seen) = inside().await;
-    let db = std::env::temp_dir().join(format!("hookrelay-relay-kill-{}.db", std::process::id()));
+    let db = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hookrelay-relay-kill-{}.db", std::process::id()));
     let database = format!("sqlite://{}", db.display());
     let port = free_port();
     const EVENTS: usize = 200;

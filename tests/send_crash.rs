@@ -132,7 +132,8 @@ async fn sigkill_at_random_moments_loses_nothing() {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let db = std::env::temp_dir().join(format!("hookrelay-crash-{}.db", std::process::id()));
+    let db = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hookrelay-crash-{}.db", std::process::id()));
     let db = db.to_str().unwrap().to_owned();
     let mut seed = UnixMillis::now().as_millis() | 1;
     println!("crash test seed {seed}");

@@ -82,7 +82,7 @@ fn problem(reply: &Reply, status: u16) -> Option<String> {
 fn temp_db() -> String {
     format!(
         "{}/hookrelay-server-{}-{}.db",
-        std::env::temp_dir().display(),
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).display(),
         std::process::id(),
         hookrelay::send::MessageId::generate()
     )

@@ -447,7 +447,7 @@ async fn recover_retries_a_window<S: DeliveryStore>(sender: Sender<S>) {
 fn temp_db() -> String {
     format!(
         "{}/hookrelay-server-actions-{}-{}.db",
-        std::env::temp_dir().display(),
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).display(),
         std::process::id(),
         hookrelay::send::MessageId::generate()
     )

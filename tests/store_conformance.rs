@@ -887,7 +887,7 @@ async fn run_all<S: DeliveryStore, F: Future<Output = S>>(make: impl Fn() -> F) 
 fn temp_db() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let path = std::env::temp_dir().join(format!(
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "hookrelay-conformance-{}-{}.db",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)

@@ -200,7 +200,7 @@ impl Sqlite {
     fn fresh() -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
+        let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
             "hookrelay-encryption-{}-{}.db",
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)

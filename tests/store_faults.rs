@@ -285,7 +285,8 @@ async fn postgres_that_stops_answering_does_not_hang_publish_or_the_dispatcher()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_write_lock_held_elsewhere_for_two_seconds() {
     use sqlx::Connection as _;
-    let dir = std::env::temp_dir().join(format!("hookrelay-locked-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hookrelay-locked-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("deliveries.db");

@@ -189,8 +189,8 @@ fn vector_files_match_their_scripts() {
         ("python3", "generate.py", "schemes.json"),
         ("node", "generate_node.js", "node.json"),
     ] {
-        let out =
-            std::env::temp_dir().join(format!("hookrelay-{}-{committed}", std::process::id()));
+        let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("hookrelay-{}-{committed}", std::process::id()));
         match Command::new(interpreter)
             .arg(dir.join(script))
             .arg(&out)
